@@ -1,0 +1,1 @@
+//! sigstack-tlog-storage
