@@ -1,1 +1,307 @@
-//! sigstack-http
+//! HTTP plumbing shared by every Sigstack service: the JSON error body, a JSON extractor whose
+//! rejections use that body, `/healthz`, `/readyz`, Prometheus `/metrics`, a tracing span per
+//! request and panic containment.
+//!
+//! Services stay thin: each builds its own `Router` and wraps it with [`observe`].
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde::de::DeserializeOwned;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+/// The error body every Sigstack endpoint returns: `{"code": <HTTP status>, "message": "..."}`
+/// (the shape of Rekor's and Fulcio's error model).
+#[must_use]
+pub fn json_error(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    let body = serde_json::json!({ "code": status.as_u16(), "message": message.to_string() });
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// A JSON request body. Unlike `axum::Json`, a rejection answers with [`json_error`]:
+/// 415 for a wrong content type, 413 for an oversized body, 400 for malformed JSON.
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(json_error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "expected Content-Type: application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
+            let status = rejection.status();
+            json_error(status, rejection.body_text())
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| json_error(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))
+    }
+}
+
+/// Whether the request declares a JSON body (`application/json`, any parameters).
+#[must_use]
+pub fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim();
+            mime.eq_ignore_ascii_case("application/json") || mime.ends_with("+json")
+        })
+}
+
+/// Readiness probe: returns `Ok` when the service can take traffic, or a reason.
+pub type ReadinessFn = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Labels of the per-request metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    service: String,
+    method: String,
+    route: String,
+    status: u16,
+}
+
+/// Prometheus metrics shared by the services of one process.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<std::sync::Mutex<Registry>>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RequestLabels, Histogram>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry holding `http_requests_total` and `http_request_duration_seconds`.
+    #[must_use]
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("sigstack");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+        });
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer HTTP requests",
+            latency.clone(),
+        );
+        Self { registry: Arc::new(std::sync::Mutex::new(registry)), requests, latency }
+    }
+
+    /// Register a service-specific metric.
+    pub fn register(
+        &self,
+        name: &str,
+        help: &str,
+        metric: impl prometheus_client::registry::Metric,
+    ) {
+        if let Ok(mut registry) = self.registry.lock() {
+            registry.register(name, help, metric);
+        }
+    }
+
+    /// The OpenMetrics text exposition of every registered metric.
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Ok(registry) = self.registry.lock() {
+            let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        }
+        out
+    }
+}
+
+#[derive(Clone)]
+struct ObserveState {
+    service: &'static str,
+    metrics: Metrics,
+    ready: ReadinessFn,
+}
+
+/// Wrap a service router with `/healthz`, `/readyz`, `/metrics`, request metrics, a tracing span
+/// per request and panic containment (a panic answers 500 with the JSON error body).
+pub fn observe(router: Router, service: &'static str, metrics: Metrics, ready: ReadinessFn) -> Router {
+    let state = ObserveState { service, metrics, ready };
+    router
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz).with_state(state.clone()))
+        .route("/metrics", get(metrics_handler).with_state(state.clone()))
+        .layer(middleware::from_fn_with_state(state, record))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(move |req: &Request<Body>| {
+                tracing::info_span!(
+                    "request",
+                    service,
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                )
+            }),
+        )
+        .layer(CatchPanicLayer::custom(|_| {
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }))
+}
+
+/// `GET /readyz`
+async fn readyz(State(state): State<ObserveState>) -> Response {
+    match (state.ready)() {
+        Ok(()) => "ready".into_response(),
+        Err(reason) => json_error(StatusCode::SERVICE_UNAVAILABLE, reason),
+    }
+}
+
+/// `GET /metrics`
+async fn metrics_handler(State(state): State<ObserveState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn record(State(state): State<ObserveState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(req).await;
+    let labels = RequestLabels {
+        service: state.service.to_string(),
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    state.metrics.requests.get_or_create(&labels).inc();
+    state.metrics.latency.get_or_create(&labels).observe(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Always-ready probe for services without dependencies.
+#[must_use]
+pub fn always_ready() -> ReadinessFn {
+    Arc::new(|| Ok(()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    #[derive(serde::Deserialize)]
+    struct Echo {
+        value: u32,
+    }
+
+    fn boom() -> &'static str {
+        panic!("boom")
+    }
+
+    fn app() -> Router {
+        let router = Router::new()
+            .route(
+                "/echo",
+                post(|JsonBody(e): JsonBody<Echo>| async move { e.value.to_string() }),
+            )
+            .route("/boom", get(|| async { boom() }));
+        observe(router, "test", Metrics::new(), always_ready())
+    }
+
+    async fn call(req: Request<Body>) -> (StatusCode, String) {
+        let res = app().oneshot(req).await.unwrap();
+        let status = res.status();
+        let body = res.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn json_rejections_use_the_error_body() {
+        let (status, body) = call(
+            Request::post("/echo").header("content-type", "text/plain").body(Body::from("{}")).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["code"], 415);
+
+        let (status, body) = call(
+            Request::post("/echo")
+                .header("content-type", "application/json")
+                .body(Body::from("{\"value\": \"x\"}"))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(body.contains("malformed JSON"), "{body}");
+
+        let (status, body) = call(
+            Request::post("/echo")
+                .header("content-type", "application/json; charset=utf-8")
+                .body(Body::from("{\"value\": 7}"))
+                .unwrap(),
+        )
+        .await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "7"));
+    }
+
+    #[tokio::test]
+    async fn health_metrics_and_panics() {
+        let (status, _) = call(Request::get("/healthz").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, body) = call(Request::get("/boom").body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains("\"code\":500"));
+
+        let metrics = Metrics::new();
+        let app = observe(
+            Router::new().route("/x", get(|| async { "x" })),
+            "svc",
+            metrics.clone(),
+            Arc::new(|| Err("not yet".into())),
+        );
+        let res = app.clone().oneshot(Request::get("/x").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let res = app.oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let text = metrics.render();
+        assert!(text.contains("sigstack_http_requests_total{service=\"svc\",method=\"GET\",route=\"/x\",status=\"200\"} 1"), "{text}");
+    }
+}
