@@ -1,1 +1,592 @@
-//! sigstack-tlog-storage
+//! Durable, embedded, append-only transparency-log storage with a batching sequencer.
+//!
+//! This crate does file I/O and uses tokio only for its async API (oneshot replies and
+//! `spawn_blocking`); it has no HTTP and no database. Rekor (v1 and v2) and the RFC 6962 CT log
+//! keep their entries in a [`Log`]; Merkle math, notes and tiles come from `sigstack-tlog`.
+//!
+//! # Model
+//!
+//! One [`Log`] owns one data directory for the lifetime of the process (an exclusive
+//! `flock` on `LOCK`; a second open fails with [`StorageError::Locked`]). [`Log::append`]
+//! queues an entry for the single sequencer thread, which gathers a batch (up to
+//! [`LogConfig::batch_max_size`] entries or [`LogConfig::batch_max_age`]), writes the entries,
+//! their stored Merkle hashes and dedup identities, fsyncs each file once, atomically replaces
+//! the committed state record, and only then answers every waiter. Entry `i`'s Merkle leaf hash
+//! is `SHA-256(0x00 || entry)`, i.e. the entry bytes are the RFC 6962 leaf data.
+//!
+//! Reads ([`Log::entry`], proofs, [`Log::tile`]) are synchronous `pread`s and only ever see
+//! committed data: anything at or beyond [`Log::tree_head`]'s size is refused.
+//!
+//! # Crash safety
+//!
+//! The state record (size, entries.dat length, root, checksum) is the commit point. On open,
+//! every file longer than the committed state is truncated back, so a crash mid-batch loses
+//! only entries that were never acknowledged; a file *shorter* than the committed state, a bad
+//! state checksum or stored hashes that do not reproduce the committed root make open fail
+//! with [`StorageError::Corrupt`] instead of silently serving a different tree. If the final
+//! state write itself fails, the log stops ([`StorageError::Failed`]) and the waiters get an
+//! error even though the batch may have reached the disk; a retry after reopening then gets
+//! [`StorageError::Duplicate`] with the entry's index.
+//!
+//! On-disk layout (all files but `state` and `LOCK` are append-only):
+//! ```text
+//! LOCK          flock(2)-ed by the open Log
+//! state         size, entries.dat and meta.dat lengths, root, SHA-256 checksum (atomic replace)
+//! entries.dat   entry bytes back to back
+//! meta.dat      per-entry metadata (Log::append_with_metadata) back to back
+//! entries.idx   per entry: u64 BE end offset in entries.dat, u64 BE end offset in meta.dat
+//! hashes.dat    32-byte stored Merkle hashes in sumdb stored-hash order
+//! ids.dat       per entry: its 32-byte dedup identity
+//! ```
+//!
+//! The dedup index (identity → index) is persisted in `ids.dat` as part of each batch and
+//! loaded into a hash map on open (roughly 50–80 bytes of memory per entry). Hashes are read
+//! with `pread` on demand (the OS page cache is the only cache), never loaded whole.
+
+mod disk;
+mod sequencer;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::Duration;
+
+use parking_lot::RwLock;
+use sigstack_tlog::merkle::{self, Hash, stored_hash_count};
+use sigstack_tlog::tiles::{self, TILE_WIDTH};
+use sigstack_tlog::{TileKind, TilePath, TlogError};
+use tokio::sync::oneshot;
+
+use crate::disk::{FileHashes, INDEX_RECORD, io_err};
+use crate::sequencer::{Msg, Permit, Request, Writer};
+
+/// Largest metadata [`Log::append_with_metadata`] accepts, in bytes.
+pub const MAX_METADATA_SIZE: usize = 65535;
+
+/// Tuning for the sequencer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// Most entries committed in one batch (default 256).
+    pub batch_max_size: usize,
+    /// Longest a batch waits for more entries after its first one arrives (default 50 ms).
+    /// Zero commits whatever is queued at once (group commit).
+    pub batch_max_age: Duration,
+    /// Largest entry accepted, in bytes (default and maximum 65535, the entry-bundle limit).
+    pub max_entry_size: usize,
+    /// Most appends outstanding (queued, batching or being committed) before further appends
+    /// fail with [`StorageError::Overloaded`] (default 4096).
+    pub max_pending: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            batch_max_size: 256,
+            batch_max_age: Duration::from_millis(50),
+            max_entry_size: tiles::MAX_ENTRY_SIZE,
+            max_pending: 4096,
+        }
+    }
+}
+
+/// A committed tree head.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TreeHead {
+    /// Number of entries.
+    pub size: u64,
+    /// RFC 6962 root hash of those entries.
+    pub root: Hash,
+}
+
+/// The result of a successful [`Log::append`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The entry's index.
+    pub index: u64,
+    /// A committed tree head that includes the entry (the head of its batch).
+    pub tree: TreeHead,
+}
+
+/// Storage errors. Services map them to HTTP statuses as noted per variant.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    /// An entry with the same identity is already in the log at `index` (409).
+    #[error("duplicate entry, already at index {index}")]
+    Duplicate {
+        /// Index of the existing entry.
+        index: u64,
+    },
+    /// The entry is larger than [`LogConfig::max_entry_size`] (413 or 400).
+    #[error("entry of {size} bytes exceeds the {max}-byte limit")]
+    EntryTooLarge {
+        /// Size of the rejected entry.
+        size: usize,
+        /// The configured limit.
+        max: usize,
+    },
+    /// Too many appends are queued; retry later (503).
+    #[error("too many pending appends; retry later")]
+    Overloaded,
+    /// The log has been closed (503).
+    #[error("log is closed")]
+    Closed,
+    /// An earlier write failed; the log accepts no more entries until reopened (503).
+    #[error("log stopped after a write failure; reopen required")]
+    Failed,
+    /// The requested entry, tile or tree size does not exist (yet) (404).
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Arguments that can never be valid, such as `old > new` for a proof (400).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// Another [`Log`] (in this or another process) has the directory open (startup error).
+    #[error("log directory {0} is locked by another process")]
+    Locked(PathBuf),
+    /// The configuration is unusable (startup error).
+    #[error("invalid log configuration: {0}")]
+    InvalidConfig(String),
+    /// The files on disk contradict the committed state (startup error; needs an operator).
+    #[error("log storage is corrupt: {0}")]
+    Corrupt(String),
+    /// An I/O operation failed (500).
+    #[error("{op}: {source}")]
+    Io {
+        /// What was being done.
+        op: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Merkle computation over committed data failed (500).
+    #[error(transparent)]
+    Tlog(#[from] TlogError),
+}
+
+/// State shared by the writer thread and readers.
+pub(crate) struct Shared {
+    pub head: RwLock<TreeHead>,
+    pub dedup: RwLock<HashMap<[u8; 32], u64>>,
+    pub failed: AtomicBool,
+    /// Appends accepted but not yet answered (queued, batching or committing).
+    pub outstanding: AtomicUsize,
+}
+
+/// Which per-entry byte string to read.
+#[derive(Clone, Copy)]
+enum Column {
+    Entry,
+    Metadata,
+}
+
+struct Readers {
+    data: File,
+    meta: File,
+    index: File,
+    hashes: File,
+}
+
+struct Inner {
+    tx: SyncSender<Msg>,
+    shared: Arc<Shared>,
+    readers: Readers,
+    config: LogConfig,
+    dir: PathBuf,
+}
+
+/// An open transparency log. Cheap to clone; all clones share one sequencer.
+#[derive(Clone)]
+pub struct Log {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("dir", &self.inner.dir)
+            .field("head", &self.tree_head())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Log {
+    /// Open (or create) the log in `dir`, recovering from any crash, and start its sequencer.
+    ///
+    /// # Errors
+    /// [`StorageError::Locked`], [`StorageError::InvalidConfig`], [`StorageError::Corrupt`] or
+    /// [`StorageError::Io`].
+    pub async fn open(dir: &Path, config: LogConfig) -> Result<Log, StorageError> {
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(dir, config))
+            .await
+            .map_err(|e| StorageError::Io {
+                op: "open log".into(),
+                source: std::io::Error::other(e),
+            })?
+    }
+
+    fn open_blocking(dir: PathBuf, config: LogConfig) -> Result<Log, StorageError> {
+        if config.batch_max_size == 0 || config.max_pending == 0 {
+            return Err(StorageError::InvalidConfig(
+                "batch_max_size and max_pending must be at least 1".into(),
+            ));
+        }
+        if config.max_entry_size == 0 || config.max_entry_size > tiles::MAX_ENTRY_SIZE {
+            return Err(StorageError::InvalidConfig(format!(
+                "max_entry_size must be 1..={}",
+                tiles::MAX_ENTRY_SIZE
+            )));
+        }
+        std::fs::create_dir_all(&dir).map_err(io_err("create log directory"))?;
+        let lock = disk::lock_dir(&dir)?;
+        let recovered = disk::recover(&dir)?;
+        let readers = Readers {
+            data: disk::open_ro(&dir, disk::DATA_FILE)?,
+            meta: disk::open_ro(&dir, disk::META_FILE)?,
+            index: disk::open_ro(&dir, disk::INDEX_FILE)?,
+            hashes: disk::open_ro(&dir, disk::HASH_FILE)?,
+        };
+        let state = recovered.state;
+        let shared = Arc::new(Shared {
+            head: RwLock::new(TreeHead {
+                size: state.size,
+                root: state.root,
+            }),
+            dedup: RwLock::new(recovered.dedup),
+            failed: AtomicBool::new(false),
+            outstanding: AtomicUsize::new(0),
+        });
+        let (tx, rx) = std::sync::mpsc::sync_channel(config.max_pending);
+        let writer = Writer {
+            dir: dir.clone(),
+            files: recovered.files,
+            _lock: lock,
+            state,
+            shared: Arc::clone(&shared),
+            batch_max_size: config.batch_max_size,
+            batch_max_age: config.batch_max_age,
+            failed: false,
+        };
+        std::thread::Builder::new()
+            .name("tlog-sequencer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(io_err("start sequencer thread"))?;
+        Ok(Log {
+            inner: Arc::new(Inner {
+                tx,
+                shared,
+                readers,
+                config,
+                dir,
+            }),
+        })
+    }
+
+    /// Sequence `entry` durably and return its index. `identity` is the dedup key (for
+    /// example the leaf hash); if an entry with that identity exists, returns
+    /// [`StorageError::Duplicate`] with its index. Returns only after the entry, its Merkle
+    /// hashes and the new tree size are fsynced.
+    ///
+    /// Dropping the returned future does not withdraw the entry once it has been queued.
+    ///
+    /// # Errors
+    /// [`StorageError::Duplicate`], [`StorageError::EntryTooLarge`],
+    /// [`StorageError::Overloaded`], [`StorageError::Closed`], [`StorageError::Failed`] or
+    /// [`StorageError::Io`].
+    pub async fn append(
+        &self,
+        entry: Vec<u8>,
+        identity: [u8; 32],
+    ) -> Result<Appended, StorageError> {
+        self.append_with_metadata(entry, identity, Vec::new()).await
+    }
+
+    /// [`Log::append`], also storing `metadata` with the entry in the same durable batch.
+    /// Metadata is not part of the Merkle leaf and never appears in tiles; read it back with
+    /// [`Log::metadata`] (Rekor v1 keeps each entry's `integratedTime` here). A duplicate keeps
+    /// the metadata of the original entry.
+    ///
+    /// # Errors
+    /// As [`Log::append`], plus [`StorageError::InvalidRequest`] for metadata over
+    /// [`MAX_METADATA_SIZE`] bytes.
+    pub async fn append_with_metadata(
+        &self,
+        entry: Vec<u8>,
+        identity: [u8; 32],
+        metadata: Vec<u8>,
+    ) -> Result<Appended, StorageError> {
+        let max = self.inner.config.max_entry_size;
+        if entry.len() > max {
+            return Err(StorageError::EntryTooLarge {
+                size: entry.len(),
+                max,
+            });
+        }
+        if metadata.len() > MAX_METADATA_SIZE {
+            return Err(StorageError::InvalidRequest(format!(
+                "metadata of {} bytes exceeds {MAX_METADATA_SIZE}",
+                metadata.len()
+            )));
+        }
+        if self.inner.shared.failed.load(Ordering::SeqCst) {
+            return Err(StorageError::Failed);
+        }
+        if let Some(index) = self.lookup(&identity) {
+            return Err(StorageError::Duplicate { index });
+        }
+        let permit = Permit::try_acquire(&self.inner.shared, self.inner.config.max_pending)
+            .ok_or(StorageError::Overloaded)?;
+        let (reply, rx) = oneshot::channel();
+        let request = Request {
+            entry,
+            identity,
+            metadata,
+            reply,
+            _permit: permit,
+        };
+        self.inner
+            .tx
+            .try_send(Msg::Append(request))
+            .map_err(|e| match e {
+                TrySendError::Full(_) => StorageError::Overloaded,
+                TrySendError::Disconnected(_) => StorageError::Closed,
+            })?;
+        rx.await.map_err(|_| StorageError::Closed)?
+    }
+
+    /// The latest committed tree head.
+    #[must_use]
+    pub fn tree_head(&self) -> TreeHead {
+        *self.inner.shared.head.read()
+    }
+
+    /// The committed entry at `index`.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if `index` is not below the tree size; [`StorageError::Io`].
+    pub fn entry(&self, index: u64) -> Result<Vec<u8>, StorageError> {
+        let size = self.tree_head().size;
+        if index >= size {
+            return Err(StorageError::NotFound(format!(
+                "entry {index} (tree size {size})"
+            )));
+        }
+        let mut entries = self.read_entries(index, 1)?;
+        entries
+            .pop()
+            .ok_or_else(|| StorageError::Corrupt("entry read came back empty".into()))
+    }
+
+    /// The metadata stored with the committed entry at `index` (empty if none was given).
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if `index` is not below the tree size; [`StorageError::Io`].
+    pub fn metadata(&self, index: u64) -> Result<Vec<u8>, StorageError> {
+        let size = self.tree_head().size;
+        if index >= size {
+            return Err(StorageError::NotFound(format!(
+                "metadata of entry {index} (tree size {size})"
+            )));
+        }
+        let mut records = self.read_records(Column::Metadata, index, 1)?;
+        records
+            .pop()
+            .ok_or_else(|| StorageError::Corrupt("metadata read came back empty".into()))
+    }
+
+    fn read_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, StorageError> {
+        self.read_records(Column::Entry, start, count)
+    }
+
+    /// Read `count` committed records of one column starting at `start` (the caller checked
+    /// the range).
+    fn read_records(
+        &self,
+        column: Column,
+        start: u64,
+        count: u64,
+    ) -> Result<Vec<Vec<u8>>, StorageError> {
+        let r = &self.inner.readers;
+        let (file, name, field) = match column {
+            Column::Entry => (&r.data, "entries.dat", 0),
+            Column::Metadata => (&r.meta, "meta.dat", 8),
+        };
+        let n = usize::try_from(count)
+            .map_err(|_| StorageError::InvalidRequest("range too large".into()))?;
+        // Index records start-1 (for the first start offset, 0 at the beginning) ..= start+count-1.
+        let first_record = start.saturating_sub(1);
+        let records = count + u64::from(start > 0);
+        let mut idx = vec![0u8; usize::try_from(records * INDEX_RECORD).unwrap_or(0)];
+        r.index
+            .read_exact_at(&mut idx, first_record * INDEX_RECORD)
+            .map_err(io_err("read entries.idx"))?;
+        let mut offsets: Vec<u64> = idx
+            .chunks_exact(INDEX_RECORD as usize)
+            .map(|c| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&c[field..field + 8]);
+                u64::from_be_bytes(b)
+            })
+            .collect();
+        if start == 0 {
+            offsets.insert(0, 0);
+        }
+        let corrupt = || StorageError::Corrupt(format!("entries.idx offsets invalid near {start}"));
+        if offsets.windows(2).any(|w| w[1] < w[0]) {
+            return Err(corrupt());
+        }
+        let (first_off, last_off) = (offsets[0], offsets[offsets.len() - 1]);
+        if last_off - first_off > (MAX_METADATA_SIZE.max(tiles::MAX_ENTRY_SIZE) as u64) * count {
+            return Err(corrupt());
+        }
+        let mut data = vec![0u8; usize::try_from(last_off - first_off).map_err(|_| corrupt())?];
+        file.read_exact_at(&mut data, first_off)
+            .map_err(io_err(format!("read {name}")))?;
+        let mut out = Vec::with_capacity(n);
+        for w in offsets.windows(2) {
+            out.push(data[(w[0] - first_off) as usize..(w[1] - first_off) as usize].to_vec());
+        }
+        Ok(out)
+    }
+
+    /// The committed index of the entry with this identity.
+    #[must_use]
+    pub fn lookup(&self, identity: &[u8; 32]) -> Option<u64> {
+        self.inner.shared.dedup.read().get(identity).copied()
+    }
+
+    fn hashes(&self, size: u64) -> FileHashes<'_> {
+        FileHashes {
+            file: &self.inner.readers.hashes,
+            count: stored_hash_count(size),
+        }
+    }
+
+    fn check_size(&self, size: u64) -> Result<TreeHead, StorageError> {
+        let head = self.tree_head();
+        if size > head.size {
+            return Err(StorageError::NotFound(format!(
+                "tree size {size} (current {})",
+                head.size
+            )));
+        }
+        Ok(head)
+    }
+
+    /// Inclusion proof of entry `index` in the committed tree of `size` entries
+    /// (RFC 9162 audit path, leaf to root).
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if `size` exceeds the tree, [`StorageError::InvalidRequest`]
+    /// if `index >= size`; I/O failures.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StorageError> {
+        let head = self.check_size(size)?;
+        if index >= size {
+            return Err(StorageError::InvalidRequest(format!(
+                "index {index} not below size {size}"
+            )));
+        }
+        Ok(merkle::inclusion_proof(
+            size,
+            index,
+            &self.hashes(head.size),
+        )?)
+    }
+
+    /// Consistency proof between committed tree sizes `old` and `new` (`0 < old <= new`).
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if `new` exceeds the tree, [`StorageError::InvalidRequest`]
+    /// for `old == 0` or `old > new`; I/O failures.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StorageError> {
+        if old == 0 || old > new {
+            return Err(StorageError::InvalidRequest(format!(
+                "no consistency proof from {old} to {new}"
+            )));
+        }
+        let head = self.check_size(new)?;
+        Ok(merkle::consistency_proof(
+            old,
+            new,
+            &self.hashes(head.size),
+        )?)
+    }
+
+    /// Root hash of the committed tree of `size` entries.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if `size` exceeds the tree; I/O failures.
+    pub fn root_at(&self, size: u64) -> Result<Hash, StorageError> {
+        let head = self.check_size(size)?;
+        if size == head.size {
+            return Ok(head.root);
+        }
+        Ok(merkle::tree_hash(size, &self.hashes(head.size))?)
+    }
+
+    /// The bytes of a hash tile or entry bundle of the committed tree. Any width the tree
+    /// covers is served, so partial tiles for older tree sizes stay available.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if the tree does not cover the tile; I/O failures.
+    pub fn tile(&self, path: &TilePath) -> Result<Vec<u8>, StorageError> {
+        let size = self.tree_head().size;
+        let not_found = || StorageError::NotFound(format!("{} (tree size {size})", path.to_path()));
+        if path.width == 0
+            || path.width > TILE_WIDTH
+            || (path.kind == TileKind::Entries && path.level != 0)
+        {
+            return Err(not_found());
+        }
+        // Leaves covered by the tile: (index*256 + width) * 256^level.
+        let shift = u32::from(path.level) * tiles::TILE_HEIGHT;
+        let covered = path
+            .index
+            .checked_mul(u64::from(TILE_WIDTH))
+            .and_then(|n| n.checked_add(u64::from(path.width)))
+            .filter(|_| shift < 64)
+            .and_then(|n| n.checked_mul(1u64 << shift));
+        match covered {
+            Some(c) if c <= size => {}
+            _ => return Err(not_found()),
+        }
+        match path.kind {
+            TileKind::Hash => {
+                let hashes = tiles::read_tile_hashes(
+                    path.level,
+                    path.index,
+                    path.width,
+                    &self.hashes(size),
+                )?;
+                Ok(tiles::tile_bytes(&hashes))
+            }
+            TileKind::Entries => {
+                let entries =
+                    self.read_entries(path.index * u64::from(TILE_WIDTH), u64::from(path.width))?;
+                let refs: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+                Ok(tiles::encode_entry_bundle(&refs)?)
+            }
+        }
+    }
+
+    /// The data directory.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Commit everything queued so far, stop the sequencer and release the directory lock.
+    /// Other clones can still read; their appends fail with [`StorageError::Closed`].
+    pub async fn close(self) {
+        let (ack, done) = oneshot::channel();
+        let tx = self.inner.tx.clone();
+        // `send` blocks while the queue is full, so do it off the async executor.
+        let sent = tokio::task::spawn_blocking(move || tx.send(Msg::Close(ack)).is_ok()).await;
+        if matches!(sent, Ok(true)) {
+            let _ = done.await;
+        }
+    }
+}
