@@ -1,1 +1,532 @@
-//! sigstack-ctlog
+//! An RFC 6962 Certificate Transparency log for Fulcio: `add-chain`, `add-pre-chain` and the
+//! RFC 6962 read API (`get-sth`, `get-sth-consistency`, `get-proof-by-hash`, `get-entries`,
+//! `get-roots`), served under `/ct/v1/` from the host root.
+//!
+//! Submissions are sequenced synchronously: an SCT is signed only after its entry is durable in
+//! the log, so every SCT this log issues is already included (zero merge delay). Entries live in
+//! `sigstack-tlog-storage` under [`CtLogConfig::dir`]: each stored entry is exactly the RFC 6962
+//! `MerkleTreeLeaf`, so the storage's leaf hash SHA-256(0x00 ‖ entry) is the RFC 6962 leaf hash,
+//! and the entry's metadata (same durable batch) is the `extra_data` chain that `get-entries`
+//! serves. The dedup identity is SHA-256(entry_type ‖ signed_entry), the leaf without its
+//! timestamp, so a resubmitted chain gets an SCT with the original timestamp.
+//! SCT extensions are always empty.
+//!
+//! `get-proof-by-hash` uses an in-memory leaf-hash index, rebuilt on open from the log's
+//! level-0 hash tiles (32 bytes read per entry).
+
+mod api;
+mod chain;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use der::Encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use sigstack_ct::{
+    AddChainRequest, CtError, CtSigner, DigitallySigned, MerkleTreeLeaf, SignedCertificateTimestamp,
+};
+use sigstack_http::Metrics;
+use sigstack_keys::Signer;
+use sigstack_tlog::TilePath;
+use sigstack_tlog::tiles::TILE_WIDTH;
+use sigstack_tlog_storage::{Log, LogConfig, MAX_METADATA_SIZE, StorageError};
+use x509_cert::Certificate;
+
+pub use api::{
+    ConsistencyResponse, EntriesResponse, Entry, ProofByHashResponse, RootsResponse, SthResponse,
+    router,
+};
+
+use crate::chain::Submission;
+
+/// Most entries one `get-entries` call returns (RFC 6962 lets a log return fewer than asked).
+pub const MAX_GET_ENTRIES: u64 = 256;
+
+/// A source of the current time, injected so tests control SCT and STH timestamps.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// The system clock.
+#[must_use]
+pub fn system_clock() -> Clock {
+    Arc::new(SystemTime::now)
+}
+
+/// Everything the CT log needs to start.
+#[derive(Clone, Debug)]
+pub struct CtLogConfig {
+    /// Data directory (created if missing).
+    pub dir: PathBuf,
+    /// The log key; must be ECDSA P-256.
+    pub signer: Arc<dyn Signer>,
+    /// Accepted trust anchors (Fulcio's root).
+    pub roots: Vec<Certificate>,
+    /// Process-wide metrics registry.
+    pub metrics: Metrics,
+    /// Storage and batching tuning.
+    pub log: LogConfig,
+}
+
+/// Errors of the CT log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CtLogError {
+    /// The submitted chain cannot be logged (HTTP 400).
+    #[error("{0}")]
+    BadChain(String),
+    /// A request parameter is missing or invalid (HTTP 400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The requested entry or hash is not in the log (HTTP 404).
+    #[error("{0}")]
+    NotFound(String),
+    /// Log storage failed or refused (status depends on the storage error).
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Encoding or signing a CT structure failed (HTTP 500).
+    #[error(transparent)]
+    Ct(#[from] CtError),
+    /// The configuration or on-disk state is unusable (startup error).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A file operation failed (HTTP 500 or startup error).
+    #[error("{op}: {source}")]
+    Io {
+        /// What was being done.
+        op: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// An internal invariant failed (HTTP 500).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// A signed tree head (RFC 6962 §3.5 / §4.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedTreeHead {
+    /// Number of entries.
+    pub tree_size: u64,
+    /// Milliseconds since the epoch; never earlier than any SCT this process issued.
+    pub timestamp: u64,
+    /// RFC 6962 Merkle tree root.
+    pub root: [u8; 32],
+    /// Signature over the `TreeHeadSignature` structure.
+    pub signature: DigitallySigned,
+}
+
+/// One logged entry as `get-entries` serves it (RFC 6962 §4.6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoggedEntry {
+    /// The TLS `MerkleTreeLeaf`.
+    pub leaf_input: Vec<u8>,
+    /// The TLS `extra_data`: the certificate chain (`x509_entry`) or `PrecertChainEntry`.
+    pub extra_data: Vec<u8>,
+}
+
+/// How long a cached tree head is served for an unchanged tree before it is re-signed.
+const STH_REFRESH: Duration = Duration::from_secs(60);
+
+/// The running log. Cheap to clone.
+#[derive(Clone)]
+pub struct CtLogState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    log: Log,
+    signer: CtSigner,
+    roots: Vec<Certificate>,
+    roots_der: Vec<Vec<u8>>,
+    /// RFC 6962 leaf hash → index, for `get-proof-by-hash`.
+    leaf_index: parking_lot::RwLock<HashMap<[u8; 32], u64>>,
+    clock: Clock,
+    metrics: Metrics,
+    submissions: Family<Vec<(String, String)>, Counter>,
+    max_entry_size: usize,
+    /// The latest SCT timestamp issued or found at startup, so tree heads never predate it.
+    latest_timestamp: AtomicU64,
+    sth: parking_lot::Mutex<Option<SignedTreeHead>>,
+}
+
+impl std::fmt::Debug for CtLogState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CtLogState")
+            .field("log_id", &B64.encode(self.inner.signer.log_id()))
+            .field("tree_size", &self.inner.log.tree_head().size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CtLogState {
+    /// Open (or create) the log with the system clock.
+    ///
+    /// # Errors
+    /// [`CtLogError::Config`] for a non-P-256 key or no roots, storage and I/O errors.
+    pub async fn open(config: CtLogConfig) -> Result<Self, CtLogError> {
+        Self::open_with_clock(config, system_clock()).await
+    }
+
+    /// Open (or create) the log with an injected clock.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub async fn open_with_clock(config: CtLogConfig, clock: Clock) -> Result<Self, CtLogError> {
+        let signer = CtSigner::new(config.signer).map_err(|e| CtLogError::Config(e.to_string()))?;
+        if config.roots.is_empty() {
+            return Err(CtLogError::Config(
+                "the CT log needs at least one accepted root".into(),
+            ));
+        }
+        let roots_der = config
+            .roots
+            .iter()
+            .map(Encode::to_der)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CtLogError::Config(format!("root certificate: {e}")))?;
+        let dir = config.dir;
+        std::fs::create_dir_all(&dir).map_err(|source| CtLogError::Io {
+            op: format!("create {}", dir.display()),
+            source,
+        })?;
+        let max_entry_size = config.log.max_entry_size;
+        let log = Log::open(&dir, config.log).await?;
+        let reader = log.clone();
+        let leaf_index = tokio::task::spawn_blocking(move || index_leaf_hashes(&reader))
+            .await
+            .map_err(|e| CtLogError::Internal(e.to_string()))??;
+
+        let head = log.tree_head();
+        let latest_timestamp = if head.size == 0 {
+            0
+        } else {
+            MerkleTreeLeaf::from_tls(&log.entry(head.size - 1)?)?.timestamp
+        };
+        let submissions = Family::<Vec<(String, String)>, Counter>::default();
+        config.metrics.register(
+            "ct_submissions",
+            "CT log submissions by endpoint and outcome",
+            submissions.clone(),
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                log,
+                signer,
+                roots: config.roots,
+                roots_der,
+                leaf_index: parking_lot::RwLock::new(leaf_index),
+                clock,
+                metrics: config.metrics,
+                submissions,
+                max_entry_size,
+                latest_timestamp: AtomicU64::new(latest_timestamp),
+                sth: parking_lot::Mutex::new(None),
+            }),
+        })
+    }
+
+    /// SHA-256 of the log key's DER SubjectPublicKeyInfo.
+    #[must_use]
+    pub fn log_id(&self) -> [u8; 32] {
+        self.inner.signer.log_id()
+    }
+
+    /// The log key as DER SubjectPublicKeyInfo (for trusted roots' `ctlogs`).
+    #[must_use]
+    pub fn public_key_der(&self) -> &[u8] {
+        self.inner.signer.public_key_der()
+    }
+
+    /// The accepted roots.
+    #[must_use]
+    pub fn roots(&self) -> &[Certificate] {
+        &self.inner.roots
+    }
+
+    /// Log a final certificate chain (`add-chain`) and return its SCT.
+    ///
+    /// # Errors
+    /// [`CtLogError::BadChain`] for an unacceptable chain (nothing is written), storage errors.
+    pub async fn add_chain(
+        &self,
+        unverified: &AddChainRequest,
+    ) -> Result<SignedCertificateTimestamp, CtLogError> {
+        self.submit(Submission::Certificate, unverified).await
+    }
+
+    /// Log a precertificate chain (`add-pre-chain`) and return its SCT.
+    ///
+    /// # Errors
+    /// As [`Self::add_chain`].
+    pub async fn add_pre_chain(
+        &self,
+        unverified: &AddChainRequest,
+    ) -> Result<SignedCertificateTimestamp, CtLogError> {
+        self.submit(Submission::Precertificate, unverified).await
+    }
+
+    async fn submit(
+        &self,
+        kind: Submission,
+        unverified: &AddChainRequest,
+    ) -> Result<SignedCertificateTimestamp, CtLogError> {
+        let endpoint = match kind {
+            Submission::Certificate => "add-chain",
+            Submission::Precertificate => "add-pre-chain",
+        };
+        let result = self.sequence(kind, unverified).await;
+        let outcome = match &result {
+            Ok((_, true)) => "new",
+            Ok((_, false)) => "duplicate",
+            Err(CtLogError::BadChain(_)) => "rejected",
+            Err(_) => "error",
+        };
+        self.inner
+            .submissions
+            .get_or_create(&vec![
+                ("endpoint".into(), endpoint.into()),
+                ("outcome".into(), outcome.into()),
+            ])
+            .inc();
+        result.map(|(sct, _)| sct)
+    }
+
+    /// Verify, record and sequence one submission; the flag says whether it was new.
+    async fn sequence(
+        &self,
+        kind: Submission,
+        unverified: &AddChainRequest,
+    ) -> Result<(SignedCertificateTimestamp, bool), CtLogError> {
+        let verified = chain::verify_chain(kind, &unverified.chain, &self.inner.roots)?;
+        let entry_tls = verified
+            .entry
+            .to_tls()
+            .map_err(|e| CtLogError::BadChain(e.to_string()))?;
+        let identity = sigstack_keys::sha256(&entry_tls);
+        if let Some(index) = self.inner.log.lookup(&identity) {
+            return Ok((self.sct_for_index(index)?, false));
+        }
+
+        let timestamp = self.now_ms();
+        let leaf = MerkleTreeLeaf {
+            timestamp,
+            entry: verified.entry,
+            extensions: Vec::new(),
+        };
+        let leaf_bytes = leaf
+            .to_tls()
+            .map_err(|e| CtLogError::BadChain(e.to_string()))?;
+        if leaf_bytes.len() > self.inner.max_entry_size {
+            return Err(CtLogError::BadChain(format!(
+                "certificate is too large to log ({} bytes, limit {})",
+                leaf_bytes.len(),
+                self.inner.max_entry_size
+            )));
+        }
+        if verified.extra_data.len() > MAX_METADATA_SIZE {
+            return Err(CtLogError::BadChain(format!(
+                "certificate chain is too large to log ({} bytes, limit {MAX_METADATA_SIZE})",
+                verified.extra_data.len()
+            )));
+        }
+        let leaf_hash = leaf.leaf_hash()?;
+
+        match self
+            .inner
+            .log
+            .append_with_metadata(leaf_bytes, identity, verified.extra_data)
+            .await
+        {
+            Ok(appended) => {
+                self.inner
+                    .leaf_index
+                    .write()
+                    .insert(leaf_hash, appended.index);
+                self.inner
+                    .latest_timestamp
+                    .fetch_max(timestamp, Ordering::SeqCst);
+                let sct = self
+                    .inner
+                    .signer
+                    .sign_entry(timestamp, &leaf.entry, &leaf.extensions)?;
+                Ok((sct, true))
+            }
+            Err(StorageError::Duplicate { index }) => Ok((self.sct_for_index(index)?, false)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Re-sign the SCT of a logged entry, with its original timestamp.
+    fn sct_for_index(&self, index: u64) -> Result<SignedCertificateTimestamp, CtLogError> {
+        // Storage publishes the tree head before the dedup index, so a looked-up index is
+        // always readable.
+        let bytes = self.inner.log.entry(index)?;
+        let leaf = MerkleTreeLeaf::from_tls(&bytes)?;
+        Ok(self
+            .inner
+            .signer
+            .sign_entry(leaf.timestamp, &leaf.entry, &leaf.extensions)?)
+    }
+
+    fn now_ms(&self) -> u64 {
+        let since_epoch = (self.inner.clock)().duration_since(SystemTime::UNIX_EPOCH);
+        since_epoch.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// The current signed tree head (re-signed when the tree grew or the cached one is a minute
+    /// old).
+    ///
+    /// # Errors
+    /// [`CtLogError::Ct`] if signing fails.
+    pub fn signed_tree_head(&self) -> Result<SignedTreeHead, CtLogError> {
+        let head = self.inner.log.tree_head();
+        let now = self.now_ms();
+        let mut cached = self.inner.sth.lock();
+        if let Some(sth) = cached.as_ref() {
+            let fresh = now.saturating_sub(sth.timestamp) < STH_REFRESH.as_millis() as u64;
+            if sth.tree_size == head.size && fresh {
+                return Ok(sth.clone());
+            }
+        }
+        let timestamp = now.max(self.inner.latest_timestamp.load(Ordering::SeqCst));
+        let root = head.root.0;
+        let signature = self
+            .inner
+            .signer
+            .sign_tree_head(timestamp, head.size, &root)?;
+        let sth = SignedTreeHead {
+            tree_size: head.size,
+            timestamp,
+            root,
+            signature,
+        };
+        *cached = Some(sth.clone());
+        Ok(sth)
+    }
+
+    /// Consistency proof between tree sizes `first` and `second` (RFC 6962 §4.4); empty when
+    /// `first == second`.
+    ///
+    /// # Errors
+    /// [`CtLogError::BadRequest`] for `first == 0`, `first > second` or `second` beyond the tree.
+    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<[u8; 32]>, CtLogError> {
+        let size = self.inner.log.tree_head().size;
+        if first == 0 || first > second || second > size {
+            return Err(CtLogError::BadRequest(format!(
+                "no consistency proof from {first} to {second} (tree size {size})"
+            )));
+        }
+        if first == second {
+            return Ok(Vec::new());
+        }
+        let proof = self.inner.log.consistency_proof(first, second)?;
+        Ok(proof.into_iter().map(|h| h.0).collect())
+    }
+
+    /// Index and audit path of the leaf with Merkle leaf hash `hash` in the tree of `tree_size`
+    /// entries (RFC 6962 §4.5).
+    ///
+    /// # Errors
+    /// [`CtLogError::BadRequest`] for a tree size of 0 or beyond the tree,
+    /// [`CtLogError::NotFound`] if the hash is not a leaf of that tree.
+    pub fn proof_by_hash(
+        &self,
+        hash: &[u8; 32],
+        tree_size: u64,
+    ) -> Result<(u64, Vec<[u8; 32]>), CtLogError> {
+        let size = self.inner.log.tree_head().size;
+        if tree_size == 0 || tree_size > size {
+            return Err(CtLogError::BadRequest(format!(
+                "tree_size {tree_size} is not between 1 and the tree size {size}"
+            )));
+        }
+        let not_found = || {
+            CtLogError::NotFound(format!(
+                "no leaf with that hash in the tree of size {tree_size}"
+            ))
+        };
+        let index = self
+            .inner
+            .leaf_index
+            .read()
+            .get(hash)
+            .copied()
+            .ok_or_else(not_found)?;
+        if index >= tree_size {
+            return Err(not_found());
+        }
+        let proof = self.inner.log.inclusion_proof(index, tree_size)?;
+        Ok((index, proof.into_iter().map(|h| h.0).collect()))
+    }
+
+    /// Entries `start..=end` (RFC 6962 §4.6), at most
+    /// [`MAX_GET_ENTRIES`] and never beyond the tree.
+    ///
+    /// # Errors
+    /// [`CtLogError::BadRequest`] for `start > end` or `start` beyond the tree.
+    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<LoggedEntry>, CtLogError> {
+        let size = self.inner.log.tree_head().size;
+        if start > end || start >= size {
+            return Err(CtLogError::BadRequest(format!(
+                "invalid range {start}..={end} for tree size {size}"
+            )));
+        }
+        let last = end.min(size - 1).min(start + MAX_GET_ENTRIES - 1);
+        (start..=last)
+            .map(|index| {
+                Ok(LoggedEntry {
+                    leaf_input: self.inner.log.entry(index)?,
+                    extra_data: self.inner.log.metadata(index)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The accepted roots as DER (RFC 6962 §4.7).
+    #[must_use]
+    pub fn roots_der(&self) -> &[Vec<u8>] {
+        &self.inner.roots_der
+    }
+
+    /// The metrics registry the service reports to.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Stop sequencing: commit what is queued and release the storage lock.
+    pub async fn close(self) {
+        self.inner.log.clone().close().await;
+    }
+}
+
+/// Map every committed leaf hash to its index, reading the level-0 hash tiles.
+fn index_leaf_hashes(log: &Log) -> Result<HashMap<[u8; 32], u64>, CtLogError> {
+    let size = log.tree_head().size;
+    let mut index = HashMap::with_capacity(usize::try_from(size).unwrap_or(0));
+    let width = u64::from(TILE_WIDTH);
+    for tile in 0..size.div_ceil(width) {
+        let first = tile * width;
+        let count = (size - first).min(width);
+        // `count` is at most 256.
+        let path = TilePath::hash(0, tile, u16::try_from(count).unwrap_or(TILE_WIDTH));
+        let bytes = log.tile(&path)?;
+        if bytes.len() as u64 != count * 32 {
+            return Err(CtLogError::Internal(format!(
+                "level-0 tile {tile} has {} bytes",
+                bytes.len()
+            )));
+        }
+        for (i, hash) in bytes.chunks_exact(32).enumerate() {
+            let mut h = [0u8; 32];
+            h.copy_from_slice(hash);
+            index.entry(h).or_insert(first + i as u64);
+        }
+    }
+    Ok(index)
+}
