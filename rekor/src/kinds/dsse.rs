@@ -1,0 +1,92 @@
+//! DSSE (Dead Simple Signing Envelope) v1 helpers shared by the dsse, intoto and Rekor v2 kinds.
+//!
+//! Signatures are made over the pre-authentication encoding (DSSE `protocol.md`):
+//! ```text
+//! PAE(type, body) = "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body
+//! ```
+//! with `LEN` the ASCII decimal byte length and `body` the *decoded* payload.
+
+use super::EntryError;
+use super::material::KeyMaterial;
+
+/// The DSSE v1 pre-authentication encoding of a payload.
+#[must_use]
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(payload_type.len() + payload.len() + 32);
+    out.extend_from_slice(b"DSSEv1 ");
+    out.extend_from_slice(payload_type.len().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload_type.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload.len().to_string().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(payload);
+    out
+}
+
+/// One envelope signature: its text as it appeared in the envelope, and its decoded bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct EnvelopeSignature {
+    /// The `sig` string from the envelope, verbatim.
+    pub(crate) encoded: String,
+    /// The decoded signature bytes.
+    pub(crate) raw: Vec<u8>,
+}
+
+/// Check every signature of an envelope against the supplied keys, the way Rekor's
+/// `verifyEnvelope` does: keys are tried in order; each key tried must verify at least one
+/// signature; once every signature is covered, remaining keys are ignored when
+/// `stop_when_covered` (dsse 0.0.1) or still required to verify one (intoto 0.0.2).
+///
+/// Returns, for each signature, the index of the first key that verified it.
+pub(crate) fn verify_envelope(
+    pae: &[u8],
+    signatures: &[EnvelopeSignature],
+    keys: &[KeyMaterial],
+    stop_when_covered: bool,
+) -> Result<Vec<usize>, EntryError> {
+    if signatures.is_empty() {
+        return Err(EntryError::Malformed(
+            "DSSE envelope must contain 1 or more signatures".into(),
+        ));
+    }
+    let mut verified_by: Vec<Option<usize>> = vec![None; signatures.len()];
+    for (k, material) in keys.iter().enumerate() {
+        if stop_when_covered && verified_by.iter().all(Option::is_some) {
+            break;
+        }
+        let mut any = false;
+        for (s, sig) in signatures.iter().enumerate() {
+            if material.key.verify(pae, &sig.raw).is_ok() {
+                any = true;
+                verified_by[s].get_or_insert(k);
+            }
+        }
+        if !any {
+            return Err(EntryError::InvalidSignature(format!(
+                "verifier {k} does not verify any envelope signature"
+            )));
+        }
+    }
+    verified_by
+        .into_iter()
+        .collect::<Option<Vec<usize>>>()
+        .ok_or_else(|| {
+            EntryError::InvalidSignature("all signatures must have a key that verifies it".into())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pae_matches_the_dsse_spec_example() {
+        // protocol.md test vector: type "http://example.com/HelloWorld", payload "hello world".
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
+        assert_eq!(pae("", b""), b"DSSEv1 0  0 ".to_vec());
+    }
+}

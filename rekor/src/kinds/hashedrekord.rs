@@ -1,0 +1,143 @@
+//! `hashedrekord` 0.0.1: a signature over an artifact digest (`pkg/types/hashedrekord/v0.0.1`).
+//!
+//! Rekor verifies the signature over the digest with the supplied key (a PEM public key or the
+//! public key of a PEM certificate; the certificate itself is not validated) and stores only
+//! `signature.content`, `signature.publicKey.content` (canonical LF PEM) and `data.hash`:
+//! ```json
+//! {"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha256",
+//!  "value":"<hex>"}},"signature":{"content":"<b64>","publicKey":{"content":"<b64 PEM>"}}}}
+//! ```
+//! Ed25519 keys are refused ("ed25519 unsupported for hashedrekord"), as in Rekor.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sigstack_keys::{KeyError, SignatureAlgorithm};
+
+use super::encoding::{b64, b64_std, lower_hex};
+use super::material::KeyMaterial;
+use super::{CanonicalEntry, EntryError, malformed};
+
+/// The `spec` of a hashedrekord 0.0.1 `ProposedEntry` (`hashedrekord_v0_0_1_schema.json`):
+///
+/// ```json
+/// {"type": "object", "required": ["signature", "data"], "properties": {
+///   "signature": {"type": "object", "properties": {
+///     "content": {"type": "string", "format": "byte"},
+///     "publicKey": {"type": "object", "properties": {
+///       "content": {"type": "string", "format": "byte"}}}}},
+///   "data": {"type": "object", "properties": {
+///     "hash": {"type": "object", "required": ["algorithm", "value"], "properties": {
+///       "algorithm": {"type": "string", "enum": ["sha256", "sha384", "sha512"]},
+///       "value": {"type": "string"}}}}}}}
+/// ```
+/// Other fields (such as `data.content`) are ignored and not stored.
+#[derive(Debug, Deserialize)]
+pub struct HashedRekordV001Spec {
+    /// The detached signature and the key that verifies it.
+    pub signature: SignatureV001,
+    /// The signed artifact's digest.
+    pub data: DataV001,
+}
+
+/// `spec.signature`.
+#[derive(Debug, Deserialize)]
+pub struct SignatureV001 {
+    /// Base64 signature bytes (ASN.1 DER for ECDSA).
+    pub content: String,
+    /// The verification key.
+    #[serde(rename = "publicKey")]
+    pub public_key: PublicKeyV001,
+}
+
+/// `spec.signature.publicKey`.
+#[derive(Debug, Deserialize)]
+pub struct PublicKeyV001 {
+    /// Base64 of a PEM public key or PEM certificate.
+    pub content: String,
+}
+
+/// `spec.data`.
+#[derive(Debug, Deserialize)]
+pub struct DataV001 {
+    /// The digest.
+    pub hash: HashV001,
+}
+
+/// `spec.data.hash`.
+#[derive(Debug, Deserialize)]
+pub struct HashV001 {
+    /// `sha256`, `sha384` or `sha512`.
+    pub algorithm: String,
+    /// Lowercase hex digest.
+    pub value: String,
+}
+
+/// Verify a hashedrekord 0.0.1 `spec` and build the canonical body.
+///
+/// # Errors
+/// Any [`EntryError`]; in particular [`EntryError::InvalidSignature`] when the signature does not
+/// verify over the digest.
+pub fn canonicalize(unverified_spec: Value) -> Result<CanonicalEntry, EntryError> {
+    let unverified: HashedRekordV001Spec =
+        serde_json::from_value(unverified_spec).map_err(malformed("hashedrekord spec"))?;
+    let unverified_sig = b64_std("spec.signature.content", &unverified.signature.content)?;
+    if unverified_sig.is_empty() {
+        return Err(EntryError::Malformed("missing signature".into()));
+    }
+    let material = KeyMaterial::from_b64_pem(
+        "spec.signature.publicKey.content",
+        &unverified.signature.public_key.content,
+    )?;
+    if material.key.algorithm() == SignatureAlgorithm::Ed25519 {
+        return Err(EntryError::UnsupportedKey(
+            "ed25519 unsupported for hashedrekord".into(),
+        ));
+    }
+    let algorithm = unverified.data.hash.algorithm.as_str();
+    let len = match algorithm {
+        "sha256" => 32,
+        "sha384" => 48,
+        "sha512" => 64,
+        other => {
+            return Err(EntryError::Malformed(format!(
+                "unsupported hash algorithm {other:?}"
+            )));
+        }
+    };
+    let digest = lower_hex("spec.data.hash.value", &unverified.data.hash.value, len)?;
+    verify_digest_signature(&material, &digest, &unverified_sig)?;
+
+    let body = json!({
+        "apiVersion": "0.0.1",
+        "kind": "hashedrekord",
+        "spec": {
+            "data": {"hash": {"algorithm": algorithm, "value": unverified.data.hash.value}},
+            "signature": {
+                "content": b64(&unverified_sig),
+                "publicKey": {"content": b64(material.canonical_pem().as_bytes())},
+            },
+        },
+    });
+    CanonicalEntry::from_json("hashedrekord", "0.0.1", &body)
+}
+
+/// Verify an ECDSA signature over a precomputed digest.
+pub(crate) fn verify_digest_signature(
+    material: &KeyMaterial,
+    digest: &[u8],
+    sig: &[u8],
+) -> Result<(), EntryError> {
+    material
+        .key
+        .verify_prehash(digest, sig)
+        .map_err(|e| match e {
+            KeyError::DigestLength { want, got } => EntryError::Mismatch(format!(
+                "a {got}-byte digest cannot be verified with this key (expects {want} bytes)"
+            )),
+            KeyError::UnsupportedKey(why) => EntryError::UnsupportedKey(why),
+            KeyError::MalformedSignature => {
+                EntryError::InvalidSignature("malformed signature".into())
+            }
+            other => EntryError::InvalidSignature(other.to_string()),
+        })
+}

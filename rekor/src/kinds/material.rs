@@ -1,0 +1,206 @@
+//! Verification material supplied in entries: PEM or DER public keys and X.509 certificates,
+//! re-encoded the way Rekor stores them.
+//!
+//! Rekor v1 parses `publicKey.content` / DSSE verifiers with Go's `pem.Decode` (lenient about
+//! line endings and line width, surrounding whitespace ignored) and stores the *canonical*
+//! PEM: the certificate's DER or the key's SubjectPublicKeyInfo re-encoded with LF line endings
+//! and 64-column base64 (`cryptoutils.MarshalCertificateToPEM` / `MarshalPublicKeyToPEM`).
+//! Clients rebuild that PEM from the certificate in the bundle and compare, so CRLF input
+//! must be stored as LF.
+
+use der::{Decode as _, Encode as _};
+use sigstack_keys::{KeyError, PublicKey, pem_encode};
+use x509_cert::Certificate;
+
+use super::EntryError;
+use super::encoding::b64_std;
+
+/// Whether the material was a bare public key or a certificate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MaterialForm {
+    /// A DER SubjectPublicKeyInfo (`PUBLIC KEY` PEM block).
+    PublicKey,
+    /// An X.509 certificate (`CERTIFICATE` PEM block); only its public key is used, the
+    /// certificate is not validated (Rekor does not validate it either).
+    Certificate,
+}
+
+/// A parsed key or certificate from an entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyMaterial {
+    /// The public key that verifies the entry's signatures.
+    pub key: PublicKey,
+    /// Key or certificate.
+    pub form: MaterialForm,
+    /// The DER of the certificate, or of the SubjectPublicKeyInfo.
+    pub der: Vec<u8>,
+}
+
+impl KeyMaterial {
+    /// Parse PEM text holding exactly one `CERTIFICATE` or `PUBLIC KEY` block.
+    ///
+    /// # Errors
+    /// [`EntryError::MalformedKey`] for bad PEM/DER, several blocks (certificate chains are not
+    /// supported) or another block type; [`EntryError::UnsupportedKey`] for key types other
+    /// than ECDSA P-256/P-384 and Ed25519.
+    pub fn from_pem(unverified_pem: &[u8]) -> Result<Self, EntryError> {
+        let text = std::str::from_utf8(unverified_pem)
+            .map_err(|_| EntryError::MalformedKey("PEM is not UTF-8".into()))?;
+        let (label, der) = decode_single_pem(text)?;
+        match label {
+            "CERTIFICATE" => Self::from_certificate_der(&der),
+            "PUBLIC KEY" => Self::from_spki_der(&der),
+            other => Err(EntryError::MalformedKey(format!(
+                "unexpected PEM block {other:?}"
+            ))),
+        }
+    }
+
+    /// Parse a base64 field holding PEM (Rekor v1 `publicKey.content`, DSSE `verifiers[i]`).
+    ///
+    /// # Errors
+    /// As [`KeyMaterial::from_pem`], plus [`EntryError::Encoding`].
+    pub(crate) fn from_b64_pem(
+        field: &'static str,
+        unverified_b64: &str,
+    ) -> Result<Self, EntryError> {
+        Self::from_pem(&b64_std(field, unverified_b64)?)
+    }
+
+    /// Parse a DER X.509 certificate and take its public key.
+    ///
+    /// # Errors
+    /// [`EntryError::MalformedKey`] or [`EntryError::UnsupportedKey`].
+    pub fn from_certificate_der(unverified_der: &[u8]) -> Result<Self, EntryError> {
+        let cert = Certificate::from_der(unverified_der)
+            .map_err(|e| EntryError::MalformedKey(format!("certificate: {e}")))?;
+        let spki = cert
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| EntryError::MalformedKey(format!("certificate key: {e}")))?;
+        let key = PublicKey::from_spki_der(&spki).map_err(key_error)?;
+        Ok(Self {
+            key,
+            form: MaterialForm::Certificate,
+            der: unverified_der.to_vec(),
+        })
+    }
+
+    /// Parse a DER SubjectPublicKeyInfo.
+    ///
+    /// # Errors
+    /// [`EntryError::MalformedKey`] or [`EntryError::UnsupportedKey`].
+    pub fn from_spki_der(unverified_der: &[u8]) -> Result<Self, EntryError> {
+        let key = PublicKey::from_spki_der(unverified_der).map_err(key_error)?;
+        Ok(Self {
+            der: key.spki_der().to_vec(),
+            key,
+            form: MaterialForm::PublicKey,
+        })
+    }
+
+    /// The canonical PEM Rekor v1 stores: LF line endings, 64-column base64, final newline.
+    #[must_use]
+    pub fn canonical_pem(&self) -> String {
+        let label = match self.form {
+            MaterialForm::PublicKey => "PUBLIC KEY",
+            MaterialForm::Certificate => "CERTIFICATE",
+        };
+        pem_encode(label, &self.der)
+    }
+}
+
+/// Map key-parsing failures onto entry errors.
+pub(crate) fn key_error(e: KeyError) -> EntryError {
+    match e {
+        KeyError::UnsupportedKey(why) => EntryError::UnsupportedKey(why),
+        other => EntryError::MalformedKey(other.to_string()),
+    }
+}
+
+/// Decode one PEM block the way Go's `pem.Decode` does for our purposes: surrounding
+/// whitespace ignored, any line ending and line width, base64 body with whitespace removed.
+/// Anything but whitespace after the block is refused (Rekor would treat a second block as a
+/// certificate chain, which this log does not accept).
+fn decode_single_pem(text: &str) -> Result<(&str, Vec<u8>), EntryError> {
+    let bad = |why: &str| EntryError::MalformedKey(format!("invalid PEM: {why}"));
+    let text = text.trim();
+    let rest = text
+        .strip_prefix("-----BEGIN ")
+        .ok_or_else(|| bad("missing BEGIN line"))?;
+    let (label, rest) = rest
+        .split_once("-----")
+        .ok_or_else(|| bad("unterminated BEGIN line"))?;
+    if label.is_empty() || label.contains(['\r', '\n']) {
+        return Err(bad("bad block label"));
+    }
+    let end_line = format!("-----END {label}-----");
+    let (body, after) = rest
+        .split_once(&end_line)
+        .ok_or_else(|| bad("missing END line"))?;
+    if !after.trim().is_empty() {
+        return Err(if after.contains("-----BEGIN") {
+            EntryError::MalformedKey(
+                "certificate chains and multiple PEM blocks are not supported".into(),
+            )
+        } else {
+            bad("trailing data after END line")
+        });
+    }
+    if body.contains(':') {
+        return Err(bad("PEM headers are not supported"));
+    }
+    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let der = b64_std("PEM body", &b64).map_err(|_| bad("body is not base64"))?;
+    if der.is_empty() {
+        return Err(bad("empty body"));
+    }
+    Ok((label, der))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer as _};
+
+    fn key_pem() -> (String, Vec<u8>) {
+        let signer = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("key");
+        (
+            pem_encode("PUBLIC KEY", signer.public_key_der()),
+            signer.public_key_der().to_vec(),
+        )
+    }
+
+    #[test]
+    fn crlf_and_odd_widths_canonicalize_to_lf_pem() {
+        let (pem, der) = key_pem();
+        let crlf = format!("\r\n  {}\r\n", pem.replace('\n', "\r\n"));
+        let wide: String = {
+            let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+            format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----")
+        };
+        for input in [pem.clone(), crlf, wide] {
+            let m = KeyMaterial::from_pem(input.as_bytes()).expect("parses");
+            assert_eq!(m.form, MaterialForm::PublicKey);
+            assert_eq!(m.der, der);
+            assert_eq!(m.canonical_pem(), pem, "canonical form of {input:?}");
+            assert!(!m.canonical_pem().contains('\r'));
+        }
+    }
+
+    #[test]
+    fn refuses_chains_garbage_and_other_blocks() {
+        let (pem, _) = key_pem();
+        let two = format!("{pem}{pem}");
+        let err = KeyMaterial::from_pem(two.as_bytes()).expect_err("chain");
+        assert!(err.to_string().contains("chains"), "{err}");
+        assert!(KeyMaterial::from_pem(b"hello").is_err());
+        assert!(KeyMaterial::from_pem(format!("{pem}junk").as_bytes()).is_err());
+        let other = pem.replace("PUBLIC KEY", "PRIVATE KEY");
+        assert!(KeyMaterial::from_pem(other.as_bytes()).is_err());
+        let broken = pem.replace("-----END PUBLIC KEY-----", "-----END CERTIFICATE-----");
+        assert!(KeyMaterial::from_pem(broken.as_bytes()).is_err());
+        assert!(KeyMaterial::from_pem(&[0xff, 0xfe]).is_err());
+    }
+}

@@ -1,0 +1,186 @@
+//! Entry kinds: parsing, verifying and canonicalizing proposed entries. Pure: no I/O, no HTTP.
+//!
+//! Rekor v1 (`POST /api/v1/log/entries`) takes a `ProposedEntry`
+//! (`{"kind", "apiVersion", "spec"}`) and stores a *canonical body* derived from it; the
+//! Merkle leaf is exactly those bytes. Supported here, as real Rekor builds them:
+//! - [`hashedrekord`] 0.0.1: a signature over a digest, verified with the supplied key or
+//!   certificate;
+//! - [`dsse_v001`] `dsse` 0.0.1: a DSSE envelope whose every signature verifies with a supplied
+//!   verifier; only hashes and signatures are stored;
+//! - [`intoto_v002`] `intoto` 0.0.2: a DSSE envelope with per-signature public keys; the payload
+//!   is replaced by its hash.
+//!
+//! Rekor v2 (`POST /api/v2/log/entries`, [`v2`]) takes a `CreateEntryRequest` and stores the
+//! RFC 8785 form of a `hashedrekord` 0.0.2 entry. DSSE requests are verified and logged as
+//! `hashedrekord` 0.0.2 over the hash of the DSSE pre-authentication encoding, which is what
+//! every current client verifies.
+//!
+//! Everything a client sends is named `unverified_*` until its signature has been checked.
+//! Public keys and certificates are re-encoded the way Rekor does (PEM with LF line endings),
+//! so the same signature submitted with CRLF PEM and with LF PEM yields the same leaf.
+
+pub mod dsse;
+pub mod dsse_v001;
+pub(crate) mod encoding;
+pub mod hashedrekord;
+pub mod intoto_v002;
+pub mod material;
+pub mod v2;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::jcs::{JcsError, canonical_json};
+
+/// Why a proposed entry was refused. Every variant is the submitter's fault (HTTP 400); nothing
+/// is written to the log.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// The `kind` (or its `apiVersion`) is not one this log accepts.
+    #[error("unsupported kind {kind} version {version}")]
+    UnsupportedKind {
+        /// The requested kind.
+        kind: String,
+        /// The requested `apiVersion`.
+        version: String,
+    },
+    /// The request does not have the shape its schema requires (missing or unknown fields,
+    /// wrong JSON types, both or neither v2 request kinds).
+    #[error("malformed entry: {0}")]
+    Malformed(String),
+    /// A field that must be base64 or hex is not.
+    #[error("{field} is not valid {encoding}")]
+    Encoding {
+        /// JSON path of the field.
+        field: &'static str,
+        /// The expected encoding.
+        encoding: &'static str,
+    },
+    /// A key or certificate could not be parsed.
+    #[error("malformed key: {0}")]
+    MalformedKey(String),
+    /// The key type, curve or algorithm is not accepted (RSA, P-521, Ed25519 over a digest, ...).
+    #[error("unsupported key: {0}")]
+    UnsupportedKey(String),
+    /// The key does not match the declared `keyDetails`, or the digest does not match the
+    /// declared hash algorithm.
+    #[error("inconsistent entry: {0}")]
+    Mismatch(String),
+    /// A signature does not verify.
+    #[error("invalid signature: {0}")]
+    InvalidSignature(String),
+}
+
+impl From<JcsError> for EntryError {
+    fn from(e: JcsError) -> Self {
+        Self::Malformed(e.to_string())
+    }
+}
+
+/// A verified entry in the exact form the log stores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CanonicalEntry {
+    /// The canonical body: the Merkle leaf data, stored and served verbatim.
+    pub body: Vec<u8>,
+    /// The entry kind (`hashedrekord`, `dsse`, `intoto`).
+    pub kind: &'static str,
+    /// The entry `apiVersion`.
+    pub api_version: &'static str,
+}
+
+impl CanonicalEntry {
+    fn from_json(
+        kind: &'static str,
+        api_version: &'static str,
+        body: &Value,
+    ) -> Result<Self, EntryError> {
+        Ok(Self {
+            body: canonical_json(body)?,
+            kind,
+            api_version,
+        })
+    }
+}
+
+/// The outer `ProposedEntry` of the Rekor v1 OpenAPI (`openapi.yaml`, discriminator `kind`):
+///
+/// ```json
+/// {"type": "object", "discriminator": "kind",
+///  "properties": {"kind": {"type": "string"}}, "required": ["kind"]}
+/// ```
+/// Each kind adds `apiVersion` (string, `^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
+/// and `spec` (the kind's versioned schema), both required.
+#[derive(Debug, Deserialize)]
+struct ProposedEntry {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    spec: Value,
+}
+
+/// Verify a Rekor v1 `ProposedEntry` and return its canonical body.
+///
+/// # Errors
+/// [`EntryError::UnsupportedKind`] for kinds other than hashedrekord 0.0.1, dsse 0.0.1 and
+/// intoto 0.0.2; any other [`EntryError`] when the entry is malformed or does not verify.
+pub fn canonicalize_proposed_entry(unverified: &Value) -> Result<CanonicalEntry, EntryError> {
+    let unverified: ProposedEntry = serde_json::from_value(unverified.clone())
+        .map_err(|e| EntryError::Malformed(format!("not a ProposedEntry: {e}")))?;
+    match (unverified.kind.as_str(), unverified.api_version.as_str()) {
+        ("hashedrekord", "0.0.1") => hashedrekord::canonicalize(unverified.spec),
+        ("dsse", "0.0.1") => dsse_v001::canonicalize(unverified.spec),
+        ("intoto", "0.0.2") => intoto_v002::canonicalize(unverified.spec),
+        _ => Err(EntryError::UnsupportedKind {
+            kind: unverified.kind,
+            version: unverified.api_version,
+        }),
+    }
+}
+
+fn malformed(context: &str) -> impl FnOnce(serde_json::Error) -> EntryError + '_ {
+    move |e| EntryError::Malformed(format!("{context}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_kinds_and_versions_are_unsupported() {
+        for (kind, version) in [
+            ("rekord", "0.0.1"),
+            ("hashedrekord", "0.0.2"),
+            ("intoto", "0.0.1"),
+        ] {
+            let err = canonicalize_proposed_entry(
+                &json!({"kind": kind, "apiVersion": version, "spec": {}}),
+            )
+            .expect_err("refused");
+            assert!(
+                matches!(err, EntryError::UnsupportedKind { .. }),
+                "{kind} {version}: {err}"
+            );
+            assert!(err.to_string().starts_with("unsupported kind"), "{err}");
+        }
+    }
+
+    #[test]
+    fn non_objects_are_malformed() {
+        for v in [
+            json!([]),
+            json!("x"),
+            json!({"kind": "hashedrekord"}),
+            json!({"kind": 3, "apiVersion": "0.0.1", "spec": {}}),
+        ] {
+            assert!(
+                matches!(
+                    canonicalize_proposed_entry(&v),
+                    Err(EntryError::Malformed(_))
+                ),
+                "{v}"
+            );
+        }
+    }
+}

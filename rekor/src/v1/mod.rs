@@ -1,0 +1,433 @@
+//! Rekor v1: the REST API of `sigstore/rekor` on the Sigstack tlog engine.
+//!
+//! - Checkpoint origin `"<hostname> - <treeID>"`, key name `hostname`, key ID
+//!   `SHA-256(SPKI DER)[:4]` (Rekor's rule for every key type); freshly signed per response.
+//! - `logID` = hex SHA-256 of the log key's DER SubjectPublicKeyInfo.
+//! - Entry ID = 16-hex tree ID ‖ 64-hex leaf hash; the tree ID is a random positive 63-bit
+//!   number chosen on first open and kept in `<dir>/tree-id`. The log itself lives in
+//!   `<dir>/log`.
+//! - `logIndex` (top level and in the proof) is the leaf index: there are no inactive shards.
+//! - Each entry's `integratedTime` (from the injected [`Clock`]) is stored with it and the SET
+//!   is recomputed on every read.
+
+mod http;
+pub mod wire;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+use sigstack_http::Metrics;
+use sigstack_keys::{Signer, pem_encode, sha256};
+use sigstack_tlog::merkle::{Hash, leaf_hash};
+use sigstack_tlog::{Checkpoint, KeyIdRule, NoteSigner, sign_checkpoint};
+use sigstack_tlog_storage::{Log, LogConfig, StorageError, TreeHead};
+
+pub use self::http::v1_router;
+use self::wire::{
+    ConsistencyProof, InclusionProof, LogEntry, LogEntryAnon, LogInfo, SearchLogQuery, Verification,
+};
+use crate::clock::Clock;
+use crate::error::RekorError;
+use crate::kinds::canonicalize_proposed_entry;
+use crate::kinds::encoding::b64;
+use crate::set::{set_payload, sign_set};
+
+/// Most entries one `POST /api/v1/log/entries/retrieve` may ask for, over all three lists.
+pub const MAX_SEARCH_QUERIES: usize = 10;
+const TREE_ID_FILE: &str = "tree-id";
+/// Entry metadata: `integratedTime` as a big-endian `i64`.
+const METADATA_LEN: usize = 8;
+
+/// Configuration of a Rekor v1 log.
+#[derive(Clone, Debug)]
+pub struct RekorV1Config {
+    /// Data directory (the log, the tree ID, entry metadata).
+    pub dir: PathBuf,
+    /// The log key (ECDSA P-256 for client compatibility): signs checkpoints and SETs.
+    pub signer: Arc<dyn Signer>,
+    /// Checkpoint key name; must be a substring of the trusted-root `baseUrl` (e.g. `127.0.0.1`).
+    pub hostname: String,
+    /// Process-wide metrics registry.
+    pub metrics: Metrics,
+    /// Storage tuning.
+    pub log: LogConfig,
+    /// Source of `integratedTime`.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// An open Rekor v1 log. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RekorV1State {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    log: Log,
+    signer: Arc<dyn Signer>,
+    note_signer: NoteSigner,
+    origin: String,
+    tree_id: u64,
+    log_id: [u8; 32],
+    log_id_hex: String,
+    max_entry_size: usize,
+    metrics: Metrics,
+    clock: Arc<dyn Clock>,
+}
+
+impl RekorV1State {
+    /// Open (or create) the log in `config.dir`.
+    ///
+    /// # Errors
+    /// [`RekorError::Config`] for an unusable hostname, key or tree-ID file;
+    /// [`RekorError::Storage`] when the log cannot be opened.
+    pub async fn open(config: RekorV1Config) -> Result<Self, RekorError> {
+        let note_signer = NoteSigner::new(
+            config.hostname.clone(),
+            Arc::clone(&config.signer),
+            KeyIdRule::RekorV1,
+        )
+        .map_err(|e| RekorError::Config(format!("checkpoint signer: {e}")))?;
+        std::fs::create_dir_all(&config.dir)
+            .map_err(|e| RekorError::Config(format!("create {}: {e}", config.dir.display())))?;
+        let tree_id = load_or_create_tree_id(&config.dir)?;
+        let max_entry_size = config.log.max_entry_size;
+        let log = Log::open(&config.dir.join("log"), config.log).await?;
+        let log_id = sha256(config.signer.public_key_der());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                log,
+                origin: format!("{} - {tree_id}", config.hostname),
+                signer: config.signer,
+                note_signer,
+                tree_id,
+                log_id,
+                log_id_hex: hex::encode(log_id),
+                max_entry_size,
+                metrics: config.metrics,
+                clock: config.clock,
+            }),
+        })
+    }
+
+    /// The log ID: SHA-256 of the log key's DER SubjectPublicKeyInfo.
+    #[must_use]
+    pub fn log_id(&self) -> [u8; 32] {
+        self.inner.log_id
+    }
+
+    /// The tree ID (random positive 63-bit number fixed at creation).
+    #[must_use]
+    pub fn tree_id(&self) -> u64 {
+        self.inner.tree_id
+    }
+
+    /// The checkpoint origin line, `"<hostname> - <treeID>"`.
+    #[must_use]
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The log key as PEM (`GET /api/v1/log/publicKey`).
+    #[must_use]
+    pub fn public_key_pem(&self) -> String {
+        pem_encode("PUBLIC KEY", self.inner.signer.public_key_der())
+    }
+
+    /// The metrics registry this log reports to.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Verify a `ProposedEntry`, append its canonical body and return the new entry with its
+    /// SET, inclusion proof and checkpoint. Nothing is written unless the entry verifies.
+    ///
+    /// # Errors
+    /// [`RekorError::InvalidEntry`], [`RekorError::Duplicate`], [`RekorError::EntryTooLarge`],
+    /// [`RekorError::Storage`] or [`RekorError::Signing`].
+    pub async fn create_entry(&self, unverified: &Value) -> Result<LogEntry, RekorError> {
+        let entry = canonicalize_proposed_entry(unverified)?;
+        if entry.body.len() > self.inner.max_entry_size {
+            return Err(RekorError::EntryTooLarge {
+                size: entry.body.len(),
+                max: self.inner.max_entry_size,
+            });
+        }
+        let leaf = leaf_hash(&entry.body);
+        let integrated_time = self.inner.clock.unix_seconds();
+        let appended = match self
+            .inner
+            .log
+            .append_with_metadata(
+                entry.body.clone(),
+                leaf.0,
+                integrated_time.to_be_bytes().to_vec(),
+            )
+            .await
+        {
+            Ok(a) => a,
+            Err(StorageError::Duplicate { index }) => {
+                return Err(RekorError::Duplicate {
+                    index,
+                    entry_id: self.entry_id(&leaf),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(
+            index = appended.index,
+            kind = entry.kind,
+            "rekor v1 entry appended"
+        );
+        self.log_entry(appended.index, &entry.body, integrated_time, appended.tree)
+    }
+
+    /// The entry at `index`, with a proof against the current tree.
+    ///
+    /// # Errors
+    /// [`RekorError::NotFound`] beyond the tree; storage or signing failures.
+    pub fn entry_by_index(&self, index: u64) -> Result<LogEntry, RekorError> {
+        let head = self.inner.log.tree_head();
+        if index >= head.size {
+            return Err(RekorError::NotFound(format!("no entry at index {index}")));
+        }
+        let body = self.inner.log.entry(index)?;
+        self.log_entry(index, &body, self.integrated_time(index)?, head)
+    }
+
+    /// The entry with this UUID (64 hex: leaf hash) or entry ID (80 hex: tree ID ‖ leaf hash).
+    ///
+    /// # Errors
+    /// [`RekorError::InvalidRequest`] for a malformed identifier, [`RekorError::NotFound`] for
+    /// an unknown one or another tree's ID.
+    pub fn entry_by_uuid(&self, unverified_id: &str) -> Result<LogEntry, RekorError> {
+        let leaf = self.parse_entry_id(unverified_id)?;
+        self.entry_by_leaf_hash(&leaf)?
+            .ok_or_else(|| RekorError::NotFound(format!("no entry with UUID {unverified_id}")))
+    }
+
+    /// `POST /api/v1/log/entries/retrieve`: entries found by UUID, then by proposed entry, then
+    /// by index; identifiers that match nothing are skipped, as in Rekor.
+    ///
+    /// # Errors
+    /// [`RekorError::TooManyQueries`] above [`MAX_SEARCH_QUERIES`], [`RekorError::InvalidRequest`]
+    /// or [`RekorError::InvalidEntry`] for malformed identifiers or entries.
+    pub fn search(&self, query: &SearchLogQuery) -> Result<Vec<LogEntry>, RekorError> {
+        let total = query.entry_uuids.len() + query.log_indexes.len() + query.entries.len();
+        if total > MAX_SEARCH_QUERIES {
+            return Err(RekorError::TooManyQueries {
+                max: MAX_SEARCH_QUERIES,
+                got: total,
+            });
+        }
+        let mut leaves = Vec::new();
+        for id in &query.entry_uuids {
+            match self.parse_entry_id(id) {
+                Ok(leaf) => leaves.push(leaf),
+                Err(RekorError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        for proposed in &query.entries {
+            leaves.push(leaf_hash(&canonicalize_proposed_entry(proposed)?.body));
+        }
+        let mut out = Vec::new();
+        for leaf in &leaves {
+            out.extend(self.entry_by_leaf_hash(leaf)?);
+        }
+        for &index in &query.log_indexes {
+            match self.entry_by_index(index) {
+                Ok(entry) => out.push(entry),
+                Err(RekorError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `GET /api/v1/log`: the current tree head and its signed checkpoint.
+    ///
+    /// # Errors
+    /// [`RekorError::Signing`] when the checkpoint cannot be signed.
+    pub fn log_info(&self) -> Result<LogInfo, RekorError> {
+        let head = self.inner.log.tree_head();
+        Ok(LogInfo {
+            root_hash: head.root.to_hex(),
+            tree_size: head.size,
+            signed_tree_head: self.checkpoint(head)?,
+            tree_id: self.inner.tree_id.to_string(),
+        })
+    }
+
+    /// `GET /api/v1/log/proof`: consistency proof from `first_size` to `last_size`.
+    ///
+    /// # Errors
+    /// [`RekorError::InvalidRequest`] if a size is 0, `first_size > last_size` or `last_size` is
+    /// beyond the tree; storage failures.
+    pub fn consistency_proof(
+        &self,
+        first_size: u64,
+        last_size: u64,
+    ) -> Result<ConsistencyProof, RekorError> {
+        let log = &self.inner.log;
+        if first_size == 0 || last_size == 0 {
+            return Err(RekorError::InvalidRequest(
+                "firstSize and lastSize must be at least 1".into(),
+            ));
+        }
+        if first_size > last_size {
+            return Err(RekorError::InvalidRequest(format!(
+                "firstSize({first_size}) must be less than or equal to lastSize({last_size})"
+            )));
+        }
+        let size = log.tree_head().size;
+        if last_size > size {
+            return Err(RekorError::InvalidRequest(format!(
+                "lastSize({last_size}) is beyond the current tree size ({size})"
+            )));
+        }
+        let hashes = if first_size == last_size {
+            Vec::new()
+        } else {
+            log.consistency_proof(first_size, last_size)?
+        };
+        Ok(ConsistencyProof {
+            root_hash: log.root_at(last_size)?.to_hex(),
+            hashes: hashes.iter().map(Hash::to_hex).collect(),
+        })
+    }
+
+    /// Commit queued appends and release the data directory (other clones keep serving reads).
+    pub async fn close(self) {
+        self.inner.log.clone().close().await;
+    }
+
+    fn entry_by_leaf_hash(&self, leaf: &Hash) -> Result<Option<LogEntry>, RekorError> {
+        let Some(index) = self.inner.log.lookup(&leaf.0) else {
+            return Ok(None);
+        };
+        self.entry_by_index(index).map(Some)
+    }
+
+    /// Parse a 64-hex UUID or an 80-hex entry ID of this tree into a leaf hash.
+    fn parse_entry_id(&self, unverified: &str) -> Result<Hash, RekorError> {
+        let bad = || RekorError::InvalidRequest(format!("invalid entry UUID {unverified:?}"));
+        if !unverified.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        let uuid = match unverified.len() {
+            64 => unverified,
+            80 => {
+                let (tree, uuid) = unverified.split_at(16);
+                let tree_id = u64::from_str_radix(tree, 16).map_err(|_| bad())?;
+                if tree_id != self.inner.tree_id {
+                    return Err(RekorError::NotFound(format!(
+                        "tree {tree_id} is not served by this log"
+                    )));
+                }
+                uuid
+            }
+            _ => return Err(bad()),
+        };
+        Hash::from_hex(uuid).map_err(|_| bad())
+    }
+
+    fn entry_id(&self, leaf: &Hash) -> String {
+        format!("{:016x}{}", self.inner.tree_id, leaf.to_hex())
+    }
+
+    fn integrated_time(&self, index: u64) -> Result<i64, RekorError> {
+        let meta = self.inner.log.metadata(index).map_err(|e| {
+            RekorError::Inconsistent(format!("integratedTime of entry {index}: {e}"))
+        })?;
+        let bytes: [u8; METADATA_LEN] = meta.as_slice().try_into().map_err(|_| {
+            RekorError::Inconsistent(format!("integratedTime of entry {index} is malformed"))
+        })?;
+        Ok(i64::from_be_bytes(bytes))
+    }
+
+    fn checkpoint(&self, head: TreeHead) -> Result<String, RekorError> {
+        let checkpoint = Checkpoint::new(self.inner.origin.clone(), head.size, head.root);
+        Ok(sign_checkpoint(&checkpoint, &[&self.inner.note_signer])?)
+    }
+
+    /// Assemble the response for entry `index` with a proof against `head`.
+    fn log_entry(
+        &self,
+        index: u64,
+        body: &[u8],
+        integrated_time: i64,
+        head: TreeHead,
+    ) -> Result<LogEntry, RekorError> {
+        let proof = self.inner.log.inclusion_proof(index, head.size)?;
+        let body_b64 = b64(body);
+        let payload = set_payload(&body_b64, integrated_time, &self.inner.log_id_hex, index)
+            .map_err(|e| RekorError::Signing(e.to_string()))?;
+        let set = sign_set(self.inner.signer.as_ref(), &payload)
+            .map_err(|e| RekorError::Signing(e.to_string()))?;
+        Ok(LogEntry {
+            entry_id: self.entry_id(&leaf_hash(body)),
+            entry: LogEntryAnon {
+                body: body_b64,
+                integrated_time,
+                log_id: self.inner.log_id_hex.clone(),
+                log_index: index,
+                verification: Verification {
+                    inclusion_proof: InclusionProof {
+                        checkpoint: self.checkpoint(head)?,
+                        hashes: proof.iter().map(Hash::to_hex).collect(),
+                        log_index: index,
+                        root_hash: head.root.to_hex(),
+                        tree_size: head.size,
+                    },
+                    signed_entry_timestamp: b64(&set),
+                },
+            },
+        })
+    }
+}
+
+/// Read the tree ID from `dir/tree-id`, or pick a random positive 63-bit one and store it.
+fn load_or_create_tree_id(dir: &Path) -> Result<u64, RekorError> {
+    let path = dir.join(TREE_ID_FILE);
+    let bad = |why: String| RekorError::Config(format!("{}: {why}", path.display()));
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let id: u64 = text
+                .trim()
+                .parse()
+                .map_err(|_| bad("not a decimal tree ID".into()))?;
+            if id == 0 || id > i64::MAX as u64 {
+                return Err(bad("tree ID must be a positive 63-bit number".into()));
+            }
+            Ok(id)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let id = loop {
+                let id = getrandom::u64().map_err(|e| bad(format!("random source: {e}")))?
+                    & (i64::MAX as u64);
+                if id != 0 {
+                    break id;
+                }
+            };
+            write_durably(&path, format!("{id}\n").as_bytes()).map_err(|e| bad(e.to_string()))?;
+            Ok(id)
+        }
+        Err(e) => Err(bad(e.to_string())),
+    }
+}
+
+fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}

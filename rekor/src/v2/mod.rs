@@ -1,0 +1,206 @@
+//! Rekor v2: the `rekor-tiles` write API and the C2SP tlog-tiles read API.
+//!
+//! - Checkpoint origin = key name = `origin` (`host[:port]` of the v2 base URL); key ID by the
+//!   C2SP Ed25519 rule; log ID = the full 32-byte C2SP key hash.
+//! - Every accepted request is stored as a `hashedrekord` 0.0.2 canonical body (see
+//!   [`crate::kinds::v2`]); the leaf is that body, the dedup identity its leaf hash.
+//! - The log lives in `<dir>/log`.
+
+mod http;
+pub mod wire;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+use sigstack_http::Metrics;
+use sigstack_keys::{SignatureAlgorithm, Signer};
+use sigstack_tlog::merkle::{Hash, leaf_hash};
+use sigstack_tlog::{Checkpoint, KeyIdRule, NoteSigner, TilePath, sign_checkpoint};
+use sigstack_tlog_storage::{Log, LogConfig, StorageError, TreeHead};
+
+pub use self::http::v2_router;
+use self::wire::{CheckpointEnvelope, InclusionProof, KindVersion, LogId, TransparencyLogEntry};
+use crate::error::RekorError;
+use crate::kinds::encoding::b64;
+use crate::kinds::v2::canonicalize_request;
+
+/// Configuration of a Rekor v2 log.
+#[derive(Clone, Debug)]
+pub struct RekorV2Config {
+    /// Data directory.
+    pub dir: PathBuf,
+    /// The Ed25519 checkpoint key.
+    pub signer: Arc<dyn Signer>,
+    /// `host[:port]` of the v2 base URL: checkpoint origin and key name.
+    pub origin: String,
+    /// Process-wide metrics registry.
+    pub metrics: Metrics,
+    /// Storage tuning.
+    pub log: LogConfig,
+}
+
+/// An open Rekor v2 log. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct RekorV2State {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    log: Log,
+    note_signer: NoteSigner,
+    origin: String,
+    log_id: [u8; 32],
+    max_entry_size: usize,
+    metrics: Metrics,
+}
+
+/// A tile or entry bundle ready to serve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tile {
+    /// The tile bytes.
+    pub bytes: Vec<u8>,
+    /// Whether it is a full (256-wide, immutable) tile.
+    pub full: bool,
+}
+
+impl RekorV2State {
+    /// Open (or create) the log in `config.dir`.
+    ///
+    /// # Errors
+    /// [`RekorError::Config`] for a non-Ed25519 key or an invalid origin;
+    /// [`RekorError::Storage`] when the log cannot be opened.
+    pub async fn open(config: RekorV2Config) -> Result<Self, RekorError> {
+        if config.signer.algorithm() != SignatureAlgorithm::Ed25519 {
+            return Err(RekorError::Config(
+                "the Rekor v2 checkpoint key must be Ed25519".into(),
+            ));
+        }
+        let note_signer = NoteSigner::new(
+            config.origin.clone(),
+            Arc::clone(&config.signer),
+            KeyIdRule::C2sp,
+        )
+        .map_err(|e| RekorError::Config(format!("checkpoint signer: {e}")))?;
+        let max_entry_size = config.log.max_entry_size;
+        let log = Log::open(&config.dir.join("log"), config.log).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                log,
+                log_id: note_signer.key_hash(),
+                note_signer,
+                origin: config.origin,
+                max_entry_size,
+                metrics: config.metrics,
+            }),
+        })
+    }
+
+    /// The log ID: `SHA-256(origin ‖ 0x0A ‖ 0x01 ‖ raw Ed25519 key)`.
+    #[must_use]
+    pub fn log_id(&self) -> [u8; 32] {
+        self.inner.log_id
+    }
+
+    /// The checkpoint origin (and key name).
+    #[must_use]
+    pub fn origin(&self) -> &str {
+        &self.inner.origin
+    }
+
+    /// The metrics registry this log reports to.
+    #[must_use]
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Verify a `CreateEntryRequest`, append its canonical body and return the
+    /// `TransparencyLogEntry` with an inclusion proof and checkpoint covering it.
+    ///
+    /// # Errors
+    /// [`RekorError::InvalidEntry`], [`RekorError::Duplicate`] (with the existing index),
+    /// [`RekorError::EntryTooLarge`], [`RekorError::Storage`] or [`RekorError::Signing`].
+    pub async fn create_entry(
+        &self,
+        unverified: &Value,
+    ) -> Result<TransparencyLogEntry, RekorError> {
+        let entry = canonicalize_request(unverified)?;
+        if entry.body.len() > self.inner.max_entry_size {
+            return Err(RekorError::EntryTooLarge {
+                size: entry.body.len(),
+                max: self.inner.max_entry_size,
+            });
+        }
+        let leaf = leaf_hash(&entry.body);
+        let appended = match self.inner.log.append(entry.body.clone(), leaf.0).await {
+            Ok(a) => a,
+            Err(StorageError::Duplicate { index }) => {
+                return Err(RekorError::Duplicate {
+                    index,
+                    entry_id: leaf.to_hex(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        tracing::info!(index = appended.index, "rekor v2 entry appended");
+        let proof = self
+            .inner
+            .log
+            .inclusion_proof(appended.index, appended.tree.size)?;
+        Ok(TransparencyLogEntry {
+            log_index: appended.index.to_string(),
+            log_id: LogId {
+                key_id: b64(&self.inner.log_id),
+            },
+            kind_version: KindVersion {
+                kind: entry.kind.into(),
+                version: entry.api_version.into(),
+            },
+            inclusion_proof: InclusionProof {
+                log_index: appended.index.to_string(),
+                root_hash: appended.tree.root.to_base64(),
+                tree_size: appended.tree.size.to_string(),
+                hashes: proof.iter().map(Hash::to_base64).collect(),
+                checkpoint: CheckpointEnvelope {
+                    envelope: self.checkpoint_at(appended.tree)?,
+                },
+            },
+            canonicalized_body: b64(&entry.body),
+        })
+    }
+
+    /// The signed checkpoint of the current tree (`GET /api/v2/checkpoint`).
+    ///
+    /// # Errors
+    /// [`RekorError::Signing`].
+    pub fn checkpoint(&self) -> Result<String, RekorError> {
+        self.checkpoint_at(self.inner.log.tree_head())
+    }
+
+    /// A hash tile or entry bundle by its tlog-tiles path below `tile/` (for example `0/x001/234`,
+    /// `entries/000.p/7`).
+    ///
+    /// # Errors
+    /// [`RekorError::InvalidRequest`] for a malformed path, [`RekorError::NotFound`] for a tile
+    /// the tree does not cover.
+    pub fn tile(&self, unverified_path: &str) -> Result<Tile, RekorError> {
+        let path = TilePath::parse(&format!("tile/{unverified_path}"))
+            .map_err(|e| RekorError::InvalidRequest(e.to_string()))?;
+        let bytes = self.inner.log.tile(&path)?;
+        Ok(Tile {
+            bytes,
+            full: path.is_full(),
+        })
+    }
+
+    /// Commit queued appends and release the data directory.
+    pub async fn close(self) {
+        self.inner.log.clone().close().await;
+    }
+
+    fn checkpoint_at(&self, head: TreeHead) -> Result<String, RekorError> {
+        let checkpoint = Checkpoint::new(self.inner.origin.clone(), head.size, head.root);
+        Ok(sign_checkpoint(&checkpoint, &[&self.inner.note_signer])?)
+    }
+}
