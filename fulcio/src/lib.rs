@@ -1,1 +1,602 @@
-//! sigstack-fulcio
+//! Sigstack's Fulcio-compatible certificate authority: a thin axum app over
+//! `sigstack-fulcio-core`.
+//!
+//! Endpoints, served at the host root (sigstore-python drops any path prefix of the CA URL):
+//!
+//! - `POST /api/v2/signingCert`: verify the OIDC token, derive the principal, check proof of
+//!   possession, issue a precertificate, log it in the CT log, verify the SCT, and return the
+//!   final certificate with the SCT embedded (or, with CT explicitly disabled, a certificate
+//!   without SCT).
+//! - `GET /api/v2/trustBundle`, `GET /api/v2/configuration`.
+//! - Legacy v1: `POST /api/v1/signingCert` (201, PEM chain), `GET /api/v1/rootCert`.
+//! - `/healthz`, `/readyz`, `/metrics` (from `sigstack-http`).
+
+pub mod api;
+mod ct;
+pub mod oidc;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use der::Encode;
+use prometheus_client::metrics::counter::Counter;
+use sigstack_fulcio_core::{CertificateProfile, FulcioCoreError, Principal, ProvenKey};
+use sigstack_http::{JsonBody, Metrics, json_error};
+use sigstack_pki::CertificateAuthority;
+use x509_cert::Certificate;
+
+pub use crate::ct::{CT_TIMEOUT, CtConfig};
+pub use crate::oidc::{OidcError, OidcVerifier};
+pub use sigstack_fulcio_core::IssuerConfig;
+
+use crate::api::{
+    CertificateChain, Configuration, CreateSigningCertificateRequest, OidcIssuer,
+    SigningCertificate, SigningCertificateDetachedSct, SigningCertificateEmbeddedSct, TrustBundle,
+};
+
+/// Largest request body (Fulcio's `maxMsgSize`, 4 MiB).
+pub const MAX_BODY_SIZE: usize = 4 << 20;
+
+/// A source of the current time, injected so tests control validity and token expiry.
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// Everything the service needs.
+#[derive(Clone, Debug)]
+pub struct FulcioConfig {
+    /// The issuing CA (key and chain, issuer first, root last).
+    pub ca: CertificateAuthority,
+    /// The OIDC issuers.
+    pub issuers: IssuerConfig,
+    /// The CT log. `None` is detached mode: certificates carry no SCT, which sigstore-python
+    /// rejects; it must be chosen explicitly.
+    pub ct: Option<CtConfig>,
+    /// Process-wide metrics registry.
+    pub metrics: Metrics,
+    /// HTTP client for the CT log. (OIDC discovery uses its own client with a 10 s timeout and no
+    /// cross-origin redirects.)
+    pub http: reqwest::Client,
+}
+
+/// Startup errors.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FulcioError {
+    /// The CA key and chain do not fit together.
+    #[error("CA: {0}")]
+    Ca(String),
+    /// The CT configuration is unusable.
+    #[error("CT log: {0}")]
+    Ct(String),
+    /// The HTTP client for OIDC discovery could not be built.
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
+/// The running service. Cheap to clone.
+#[derive(Clone)]
+pub struct FulcioState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    ca: CertificateAuthority,
+    chain_pem: Vec<String>,
+    issuer_spki_der: Vec<u8>,
+    oidc: OidcVerifier,
+    ct: Option<CtConfig>,
+    http: reqwest::Client,
+    metrics: Metrics,
+    issued: Counter,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for FulcioState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FulcioState")
+            .field("ct", &self.inner.ct.as_ref().map(|c| c.url.as_str()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl FulcioState {
+    /// Check the configuration and build the service state, with the system clock.
+    ///
+    /// # Errors
+    /// [`FulcioError::Ca`] when the CA key does not certify the chain's first certificate,
+    /// [`FulcioError::Ct`] for an unusable CT URL, [`FulcioError::Http`].
+    pub fn new(config: FulcioConfig) -> Result<Self, FulcioError> {
+        Self::new_with_clock(config, Arc::new(SystemTime::now))
+    }
+
+    /// [`Self::new`] with an injected clock (token times and certificate validity use it).
+    ///
+    /// # Errors
+    /// As [`Self::new`].
+    pub fn new_with_clock(config: FulcioConfig, clock: Clock) -> Result<Self, FulcioError> {
+        let issuer = config
+            .ca
+            .chain
+            .first()
+            .ok_or_else(|| FulcioError::Ca("empty chain".into()))?;
+        let issuer_spki_der = issuer
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()
+            .map_err(|e| FulcioError::Ca(e.to_string()))?;
+        if issuer_spki_der != config.ca.signer.public_key_der() {
+            return Err(FulcioError::Ca(
+                "the CA key does not match the first certificate of the chain".into(),
+            ));
+        }
+        let chain_pem = config
+            .ca
+            .chain_pem()
+            .map_err(|e| FulcioError::Ca(e.to_string()))?;
+        if let Some(ct) = &config.ct {
+            if !matches!(ct.url.scheme(), "http" | "https") {
+                return Err(FulcioError::Ct(format!("{} is not an http(s) URL", ct.url)));
+            }
+            if ct.url.query().is_some() || ct.url.fragment().is_some() {
+                return Err(FulcioError::Ct(format!(
+                    "{} must not have a query or fragment",
+                    ct.url
+                )));
+            }
+        }
+        let issued = Counter::default();
+        config.metrics.register(
+            "fulcio_new_certs",
+            "Certificates issued by Fulcio",
+            issued.clone(),
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                oidc: OidcVerifier::new(config.issuers)?,
+                ca: config.ca,
+                chain_pem,
+                issuer_spki_der,
+                ct: config.ct,
+                http: config.http,
+                metrics: config.metrics,
+                issued,
+                clock,
+            }),
+        })
+    }
+
+    /// Change the shortest interval between JWKS refetches for unknown key ids (default 30 s).
+    pub fn set_jwks_refresh_interval(&self, interval: Duration) {
+        self.inner.oidc.set_refresh_interval(interval);
+    }
+
+    /// Issue a certificate for the key in `key_request`, authenticated by `unverified_token`:
+    /// token -> principal -> proof of possession -> precertificate -> CT -> final certificate.
+    async fn issue_certificate(
+        &self,
+        unverified_token: &str,
+        key_request: KeyRequest<'_>,
+    ) -> Result<Issued, ApiError> {
+        let inner = &self.inner;
+        let now = (inner.clock)();
+        let (issuer, claims) = inner
+            .oidc
+            .verify(unverified_token, now)
+            .await
+            .map_err(ApiError::Unauthenticated)?;
+        let principal = Principal::from_claims(&issuer, &claims).map_err(ApiError::from_core)?;
+        let key = key_request.prove(&principal)?;
+        let profile = CertificateProfile::new(&principal, &key, inner.ca.issuer(), now)
+            .map_err(ApiError::from_core)?;
+        let signer = inner.ca.signer.as_ref();
+
+        let (leaf, embedded_sct) = match &inner.ct {
+            None => (issue(signer, profile.without_ct_extension())?, false),
+            Some(ct) => {
+                let precert_template = profile.precertificate().map_err(ApiError::from_core)?;
+                let precert = issue(signer, &precert_template)?;
+                let tbs_der = profile
+                    .without_ct_extension()
+                    .tbs_der(signer)
+                    .map_err(ca_error)?;
+                let mut chain_der = vec![precert.to_der().map_err(|e| ca_error(e.into()))?];
+                for cert in &inner.ca.chain {
+                    chain_der.push(cert.to_der().map_err(|e| ca_error(e.into()))?);
+                }
+                let sct = ct::submit_precertificate(
+                    &inner.http,
+                    ct,
+                    &chain_der,
+                    &inner.issuer_spki_der,
+                    &tbs_der,
+                )
+                .await
+                .map_err(|detail| ApiError::Internal {
+                    public: CT_FAILURE,
+                    detail,
+                })?;
+                let sct_list =
+                    sigstack_ct::sct_list_extension(&[sct]).map_err(|e| ApiError::Internal {
+                        public: CT_FAILURE,
+                        detail: e.to_string(),
+                    })?;
+                let final_template = profile
+                    .final_certificate(sct_list)
+                    .map_err(ApiError::from_core)?;
+                (issue(signer, &final_template)?, true)
+            }
+        };
+        inner.issued.inc();
+        tracing::info!(
+            issuer = principal.issuer(),
+            subject = principal.subject_alt_name().value(),
+            serial = %hex_serial(&leaf),
+            embedded_sct,
+            "issued certificate"
+        );
+        Ok(Issued {
+            chain: self.chain_with(&leaf)?,
+            embedded_sct,
+        })
+    }
+
+    fn chain_with(&self, leaf: &Certificate) -> Result<CertificateChain, ApiError> {
+        let mut certificates = vec![sigstack_pki::certificate_pem(leaf).map_err(ca_error)?];
+        certificates.extend(self.inner.chain_pem.iter().cloned());
+        Ok(CertificateChain { certificates })
+    }
+
+    fn trust_bundle(&self) -> TrustBundle {
+        TrustBundle {
+            chains: vec![CertificateChain {
+                certificates: self.inner.chain_pem.clone(),
+            }],
+        }
+    }
+
+    fn configuration(&self) -> Configuration {
+        let describe = |issuer: &sigstack_fulcio_core::Issuer| OidcIssuer {
+            audience: issuer.client_id.clone(),
+            challenge_claim: issuer.kind.challenge_claim().to_string(),
+            issuer_type: issuer.kind.type_name().to_string(),
+            subject_domain: match &issuer.kind {
+                sigstack_fulcio_core::IssuerKind::Uri { subject_domain } => {
+                    Some(subject_domain.to_string())
+                }
+                sigstack_fulcio_core::IssuerKind::Username { subject_domain } => {
+                    Some(subject_domain.clone())
+                }
+                _ => None,
+            },
+            skip_email_verification: issuer.skip_email_verification,
+            ..Default::default()
+        };
+        let issuers = self.inner.oidc.issuers();
+        let mut out: Vec<OidcIssuer> = issuers
+            .issuers()
+            .map(|i| OidcIssuer {
+                issuer_url: Some(i.issuer_url.clone()),
+                ..describe(i)
+            })
+            .collect();
+        out.extend(issuers.meta_issuers().map(|(pattern, i)| OidcIssuer {
+            wildcard_issuer_url: Some(pattern.as_str().to_string()),
+            ..describe(i)
+        }));
+        Configuration { issuers: out }
+    }
+}
+
+/// The application: the v2 API wrapped with health, readiness, metrics, tracing and panic
+/// containment.
+pub fn router(state: FulcioState) -> Router {
+    let metrics = state.inner.metrics.clone();
+    let api = Router::new()
+        .route("/api/v2/signingCert", post(signing_cert))
+        .route("/api/v2/trustBundle", get(trust_bundle))
+        .route("/api/v2/configuration", get(configuration))
+        .route("/api/v1/signingCert", post(signing_cert_v1))
+        .route("/api/v1/rootCert", get(root_cert_v1))
+        .layer(DefaultBodyLimit::max(MAX_BODY_SIZE))
+        .with_state(state);
+    sigstack_http::observe(api, "fulcio", metrics, sigstack_http::always_ready())
+}
+
+/// `POST /api/v2/signingCert`
+async fn signing_cert(
+    State(state): State<FulcioState>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<CreateSigningCertificateRequest>,
+) -> Result<Response, ApiError> {
+    let body_token = request
+        .credentials
+        .as_ref()
+        .and_then(|c| c.oidc_identity_token.as_deref());
+    let unverified_token = token(&headers, body_token)?;
+    let key_request = KeyRequest::from_v2(&request)?;
+    let issued = state
+        .issue_certificate(&unverified_token, key_request)
+        .await?;
+    let answer = if issued.embedded_sct {
+        SigningCertificate {
+            signed_certificate_embedded_sct: Some(SigningCertificateEmbeddedSct {
+                chain: issued.chain,
+            }),
+            ..Default::default()
+        }
+    } else {
+        SigningCertificate {
+            signed_certificate_detached_sct: Some(SigningCertificateDetachedSct {
+                chain: issued.chain,
+                signed_certificate_timestamp: None,
+            }),
+            ..Default::default()
+        }
+    };
+    Ok((StatusCode::OK, Json(answer)).into_response())
+}
+
+/// `POST /api/v1/signingCert` (legacy): token in `Authorization: Bearer`, answer 201 with the
+/// PEM chain (leaf first) as `application/pem-certificate-chain`.
+async fn signing_cert_v1(
+    State(state): State<FulcioState>,
+    headers: HeaderMap,
+    JsonBody(request): JsonBody<api::LegacyCertificateRequest>,
+) -> Result<Response, ApiError> {
+    let unverified_token = token(&headers, None)?;
+    let key_request = OwnedKeyRequest::from_v1(&request)?;
+    let issued = state
+        .issue_certificate(&unverified_token, key_request.as_ref())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
+        issued.chain.certificates.concat(),
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/rootCert` (legacy): the CA chain as PEM, issuer first.
+async fn root_cert_v1(State(state): State<FulcioState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
+        state.inner.chain_pem.concat(),
+    )
+        .into_response()
+}
+
+/// `GET /api/v2/trustBundle`
+async fn trust_bundle(State(state): State<FulcioState>) -> Json<TrustBundle> {
+    Json(state.trust_bundle())
+}
+
+/// `GET /api/v2/configuration`
+async fn configuration(State(state): State<FulcioState>) -> Json<Configuration> {
+    Json(state.configuration())
+}
+
+/// The token from the body (`credentials.oidcIdentityToken`) or `Authorization: Bearer`;
+/// both may be given only if they are the same token.
+fn token(headers: &HeaderMap, body_token: Option<&str>) -> Result<String, ApiError> {
+    let from_body = body_token.filter(|t| !t.is_empty());
+    let from_header = match headers.get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => {
+            let value = value.to_str().map_err(|_| {
+                ApiError::Unauthenticated(OidcError::Malformed(
+                    "Authorization header is not ASCII".into(),
+                ))
+            })?;
+            let (scheme, token) = value.split_once(' ').ok_or_else(|| {
+                ApiError::Unauthenticated(OidcError::Malformed(
+                    "Authorization header is not `Bearer <token>`".into(),
+                ))
+            })?;
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return Err(ApiError::Unauthenticated(OidcError::Malformed(
+                    "Authorization header is not `Bearer <token>`".into(),
+                )));
+            }
+            Some(token.trim())
+        }
+    };
+    match (from_body, from_header) {
+        (Some(body), Some(header)) if body != header => Err(ApiError::BadRequest(
+            "the request carries two different identity tokens (body and Authorization header)"
+                .into(),
+        )),
+        (Some(token), _) | (None, Some(token)) => Ok(token.to_string()),
+        (None, None) => Err(ApiError::Unauthenticated(OidcError::Malformed(
+            "no identity token: set credentials.oidcIdentityToken or Authorization: Bearer".into(),
+        ))),
+    }
+}
+
+/// The key to certify, in one of the forms clients send, not yet proven.
+enum KeyRequest<'a> {
+    /// A public key (PEM, or base64 DER) and a base64 signature over the principal's name.
+    PublicKey {
+        unverified_key: &'a str,
+        unverified_proof: &'a str,
+    },
+    /// Base64 of a PEM (or DER) CSR.
+    Csr(&'a str),
+}
+
+/// A [`KeyRequest`] whose strings had to be re-encoded (legacy API).
+enum OwnedKeyRequest {
+    PublicKey {
+        unverified_key: String,
+        unverified_proof: String,
+    },
+    Csr(String),
+}
+
+impl<'a> KeyRequest<'a> {
+    fn from_v2(request: &'a CreateSigningCertificateRequest) -> Result<Self, ApiError> {
+        match (
+            &request.public_key_request,
+            &request.certificate_signing_request,
+        ) {
+            (Some(_), Some(_)) => Err(ApiError::BadRequest(
+                "send either publicKeyRequest or certificateSigningRequest, not both".into(),
+            )),
+            (Some(pk), None) => Ok(Self::PublicKey {
+                unverified_key: pk
+                    .public_key
+                    .as_ref()
+                    .map(|k| k.content.as_str())
+                    .filter(|c| !c.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::BadRequest(
+                            "publicKeyRequest.publicKey.content is required".into(),
+                        )
+                    })?,
+                unverified_proof: pk.proof_of_possession.as_deref().unwrap_or_default(),
+            }),
+            (None, Some(csr)) => Ok(Self::Csr(csr)),
+            (None, None) => Err(ApiError::BadRequest(
+                "publicKeyRequest or certificateSigningRequest is required".into(),
+            )),
+        }
+    }
+
+    /// Check the proof of possession against `principal`.
+    fn prove(self, principal: &Principal) -> Result<ProvenKey, ApiError> {
+        match self {
+            Self::PublicKey {
+                unverified_key,
+                unverified_proof,
+            } => ProvenKey::from_public_key_request(
+                unverified_key,
+                unverified_proof,
+                principal.name(),
+            ),
+            Self::Csr(unverified_csr) => ProvenKey::from_csr(unverified_csr),
+        }
+        .map_err(ApiError::from_core)
+    }
+}
+
+impl OwnedKeyRequest {
+    /// The legacy request: `publicKey.content` is base64 of PEM or DER bytes.
+    fn from_v1(request: &api::LegacyCertificateRequest) -> Result<OwnedKeyRequest, ApiError> {
+        use base64::Engine as _;
+        match (&request.public_key, &request.certificate_signing_request) {
+            (Some(_), Some(_)) => Err(ApiError::BadRequest(
+                "send either publicKey or certificateSigningRequest, not both".into(),
+            )),
+            (Some(key), None) => {
+                let unverified_bytes = base64::engine::general_purpose::STANDARD
+                    .decode(key.content.trim())
+                    .map_err(|_| ApiError::BadRequest("publicKey.content is not base64".into()))?;
+                // PEM text is passed on as text; DER stays in its base64 form.
+                let unverified_key = match std::str::from_utf8(&unverified_bytes) {
+                    Ok(text) if text.contains("-----BEGIN") => text.to_string(),
+                    _ => key.content.trim().to_string(),
+                };
+                Ok(OwnedKeyRequest::PublicKey {
+                    unverified_key,
+                    unverified_proof: request.signed_email_address.clone().unwrap_or_default(),
+                })
+            }
+            (None, Some(csr)) => Ok(OwnedKeyRequest::Csr(csr.clone())),
+            (None, None) => Err(ApiError::BadRequest(
+                "publicKey or certificateSigningRequest is required".into(),
+            )),
+        }
+    }
+
+    fn as_ref(&self) -> KeyRequest<'_> {
+        match self {
+            Self::PublicKey {
+                unverified_key,
+                unverified_proof,
+            } => KeyRequest::PublicKey {
+                unverified_key,
+                unverified_proof,
+            },
+            Self::Csr(csr) => KeyRequest::Csr(csr),
+        }
+    }
+}
+
+/// A freshly issued certificate with its chain.
+struct Issued {
+    /// Leaf first, root last, PEM.
+    chain: CertificateChain,
+    /// Whether the leaf carries an embedded SCT (false only with CT disabled).
+    embedded_sct: bool,
+}
+
+fn issue(
+    signer: &dyn sigstack_keys::Signer,
+    template: &sigstack_pki::CertificateTemplate,
+) -> Result<Certificate, ApiError> {
+    template.issue(signer).map_err(ca_error)
+}
+
+fn ca_error(e: sigstack_pki::PkiError) -> ApiError {
+    ApiError::Internal {
+        public: CA_FAILURE,
+        detail: e.to_string(),
+    }
+}
+
+fn hex_serial(cert: &Certificate) -> String {
+    cert.tbs_certificate()
+        .serial_number()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Message of CA failures (Fulcio's wording).
+const CA_FAILURE: &str = "error communicating with CA backend";
+/// Message of CT failures (Fulcio's wording).
+const CT_FAILURE: &str = "Error entering certificate in CTL";
+
+/// Every error a request can end with.
+#[derive(Debug)]
+enum ApiError {
+    /// 400 with this message.
+    BadRequest(String),
+    /// 401: the token is missing or refused.
+    Unauthenticated(OidcError),
+    /// 500 with a fixed public message; the detail is logged.
+    Internal {
+        public: &'static str,
+        detail: String,
+    },
+}
+
+impl ApiError {
+    fn from_core(e: FulcioCoreError) -> Self {
+        if e.is_client_error() {
+            Self::BadRequest(e.to_string())
+        } else {
+            Self::Internal {
+                public: CA_FAILURE,
+                detail: e.to_string(),
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::BadRequest(message) => json_error(StatusCode::BAD_REQUEST, message),
+            Self::Unauthenticated(e) => json_error(StatusCode::UNAUTHORIZED, e),
+            Self::Internal { public, detail } => {
+                tracing::error!(%detail, "{public}");
+                json_error(StatusCode::INTERNAL_SERVER_ERROR, public)
+            }
+        }
+    }
+}

@@ -1,1 +1,97 @@
-fn main() {}
+//! `sigstack`: the whole Sigstore-compatible stack in one process on one machine.
+//!
+//! `sigstack up --data-dir DIR` starts Fulcio, the CT log, Rekor v1, Rekor v2, the TSA and the
+//! local OIDC issuer on localhost, creates every key and certificate on first run (and reuses
+//! them after), and writes the client trust material under `DIR/trust/`.
+//! `sigstack token --data-dir DIR --email alice@example.test` prints an ID token from the local
+//! issuer that this stack's Fulcio accepts.
+
+mod config;
+mod stack;
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::config::UpArgs;
+
+/// Self-hosted Sigstore: CA, transparency logs, timestamp authority, CT log and OIDC issuer.
+#[derive(Debug, Parser)]
+#[command(name = "sigstack", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every service on this machine, on embedded storage under the data directory.
+    Up(Box<UpArgs>),
+    /// Print an ID token from the local OIDC issuer (reading its key from the data directory).
+    Token(TokenArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct TokenArgs {
+    /// Data directory of a stack started with `sigstack up`.
+    #[arg(long, env = "SIGSTACK_DATA_DIR")]
+    data_dir: std::path::PathBuf,
+    /// Email identity (sets `sub` and a verified `email`).
+    #[arg(long, conflicts_with = "subject", required_unless_present = "subject")]
+    email: Option<String>,
+    /// Subject-only identity (no email claim).
+    #[arg(long)]
+    subject: Option<String>,
+    /// Audience.
+    #[arg(long, default_value = "sigstore")]
+    audience: String,
+    /// Token lifetime in seconds.
+    #[arg(long, default_value_t = 600)]
+    lifetime: u64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Up(args) => {
+            init_tracing();
+            let config = config::StackConfig::resolve(*args)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            runtime.block_on(stack::run(config))
+        }
+        Command::Token(args) => {
+            let issuer = stack::read_issuer_url(&args.data_dir)?;
+            let key = sigstack_oidc_issuer::IssuerKey::load_or_create(
+                &issuer,
+                &args.data_dir.join("oidc").join("key.pem"),
+            )
+            .context("loading the OIDC issuer key")?;
+            let mut identity = match (&args.email, &args.subject) {
+                (Some(email), _) => sigstack_oidc_issuer::Identity::email(email),
+                (None, Some(sub)) => sigstack_oidc_issuer::Identity::subject(sub),
+                (None, None) => anyhow::bail!("give --email or --subject"),
+            };
+            identity.audience = args.audience;
+            let token =
+                key.mint(&identity, SystemTime::now(), Duration::from_secs(args.lifetime))?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("SIGSTACK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("SIGSTACK_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

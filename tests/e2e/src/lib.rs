@@ -1,1 +1,414 @@
-//! sigstack-e2e
+//! Harness for Sigstack's end-to-end tests: start the real `sigstack` binary on a fresh data
+//! directory with free ports, and run the real Sigstore clients against it.
+//!
+//! The binary is expected at `target/debug/sigstack` (or `$SIGSTACK_BIN`): `scripts/test.sh`
+//! builds it before running the tests. The clients are installed by `scripts/install-clients.sh`:
+//! sigstore-python in `.tools/venv`, sigstore-js in `tests/clients/js/node_modules`, and the
+//! sigstore-rust test client in `tests/rust-client/target/release`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sha2::Digest as _;
+
+/// The repository root.
+#[must_use]
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    })
+}
+
+/// Path of the `sigstack` binary under test.
+///
+/// # Panics
+/// When the binary has not been built.
+#[must_use]
+pub fn sigstack_bin() -> PathBuf {
+    let path = std::env::var_os("SIGSTACK_BIN").map_or_else(
+        || {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map_or_else(|| repo_root().join("target"), PathBuf::from);
+            target.join("debug").join("sigstack")
+        },
+        PathBuf::from,
+    );
+    assert!(
+        path.exists(),
+        "{} does not exist: run `cargo build -p sigstack` first (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+/// A running stack on its own data directory; killed when dropped.
+pub struct Stack {
+    child: Option<Child>,
+    /// The data directory (kept across restarts).
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    /// `trust/trust_config.json` parsed.
+    pub trust_config: serde_json::Value,
+}
+
+impl Stack {
+    /// Start a stack on a fresh temporary data directory.
+    ///
+    /// # Panics
+    /// When the stack does not come up within a minute.
+    #[must_use]
+    pub fn start() -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data_dir = tmp.path().join("data");
+        let mut stack = Self::start_on(&data_dir);
+        stack._tmp = Some(tmp);
+        stack
+    }
+
+    /// Start a stack on `data_dir` (ports chosen by the OS).
+    ///
+    /// # Panics
+    /// When the stack does not come up within a minute.
+    #[must_use]
+    pub fn start_on(data_dir: &Path) -> Self {
+        let ready = data_dir.join("trust").join("ready");
+        let _ = std::fs::remove_file(&ready);
+        let log = std::fs::File::create(data_dir.with_extension("log")).expect("log file");
+        let child = Command::new(sigstack_bin())
+            .args(["up", "--data-dir"])
+            .arg(data_dir)
+            .args([
+                "--fulcio-port", "0", "--ctlog-port", "0", "--rekor-v1-port", "0",
+                "--rekor-v2-port", "0", "--tsa-port", "0", "--oidc-port", "0",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn sigstack");
+        let mut stack = Self { child: Some(child), data_dir: data_dir.to_path_buf(), _tmp: None, trust_config: serde_json::Value::Null };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready.exists() {
+            if let Some(child) = stack.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    panic!("sigstack exited with {status}: {}", stack.log());
+                }
+            }
+            assert!(Instant::now() < deadline, "sigstack did not become ready: {}", stack.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let text = std::fs::read_to_string(stack.trust_dir().join("trust_config.json")).expect("trust config");
+        stack.trust_config = serde_json::from_str(&text).expect("trust config JSON");
+        stack
+    }
+
+    /// What the stack wrote to stderr so far.
+    #[must_use]
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.with_extension("log")).unwrap_or_default()
+    }
+
+    /// `DIR/trust`.
+    #[must_use]
+    pub fn trust_dir(&self) -> PathBuf {
+        self.data_dir.join("trust")
+    }
+
+    /// The local OIDC issuer URL.
+    #[must_use]
+    pub fn issuer(&self) -> String {
+        self.trust_config["signingConfig"]["oidcUrls"][0]["url"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Base URL of a service from the trust material: `fulcio`, `rekor-v1`, `rekor-v2`, `ctlog`, `tsa`.
+    #[must_use]
+    pub fn url(&self, service: &str) -> String {
+        let tr = &self.trust_config["trustedRoot"];
+        let v = match service {
+            "fulcio" => &tr["certificateAuthorities"][0]["uri"],
+            "rekor-v1" => &tr["tlogs"][0]["baseUrl"],
+            "rekor-v2" => &tr["tlogs"][1]["baseUrl"],
+            "ctlog" => &tr["ctlogs"][0]["baseUrl"],
+            "tsa" => &tr["timestampAuthorities"][0]["uri"],
+            other => panic!("unknown service {other}"),
+        };
+        v.as_str().unwrap_or_default().to_string()
+    }
+
+    /// A token for `email` from `sigstack token`.
+    ///
+    /// # Panics
+    /// When the command fails.
+    #[must_use]
+    pub fn token(&self, email: &str) -> String {
+        let out = Command::new(sigstack_bin())
+            .args(["token", "--data-dir"])
+            .arg(&self.data_dir)
+            .args(["--email", email])
+            .output()
+            .expect("sigstack token");
+        assert!(out.status.success(), "sigstack token: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Send SIGKILL (no shutdown path runs).
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stop with SIGTERM and wait for a clean exit.
+    ///
+    /// # Panics
+    /// When the process does not exit cleanly within 30 s.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert!(status.success(), "sigstack exited with {status}: {}", self.log());
+                    return;
+                }
+                assert!(Instant::now() < deadline, "sigstack did not stop");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.kill_hard();
+    }
+}
+
+/// A client family under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Client {
+    /// sigstore-python (PyPI `sigstore`).
+    Python,
+    /// sigstore-js (npm `sigstore` / `@sigstore/sign` / `@sigstore/verify`).
+    Js,
+    /// sigstore-rust (crates `sigstore-sign` / `sigstore-verify`).
+    Rust,
+}
+
+impl Client {
+    /// Every client.
+    pub const ALL: [Client; 3] = [Client::Python, Client::Js, Client::Rust];
+
+    /// Short name for file names and messages.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Client::Python => "py",
+            Client::Js => "js",
+            Client::Rust => "rs",
+        }
+    }
+}
+
+/// Which Rekor API a signature goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rekor {
+    /// `/api/v1/log/entries`.
+    V1,
+    /// `/api/v2/log/entries`.
+    V2,
+}
+
+/// What gets signed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A blob (message signature).
+    Blob,
+    /// An in-toto statement about the blob (DSSE).
+    InToto,
+}
+
+fn tools() -> PathBuf {
+    repo_root().join(".tools")
+}
+
+fn run(mut cmd: Command) -> Output {
+    let shown = format!("{cmd:?}");
+    let out = cmd.output().unwrap_or_else(|e| panic!("running {shown}: {e}"));
+    out
+}
+
+/// Paths of one signing scenario's inputs.
+pub struct Workspace {
+    dir: tempfile::TempDir,
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Workspace {
+    /// A scratch directory with `artifact.txt` and an in-toto statement about it.
+    ///
+    /// # Panics
+    /// On I/O errors.
+    #[must_use]
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let artifact = b"hello from sigstack end-to-end tests\n";
+        std::fs::write(dir.path().join("artifact.txt"), artifact).expect("write");
+        let digest = hex::encode(sha2::Sha256::digest(artifact));
+        let statement = serde_json::json!({
+            "_type": "https://in-toto.io/Statement/v1",
+            "subject": [{ "name": "artifact.txt", "digest": { "sha256": digest } }],
+            "predicateType": "https://slsa.dev/provenance/v1",
+            "predicate": {
+                "buildDefinition": {
+                    "buildType": "https://sigstack.test/e2e",
+                    "externalParameters": {}
+                },
+                "runDetails": { "builder": { "id": "https://sigstack.test/builder" } }
+            }
+        });
+        std::fs::write(dir.path().join("statement.json"), statement.to_string()).expect("write");
+        std::fs::write(dir.path().join("predicate.json"), statement["predicate"].to_string()).expect("write");
+        Self { dir }
+    }
+
+    /// A file in the workspace.
+    #[must_use]
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Sign with `client`, writing a bundle to `bundle`. Returns the client's output on failure.
+///
+/// # Errors
+/// The client's combined output when it fails.
+pub fn sign(
+    client: Client,
+    stack: &Stack,
+    ws: &Workspace,
+    rekor: Rekor,
+    kind: Kind,
+    token: &str,
+    bundle: &Path,
+) -> Result<(), String> {
+    let trust = stack.trust_dir();
+    let (trust_config, signing_config) = match rekor {
+        Rekor::V1 => (trust.join("trust_config.rekor-v1.json"), trust.join("signing_config.rekor-v1.json")),
+        Rekor::V2 => (trust.join("trust_config.json"), trust.join("signing_config.json")),
+    };
+    let out = match client {
+        Client::Python => {
+            let mut cmd = Command::new(tools().join("venv/bin/sigstore"));
+            cmd.arg("--trust-config").arg(&trust_config);
+            match kind {
+                Kind::Blob => {
+                    cmd.args(["sign", "--identity-token", token, "--bundle"]).arg(bundle);
+                }
+                Kind::InToto => {
+                    cmd.args(["attest", "--identity-token", token, "--predicate-type", "https://slsa.dev/provenance/v1", "--predicate"])
+                        .arg(ws.path("predicate.json"))
+                        .arg("--bundle")
+                        .arg(bundle);
+                }
+            }
+            cmd.arg(ws.path("artifact.txt"));
+            run(cmd)
+        }
+        Client::Js | Client::Rust => {
+            let mut cmd = if client == Client::Js {
+                let mut c = Command::new("node");
+                c.arg(repo_root().join("tests/clients/js/sjs.mjs"));
+                c
+            } else {
+                Command::new(rust_client())
+            };
+            cmd.args(["sign-bundle", "--identity-token", token, "--bundle"])
+                .arg(bundle)
+                .arg("--trusted-root")
+                .arg(trust.join("trusted_root.json"))
+                .arg("--signing-config")
+                .arg(&signing_config);
+            match kind {
+                Kind::Blob => cmd.arg(ws.path("artifact.txt")),
+                Kind::InToto => cmd.arg("--in-toto").arg(ws.path("statement.json")),
+            };
+            run(cmd)
+        }
+    };
+    if out.status.success() && bundle.exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} sign {rekor:?} {kind:?} failed ({}):\n{}\n{}",
+            client.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Verify `bundle` over `artifact` with `client`, requiring `identity` and `issuer`.
+///
+/// # Errors
+/// The client's combined output when verification fails.
+pub fn verify(
+    client: Client,
+    stack: &Stack,
+    bundle: &Path,
+    artifact: &Path,
+    identity: &str,
+    issuer: &str,
+) -> Result<(), String> {
+    let trust = stack.trust_dir();
+    let out = match client {
+        Client::Python => {
+            let mut cmd = Command::new(tools().join("venv/bin/sigstore"));
+            cmd.arg("--trust-config")
+                .arg(trust.join("trust_config.json"))
+                .args(["verify", "identity", "--bundle"])
+                .arg(bundle)
+                .args(["--cert-identity", identity, "--cert-oidc-issuer", issuer])
+                .arg(artifact);
+            run(cmd)
+        }
+        Client::Js | Client::Rust => {
+            let mut cmd = if client == Client::Js {
+                let mut c = Command::new("node");
+                c.arg(repo_root().join("tests/clients/js/sjs.mjs"));
+                c
+            } else {
+                Command::new(rust_client())
+            };
+            cmd.args(["verify-bundle", "--bundle"])
+                .arg(bundle)
+                .args(["--certificate-identity", identity, "--certificate-oidc-issuer", issuer])
+                .arg("--trusted-root")
+                .arg(trust.join("trusted_root.json"))
+                .arg(artifact);
+            run(cmd)
+        }
+    };
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} verify failed ({}):\n{}\n{}",
+            client.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn rust_client() -> PathBuf {
+    repo_root().join("tests/rust-client/target/release/sigstack-rust-client")
+}

@@ -1,0 +1,211 @@
+//! Proof of possession: signature over the challenge, or a self-signed CSR.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use der::asn1::BitString;
+use der::{Decode, Encode};
+use sigstack_fulcio_core::{FulcioCoreError, ProvenKey};
+use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer};
+use spki::SubjectPublicKeyInfoOwned;
+use x509_cert::name::Name;
+use x509_cert::request::{CertReq, CertReqInfo, Version};
+
+const ALGORITHMS: [SignatureAlgorithm; 3] = [
+    SignatureAlgorithm::EcdsaP256Sha256,
+    SignatureAlgorithm::EcdsaP384Sha384,
+    SignatureAlgorithm::Ed25519,
+];
+
+fn data(name: &str) -> String {
+    std::fs::read_to_string(format!("tests/data/{name}")).expect("test data")
+}
+
+fn public_key_pem(signer: &FileSigner) -> String {
+    sigstack_keys::pem_encode("PUBLIC KEY", signer.public_key_der())
+}
+
+/// A CSR signed by `signer`, optionally claiming another signature algorithm.
+fn csr_der(signer: &FileSigner, algorithm: Option<SignatureAlgorithm>) -> Vec<u8> {
+    let info = CertReqInfo {
+        version: Version::V1,
+        subject: Name::default(),
+        public_key: SubjectPublicKeyInfoOwned::from_der(signer.public_key_der()).expect("spki"),
+        attributes: Default::default(),
+    };
+    let info_der = info.to_der().expect("info");
+    let signature = signer.sign(&info_der).expect("sign");
+    CertReq {
+        info,
+        algorithm: algorithm
+            .unwrap_or(signer.algorithm())
+            .signature_algorithm_identifier(),
+        signature: BitString::from_bytes(&signature).expect("bits"),
+    }
+    .to_der()
+    .expect("csr")
+}
+
+fn b64_pem_csr(der: &[u8]) -> String {
+    STANDARD.encode(sigstack_keys::pem_encode("CERTIFICATE REQUEST", der))
+}
+
+#[test]
+fn public_key_request_accepts_a_signature_over_the_challenge() {
+    for alg in ALGORITHMS {
+        let signer = FileSigner::generate(alg).expect("key");
+        let proof = STANDARD.encode(signer.sign(b"alice@example.com").expect("sign"));
+        let key = ProvenKey::from_public_key_request(
+            &public_key_pem(&signer),
+            &proof,
+            "alice@example.com",
+        )
+        .expect("accepted");
+        assert_eq!(key.spki_der(), signer.public_key_der());
+        // Base64 DER instead of PEM is accepted too.
+        let b64_der = STANDARD.encode(signer.public_key_der());
+        ProvenKey::from_public_key_request(&b64_der, &proof, "alice@example.com")
+            .expect("DER accepted");
+    }
+}
+
+#[test]
+fn public_key_request_rejects_a_proof_over_another_identity() {
+    for alg in ALGORITHMS {
+        let signer = FileSigner::generate(alg).expect("key");
+        let proof = STANDARD.encode(signer.sign(b"mallory@example.com").expect("sign"));
+        let err = ProvenKey::from_public_key_request(
+            &public_key_pem(&signer),
+            &proof,
+            "alice@example.com",
+        )
+        .expect_err("another identity");
+        assert!(
+            matches!(err, FulcioCoreError::BadProofOfPossession),
+            "{alg:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn public_key_request_rejects_a_proof_by_another_key() {
+    let signer = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("key");
+    let other = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("key");
+    let proof = STANDARD.encode(other.sign(b"sub").expect("sign"));
+    let err = ProvenKey::from_public_key_request(&public_key_pem(&signer), &proof, "sub")
+        .expect_err("other key");
+    assert!(matches!(err, FulcioCoreError::BadProofOfPossession));
+}
+
+#[test]
+fn public_key_request_rejects_garbage() {
+    let signer = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("key");
+    let pem = public_key_pem(&signer);
+    let proof = STANDARD.encode(signer.sign(b"sub").expect("sign"));
+    for (key, proof) in [
+        (pem.as_str(), "!!not base64!!"),
+        (pem.as_str(), ""),
+        (pem.as_str(), "AAAA"),
+        (
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            proof.as_str(),
+        ),
+        ("not a key", proof.as_str()),
+    ] {
+        let err = ProvenKey::from_public_key_request(key, proof, "sub").expect_err("garbage");
+        assert!(matches!(err, FulcioCoreError::MalformedRequest(_)), "{err}");
+    }
+}
+
+#[test]
+fn weak_or_unsupported_keys_are_refused() {
+    for file in ["rsa2048-public-key.pem", "secp256k1-public-key.pem"] {
+        let err = ProvenKey::from_public_key_request(&data(file), "AAAA", "sub").expect_err(file);
+        assert!(
+            matches!(err, FulcioCoreError::UnsupportedKey(_)),
+            "{file}: {err}"
+        );
+        assert!(err.is_client_error());
+    }
+    for file in ["rsa2048-sha256-csr.pem", "secp256k1-csr.pem"] {
+        let err = ProvenKey::from_csr(&STANDARD.encode(data(file))).expect_err(file);
+        assert!(
+            matches!(err, FulcioCoreError::UnsupportedKey(_)),
+            "{file}: {err}"
+        );
+    }
+}
+
+#[test]
+fn csrs_from_independent_implementations_are_accepted() {
+    for file in [
+        "p256-sha256-openssl-csr.pem",
+        "p384-sha384-openssl-csr.pem",
+        "ed25519-openssl-csr.pem",
+        "p256-sigstore-python-style-csr.pem",
+    ] {
+        let pem = data(file);
+        let key =
+            ProvenKey::from_csr(&STANDARD.encode(&pem)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        // The certified key is the CSR's key.
+        let (_, der) = der::pem::decode_vec(pem.as_bytes()).expect("pem");
+        let csr = CertReq::from_der(&der).expect("csr");
+        assert_eq!(key.spki_der(), csr.info.public_key.to_der().expect("spki"));
+        // Base64 of the DER form is accepted too.
+        ProvenKey::from_csr(&STANDARD.encode(&der)).expect("DER");
+    }
+}
+
+#[test]
+fn csr_with_a_mismatched_hash_is_refused() {
+    let err = ProvenKey::from_csr(&STANDARD.encode(data("p256-with-sha384-csr.pem")))
+        .expect_err("mismatch");
+    assert!(
+        matches!(err, FulcioCoreError::AlgorithmMismatch { .. }),
+        "{err}"
+    );
+
+    let signer = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("key");
+    let der = csr_der(&signer, Some(SignatureAlgorithm::Ed25519));
+    assert!(matches!(
+        ProvenKey::from_csr(&b64_pem_csr(&der)),
+        Err(FulcioCoreError::AlgorithmMismatch { .. })
+    ));
+}
+
+#[test]
+fn our_own_csrs_verify_and_tampering_is_detected() {
+    for alg in ALGORITHMS {
+        let signer = FileSigner::generate(alg).expect("key");
+        let der = csr_der(&signer, None);
+        let key = ProvenKey::from_csr(&b64_pem_csr(&der)).expect("valid CSR");
+        assert_eq!(key.spki_der(), signer.public_key_der());
+
+        // Swap in another key: the self-signature no longer verifies.
+        let other = FileSigner::generate(alg).expect("key");
+        let mut csr = CertReq::from_der(&der).expect("csr");
+        csr.info.public_key =
+            SubjectPublicKeyInfoOwned::from_der(other.public_key_der()).expect("spki");
+        let err =
+            ProvenKey::from_csr(&b64_pem_csr(&csr.to_der().expect("der"))).expect_err("tampered");
+        assert!(
+            matches!(err, FulcioCoreError::BadProofOfPossession),
+            "{alg:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn malformed_csrs_are_refused() {
+    for bad in [
+        String::new(),
+        "%%%".to_string(),
+        STANDARD.encode("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"),
+        STANDARD.encode([0x30, 0x03, 0x02, 0x01, 0x00]),
+    ] {
+        let err = ProvenKey::from_csr(&bad).expect_err("malformed");
+        assert!(
+            matches!(err, FulcioCoreError::MalformedRequest(_)),
+            "{bad:?}: {err}"
+        );
+    }
+}

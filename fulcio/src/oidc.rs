@@ -1,0 +1,446 @@
+//! OIDC ID-token verification: pick the configured issuer by the token's (unverified) `iss`,
+//! discover its JWKS, check the signature with `jsonwebtoken`, then `aud`, `iss`, `exp`, `nbf`
+//! and `iat` against the injected clock.
+//!
+//! Discovery and JWKS documents are fetched with a dedicated HTTP client: 10 s timeout,
+//! redirects followed only within the same scheme, host and port, bodies capped at
+//! [`MAX_DOCUMENT_SIZE`]. Key sets are cached per issuer for [`JWKS_MAX_AGE`]; a token whose `kid`
+//! is not in the cached set triggers one refetch, at most once per refresh interval per issuer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use parking_lot::Mutex;
+use serde::Deserialize;
+use sigstack_fulcio_core::{Issuer, IssuerConfig, VerifiedClaims};
+use url::Url;
+
+/// Largest token accepted, checked before any parsing (Fulcio GHSA-f83f-xpx7-ffpw).
+pub const MAX_TOKEN_SIZE: usize = 16 * 1024;
+/// Largest discovery or JWKS document read.
+pub const MAX_DOCUMENT_SIZE: usize = 256 * 1024;
+/// How long a fetched key set is used before it is fetched again.
+pub const JWKS_MAX_AGE: Duration = Duration::from_secs(60 * 60);
+/// Default shortest time between two fetches of one issuer's keys for unknown `kid`s.
+pub const DEFAULT_JWKS_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// Timeout of discovery and JWKS requests.
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Tolerance for `nbf` and `iat` in the future (go-oidc allows 5 minutes for `nbf`).
+const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+/// Most issuers whose keys are cached (meta-issuers can match many URLs).
+const MAX_CACHED_ISSUERS: usize = 128;
+
+/// Why a token was refused. Every variant is answered with HTTP 401.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OidcError {
+    /// The token is larger than [`MAX_TOKEN_SIZE`].
+    #[error("the identity token is {len} bytes, more than the {max} accepted")]
+    TokenTooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The token is not a well-formed signed JWT.
+    #[error("the identity token is malformed: {0}")]
+    Malformed(String),
+    /// No configured issuer matches the token's `iss`.
+    #[error("the identity token's issuer {0:?} is not configured")]
+    UnknownIssuer(String),
+    /// Discovery or the JWKS of the issuer could not be fetched or used.
+    #[error("cannot fetch the keys of issuer {issuer}: {reason}")]
+    Discovery {
+        /// The issuer.
+        issuer: String,
+        /// What failed.
+        reason: String,
+    },
+    /// No key of the issuer matches the token's `kid` and algorithm.
+    #[error("no key of the issuer matches the identity token (kid {kid:?}, alg {alg:?})")]
+    NoMatchingKey {
+        /// The token's key id.
+        kid: Option<String>,
+        /// The token's algorithm.
+        alg: String,
+    },
+    /// The signature, audience, issuer or a required claim is wrong.
+    #[error("the identity token is invalid: {0}")]
+    Invalid(String),
+    /// `exp` has passed.
+    #[error("the identity token has expired")]
+    Expired,
+    /// `nbf` or `iat` is in the future.
+    #[error("the identity token is not valid yet")]
+    NotYetValid,
+}
+
+/// Verifies ID tokens for the configured issuers.
+pub struct OidcVerifier {
+    issuers: IssuerConfig,
+    http: reqwest::Client,
+    /// Milliseconds; atomic so the interval can be tuned on a shared verifier.
+    refresh_interval_ms: AtomicU64,
+    cache: Mutex<HashMap<String, Arc<CachedKeys>>>,
+}
+
+struct CachedKeys {
+    keys: Vec<Jwk>,
+    fetched: Instant,
+}
+
+impl std::fmt::Debug for OidcVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcVerifier")
+            .field("cached_issuers", &self.cache.lock().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The part of an OpenID Provider Metadata document this verifier reads
+/// (OpenID Connect Discovery 1.0 §3):
+///
+/// ```text
+/// { "issuer": <must equal the token's iss>, "jwks_uri": <URL of the JWK Set>, ... }
+/// ```
+#[derive(Deserialize)]
+struct ProviderMetadata {
+    issuer: String,
+    jwks_uri: String,
+}
+
+/// A JWK Set (RFC 7517 §5): `{"keys": [JWK, ...]}`. Keys are parsed one by one so a key of an
+/// unknown type does not hide the others.
+#[derive(Deserialize)]
+struct RawJwkSet {
+    keys: Vec<serde_json::Value>,
+}
+
+/// Just the issuer of a token that is not verified yet.
+#[derive(Deserialize)]
+struct UnverifiedIssuer {
+    iss: String,
+}
+
+impl OidcVerifier {
+    /// A verifier for `issuers`.
+    ///
+    /// # Errors
+    /// If the HTTP client cannot be built (TLS backend failure).
+    pub fn new(issuers: IssuerConfig) -> Result<Self, reqwest::Error> {
+        let policy = reqwest::redirect::Policy::custom(|attempt| {
+            let same_origin = attempt.previous().first().is_some_and(|first| {
+                first.scheme() == attempt.url().scheme()
+                    && first.host_str() == attempt.url().host_str()
+                    && first.port_or_known_default() == attempt.url().port_or_known_default()
+            });
+            if same_origin && attempt.previous().len() < 5 {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        });
+        let http = reqwest::Client::builder()
+            .redirect(policy)
+            .timeout(DISCOVERY_TIMEOUT)
+            .build()?;
+        Ok(Self {
+            issuers,
+            http,
+            refresh_interval_ms: AtomicU64::new(duration_ms(DEFAULT_JWKS_REFRESH_INTERVAL)),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Change the shortest interval between two key fetches for unknown `kid`s.
+    pub fn set_refresh_interval(&self, interval: Duration) {
+        self.refresh_interval_ms
+            .store(duration_ms(interval), Ordering::Relaxed);
+    }
+
+    /// The issuer configuration.
+    #[must_use]
+    pub fn issuers(&self) -> &IssuerConfig {
+        &self.issuers
+    }
+
+    /// Verify `unverified_token` at time `now` and return its issuer and claims.
+    ///
+    /// # Errors
+    /// An [`OidcError`] saying why the token is refused.
+    pub async fn verify(
+        &self,
+        unverified_token: &str,
+        now: SystemTime,
+    ) -> Result<(Issuer, VerifiedClaims), OidcError> {
+        if unverified_token.len() > MAX_TOKEN_SIZE {
+            return Err(OidcError::TokenTooLarge {
+                len: unverified_token.len(),
+                max: MAX_TOKEN_SIZE,
+            });
+        }
+        let unverified_token = unverified_token.trim();
+        if unverified_token.split('.').count() != 3 {
+            return Err(OidcError::Malformed(
+                "not a JWS compact serialization".into(),
+            ));
+        }
+        let header = jsonwebtoken::decode_header(unverified_token)
+            .map_err(|e| OidcError::Malformed(format!("header: {e}")))?;
+        let UnverifiedIssuer {
+            iss: unverified_issuer,
+        } = jsonwebtoken::dangerous::insecure_decode_claims(unverified_token)
+            .map_err(|e| OidcError::Malformed(format!("claims: {e}")))?;
+        let issuer = self
+            .issuers
+            .issuer_for(&unverified_issuer)
+            .ok_or_else(|| OidcError::UnknownIssuer(unverified_issuer.clone()))?;
+
+        let mut keys = self.keys(&issuer.issuer_url, false).await?;
+        let mut candidates = matching_keys(&keys.keys, header.kid.as_deref(), header.alg);
+        let refresh_interval =
+            Duration::from_millis(self.refresh_interval_ms.load(Ordering::Relaxed));
+        if candidates.is_empty() && keys.fetched.elapsed() >= refresh_interval {
+            keys = self.keys(&issuer.issuer_url, true).await?;
+            candidates = matching_keys(&keys.keys, header.kid.as_deref(), header.alg);
+        }
+        if candidates.is_empty() {
+            return Err(OidcError::NoMatchingKey {
+                kid: header.kid,
+                alg: format!("{:?}", header.alg),
+            });
+        }
+
+        let mut validation = Validation::new(header.alg);
+        validation.set_audience(&[&issuer.client_id]);
+        validation.set_issuer(&[&issuer.issuer_url]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        // Time claims are checked below against the injected clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        let mut last_error = None;
+        for key in candidates {
+            match jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+                unverified_token,
+                &key,
+                &validation,
+            ) {
+                Ok(data) => {
+                    check_times(&data.claims, now)?;
+                    return Ok((issuer, VerifiedClaims::from_verified_token(data.claims)));
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        Err(OidcError::Invalid(
+            last_error.map_or_else(|| "no usable key".into(), |e| describe(&e)),
+        ))
+    }
+
+    /// The issuer's key set: cached unless `refresh` or stale.
+    async fn keys(&self, issuer: &str, refresh: bool) -> Result<Arc<CachedKeys>, OidcError> {
+        if !refresh
+            && let Some(cached) = self.cache.lock().get(issuer)
+            && cached.fetched.elapsed() < JWKS_MAX_AGE
+        {
+            return Ok(cached.clone());
+        }
+        let fetched = Arc::new(self.fetch_keys(issuer).await?);
+        let mut cache = self.cache.lock();
+        if cache.len() >= MAX_CACHED_ISSUERS
+            && !cache.contains_key(issuer)
+            && let Some(oldest) = cache
+                .iter()
+                .min_by_key(|(_, k)| k.fetched)
+                .map(|(name, _)| name.clone())
+        {
+            cache.remove(&oldest);
+        }
+        cache.insert(issuer.to_string(), fetched.clone());
+        Ok(fetched)
+    }
+
+    async fn fetch_keys(&self, issuer: &str) -> Result<CachedKeys, OidcError> {
+        let discovery_error = |reason: String| OidcError::Discovery {
+            issuer: issuer.to_string(),
+            reason,
+        };
+        let discovery_url = Url::parse(&format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        ))
+        .map_err(|e| discovery_error(format!("discovery URL: {e}")))?;
+        let metadata: ProviderMetadata = self
+            .fetch_json(&discovery_url)
+            .await
+            .map_err(discovery_error)?;
+        if metadata.issuer != issuer {
+            return Err(discovery_error(format!(
+                "discovery document names issuer {:?}",
+                metadata.issuer
+            )));
+        }
+        let jwks_uri = Url::parse(&metadata.jwks_uri)
+            .map_err(|e| discovery_error(format!("jwks_uri: {e}")))?;
+        let allowed_scheme = match jwks_uri.scheme() {
+            "https" => true,
+            "http" => discovery_url.scheme() == "http",
+            _ => false,
+        };
+        if !allowed_scheme {
+            return Err(discovery_error("jwks_uri must be https".into()));
+        }
+        let raw: RawJwkSet = self.fetch_json(&jwks_uri).await.map_err(discovery_error)?;
+        let keys: Vec<Jwk> = raw
+            .keys
+            .into_iter()
+            .filter_map(|k| serde_json::from_value(k).ok())
+            .collect();
+        if keys.is_empty() {
+            return Err(discovery_error("the JWK set has no usable key".into()));
+        }
+        Ok(CachedKeys {
+            keys,
+            fetched: Instant::now(),
+        })
+    }
+
+    async fn fetch_json<T: serde::de::DeserializeOwned>(&self, url: &Url) -> Result<T, String> {
+        let mut response = self
+            .http
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(format!("GET {url}: HTTP {}", response.status()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?
+        {
+            if body.len() + chunk.len() > MAX_DOCUMENT_SIZE {
+                return Err(format!(
+                    "GET {url}: document larger than {MAX_DOCUMENT_SIZE} bytes"
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))
+    }
+}
+
+fn duration_ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Keys usable for `alg` with id `kid` (any key when the token names none).
+fn matching_keys(keys: &[Jwk], kid: Option<&str>, alg: Algorithm) -> Vec<DecodingKey> {
+    keys.iter()
+        .filter(|k| kid.is_none() || k.common.key_id.as_deref() == kid)
+        .filter(
+            |k| !matches!(k.common.public_key_use, Some(ref u) if *u != PublicKeyUse::Signature),
+        )
+        .filter(|k| key_algorithms(k).contains(&alg))
+        .filter_map(|k| DecodingKey::from_jwk(k).ok())
+        .collect()
+}
+
+/// The JWS algorithms a JWK may verify: fixed by its `alg` when present, else by its type and
+/// curve. Symmetric keys are never used.
+fn key_algorithms(jwk: &Jwk) -> Vec<Algorithm> {
+    let by_type: Vec<Algorithm> = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => vec![
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+        ],
+        AlgorithmParameters::EllipticCurve(p) => match p.curve {
+            EllipticCurve::P256 => vec![Algorithm::ES256],
+            EllipticCurve::P384 => vec![Algorithm::ES384],
+            _ => vec![],
+        },
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            vec![Algorithm::EdDSA]
+        }
+        _ => vec![],
+    };
+    match jwk.common.key_algorithm {
+        None => by_type,
+        Some(declared) => {
+            let declared = match declared {
+                KeyAlgorithm::RS256 => Algorithm::RS256,
+                KeyAlgorithm::RS384 => Algorithm::RS384,
+                KeyAlgorithm::RS512 => Algorithm::RS512,
+                KeyAlgorithm::PS256 => Algorithm::PS256,
+                KeyAlgorithm::PS384 => Algorithm::PS384,
+                KeyAlgorithm::PS512 => Algorithm::PS512,
+                KeyAlgorithm::ES256 => Algorithm::ES256,
+                KeyAlgorithm::ES384 => Algorithm::ES384,
+                KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+                _ => return vec![],
+            };
+            by_type.into_iter().filter(|a| *a == declared).collect()
+        }
+    }
+}
+
+/// `exp` (required, must be in the future), `nbf` and `iat` (required; neither may be more than
+/// [`CLOCK_SKEW`] in the future).
+fn check_times(
+    claims: &serde_json::Map<String, serde_json::Value>,
+    now: SystemTime,
+) -> Result<(), OidcError> {
+    let now = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let time = |name: &str| -> Result<Option<f64>, OidcError> {
+        match claims.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .filter(|t| t.is_finite())
+                .map(Some)
+                .ok_or_else(|| OidcError::Invalid(format!("{name} is not a number"))),
+        }
+    };
+    let exp = time("exp")?.ok_or_else(|| OidcError::Invalid("missing exp".into()))?;
+    if now >= exp {
+        return Err(OidcError::Expired);
+    }
+    let skew = CLOCK_SKEW.as_secs_f64();
+    let iat = time("iat")?.ok_or_else(|| OidcError::Invalid("missing iat".into()))?;
+    if iat > now + skew {
+        return Err(OidcError::NotYetValid);
+    }
+    if let Some(nbf) = time("nbf")?
+        && nbf > now + skew
+    {
+        return Err(OidcError::NotYetValid);
+    }
+    Ok(())
+}
+
+/// A client-facing description of a `jsonwebtoken` validation error.
+fn describe(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match e.kind() {
+        K::InvalidSignature => "signature does not verify".into(),
+        K::InvalidAudience => "wrong audience (aud)".into(),
+        K::InvalidIssuer => "wrong issuer (iss)".into(),
+        K::MissingRequiredClaim(c) => format!("missing {c}"),
+        K::InvalidAlgorithm => "algorithm not allowed for this key".into(),
+        K::InvalidClaimFormat(c) => format!("malformed {c}"),
+        other => format!("{other:?}"),
+    }
+}
