@@ -1,8 +1,10 @@
 //! A small, neutral OpenID Connect provider for self-hosted Sigstack deployments, tests and
 //! local development.
 //!
-//! It publishes discovery metadata and a JWKS so Fulcio can verify its ID tokens, and issues
-//! tokens in exactly two ways:
+//! It is two issuers sharing one key: people (`{issuer}`, tokens carry a verified `email`) and
+//! workloads (`{issuer}/workload`, tokens carry only a `sub`, for Fulcio's URI-SAN identities).
+//! Each publishes discovery metadata and a JWKS so Fulcio can verify its ID tokens. Tokens are
+//! issued in exactly two ways:
 //! - `POST /token` with the OAuth 2.0 client-credentials grant, for clients listed in the
 //!   configuration, each bound to one fixed identity;
 //! - [`IssuerKey::mint`], called in-process (the `sigstack token` command): whoever can read the
@@ -100,6 +102,15 @@ pub struct IdTokenClaims {
     /// Always true when `email` is present: this issuer only knows configured identities.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub email_verified: Option<bool>,
+}
+
+/// Path of the workload issuer below the base issuer URL.
+pub const WORKLOAD_PATH: &str = "/workload";
+
+/// The workload issuer URL for a base issuer URL.
+#[must_use]
+pub fn workload_issuer(base: &str) -> String {
+    format!("{}{WORKLOAD_PATH}", base.trim_end_matches('/'))
 }
 
 /// Who a token is for.
@@ -225,6 +236,7 @@ impl IssuerKey {
 #[derive(Clone, Debug)]
 pub struct OidcIssuerState {
     key: IssuerKey,
+    workload_key: IssuerKey,
     clients: Arc<Vec<ClientIdentity>>,
     token_lifetime: Duration,
     dangerously_mint_any_identity: bool,
@@ -260,6 +272,7 @@ impl OidcIssuerState {
         }
         Ok(Self {
             key: IssuerKey::load_or_create(&config.issuer, &config.key_path)?,
+            workload_key: IssuerKey::load_or_create(&workload_issuer(&config.issuer), &config.key_path)?,
             clients: Arc::new(config.clients),
             token_lifetime: config.token_lifetime,
             dangerously_mint_any_identity: config.dangerously_mint_any_identity,
@@ -267,10 +280,22 @@ impl OidcIssuerState {
         })
     }
 
-    /// The issuer key.
+    /// The people issuer's key (email identities).
     #[must_use]
     pub fn key(&self) -> &IssuerKey {
         &self.key
+    }
+
+    /// The workload issuer's key (subject-only identities).
+    #[must_use]
+    pub fn workload_key(&self) -> &IssuerKey {
+        &self.workload_key
+    }
+
+    /// The issuer that mints tokens for `identity`: people when it has an email, else workloads.
+    #[must_use]
+    pub fn key_for(&self, identity: &Identity) -> &IssuerKey {
+        if identity.email.is_some() { &self.key } else { &self.workload_key }
     }
 }
 
@@ -279,6 +304,8 @@ pub fn router(state: OidcIssuerState) -> Router {
     let mut router = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/keys", get(jwks))
+        .route("/workload/.well-known/openid-configuration", get(workload_discovery))
+        .route("/workload/keys", get(workload_jwks))
         .route("/token", post(token));
     if state.dangerously_mint_any_identity {
         router = router.route("/dev/token", post(dev_token));
@@ -296,6 +323,16 @@ async fn discovery(State(state): State<OidcIssuerState>) -> Json<serde_json::Val
 /// `GET /keys`
 async fn jwks(State(state): State<OidcIssuerState>) -> Json<serde_json::Value> {
     Json(state.key.jwks())
+}
+
+/// `GET /workload/.well-known/openid-configuration`
+async fn workload_discovery(State(state): State<OidcIssuerState>) -> Json<serde_json::Value> {
+    Json(state.workload_key.discovery())
+}
+
+/// `GET /workload/keys`
+async fn workload_jwks(State(state): State<OidcIssuerState>) -> Json<serde_json::Value> {
+    Json(state.workload_key.jwks())
 }
 
 /// Form body of the token endpoint (RFC 6749 §4.4.2).
@@ -363,7 +400,7 @@ async fn dev_token(State(state): State<OidcIssuerState>, JsonBody(req): JsonBody
 }
 
 fn issue(state: &OidcIssuerState, identity: &Identity) -> Response {
-    match state.key.mint(identity, SystemTime::now(), state.token_lifetime) {
+    match state.key_for(identity).mint(identity, SystemTime::now(), state.token_lifetime) {
         Ok(jwt) => Json(serde_json::json!({
             "access_token": jwt,
             "id_token": jwt,
@@ -499,6 +536,39 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         let (_, jwks) = send(app, Request::get("/keys").body(Body::empty()).unwrap()).await;
         assert_eq!(verify(&jwks, body["id_token"].as_str().unwrap()).sub, "mallory@example.test");
+    }
+
+    #[tokio::test]
+    async fn subject_only_identities_come_from_the_workload_issuer() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = router(state(dir.path(), true));
+        let (status, disc) = send(
+            app.clone(),
+            Request::get("/workload/.well-known/openid-configuration").body(Body::empty()).unwrap(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(disc["issuer"], "http://127.0.0.1:9/workload");
+        assert_eq!(disc["jwks_uri"], "http://127.0.0.1:9/workload/keys");
+        let (_, body) = send(
+            app.clone(),
+            Request::post("/dev/token")
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"subject":"https://ci.example.test/pipelines/7"}"#))
+                .unwrap(),
+        )
+        .await;
+        let token = body["id_token"].as_str().unwrap();
+        let (_, jwks) = send(app, Request::get("/workload/keys").body(Body::empty()).unwrap()).await;
+        let set: JwkSet = serde_json::from_value(jwks).unwrap();
+        let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+        let key = DecodingKey::from_jwk(set.find(&kid).unwrap()).unwrap();
+        let mut v = Validation::new(Algorithm::ES256);
+        v.set_audience(&["sigstore"]);
+        v.set_issuer(&["http://127.0.0.1:9/workload"]);
+        let claims = jsonwebtoken::decode::<IdTokenClaims>(token, &key, &v).unwrap().claims;
+        assert_eq!(claims.sub, "https://ci.example.test/pipelines/7");
+        assert_eq!(claims.email, None);
     }
 
     #[test]

@@ -40,7 +40,8 @@ struct TokenArgs {
     /// Email identity (sets `sub` and a verified `email`).
     #[arg(long, conflicts_with = "subject", required_unless_present = "subject")]
     email: Option<String>,
-    /// Subject-only identity (no email claim).
+    /// Workload identity: a URI that becomes the certificate's URI SAN (no email claim; the token
+    /// comes from the workload issuer `<issuer>/workload`).
     #[arg(long)]
     subject: Option<String>,
     /// Audience.
@@ -64,17 +65,23 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(stack::run(config))
         }
         Command::Token(args) => {
-            let issuer = stack::read_issuer_url(&args.data_dir)?;
-            let key = sigstack_oidc_issuer::IssuerKey::load_or_create(
-                &issuer,
-                &args.data_dir.join("oidc").join("key.pem"),
-            )
-            .context("loading the OIDC issuer key")?;
+            let base = stack::read_issuer_url(&args.data_dir)?;
             let mut identity = match (&args.email, &args.subject) {
                 (Some(email), _) => sigstack_oidc_issuer::Identity::email(email),
                 (None, Some(sub)) => sigstack_oidc_issuer::Identity::subject(sub),
                 (None, None) => anyhow::bail!("give --email or --subject"),
             };
+            // Email identities come from the people issuer, subjects from the workload issuer.
+            let issuer = if identity.email.is_some() {
+                base
+            } else {
+                sigstack_oidc_issuer::workload_issuer(&base)
+            };
+            let key = sigstack_oidc_issuer::IssuerKey::load_or_create(
+                &issuer,
+                &args.data_dir.join("oidc").join("key.pem"),
+            )
+            .context("loading the OIDC issuer key")?;
             identity.audience = args.audience;
             let token =
                 key.mint(&identity, SystemTime::now(), Duration::from_secs(args.lifetime))?;

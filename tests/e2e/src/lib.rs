@@ -141,10 +141,23 @@ impl Stack {
     /// When the command fails.
     #[must_use]
     pub fn token(&self, email: &str) -> String {
+        self.token_with(&["--email", email])
+    }
+
+    /// A workload token (URI subject, no email) from `sigstack token --subject`.
+    ///
+    /// # Panics
+    /// When the command fails.
+    #[must_use]
+    pub fn workload_token(&self, subject: &str) -> String {
+        self.token_with(&["--subject", subject])
+    }
+
+    fn token_with(&self, identity: &[&str]) -> String {
         let out = Command::new(sigstack_bin())
             .args(["token", "--data-dir"])
             .arg(&self.data_dir)
-            .args(["--email", email])
+            .args(identity)
             .output()
             .expect("sigstack token");
         assert!(out.status.success(), "sigstack token: {}", String::from_utf8_lossy(&out.stderr));
@@ -402,6 +415,37 @@ pub fn verify(
         Err(format!(
             "{} verify failed ({}):\n{}\n{}",
             client.name(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Sign `statement` with the `@sigstore/cli` `attest` command (Rekor v1, in-toto 0.0.2 entry),
+/// writing a bundle to `bundle`.
+///
+/// # Errors
+/// The CLI's output when it fails.
+pub fn js_cli_attest(stack: &Stack, statement: &Path, token: &str, bundle: &Path) -> Result<(), String> {
+    let js = repo_root().join("tests/clients/js");
+    let mut cmd = Command::new(js.join("node_modules/.bin/sigstore"));
+    cmd.current_dir(&js)
+        .env("CI", "true")
+        .env("SIGSTORE_ID_TOKEN", token)
+        .arg("attest")
+        .arg(statement)
+        .args(["--fulcio-url", &stack.url("fulcio")])
+        .args(["--rekor-url", &stack.url("rekor-v1")])
+        .args(["--tsa-server-url", &stack.url("tsa")])
+        .arg("-o")
+        .arg(bundle);
+    let out = run(cmd);
+    if out.status.success() && bundle.exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "@sigstore/cli attest failed ({}):\n{}\n{}",
             out.status,
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use sigstack_e2e::{Client, Kind, Rekor, Stack, Workspace, sign, verify};
+use sigstack_e2e::{Client, Kind, Rekor, Stack, Workspace, js_cli_attest, sign, verify};
 
 const ALICE: &str = "alice@example.test";
 
@@ -128,5 +128,44 @@ fn verification_fails_for_wrong_identity_issuer_artifact_or_bundle() {
                 );
             }
         }
+    }
+}
+
+#[test]
+fn workload_identities_get_a_uri_san_from_the_workload_issuer() {
+    let stack = Stack::start();
+    let ws = Workspace::new();
+    let subject = "https://ci.sigstack.test/pipelines/42";
+    let token = stack.workload_token(subject);
+    let workload_issuer = format!("{}/workload", stack.issuer());
+    let artifact = ws.path("artifact.txt");
+    let bundle = ws.path("workload.sigstore.json");
+    sign(Client::Python, &stack, &ws, Rekor::V2, Kind::Blob, &token, &bundle).unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
+    for verifier in Client::ALL {
+        verify(verifier, &stack, &bundle, &artifact, subject, &workload_issuer)
+            .unwrap_or_else(|e| panic!("{e}"));
+        // The people issuer did not vouch for this identity.
+        assert!(verify(verifier, &stack, &bundle, &artifact, subject, &stack.issuer()).is_err());
+    }
+}
+
+#[test]
+fn sigstore_cli_attestations_use_intoto_entries_every_client_verifies() {
+    let stack = Stack::start();
+    let ws = Workspace::new();
+    let token = stack.token(ALICE);
+    // A warm-up entry keeps the attestation off log index 0 (see the negative test).
+    sign(Client::Rust, &stack, &ws, Rekor::V1, Kind::Blob, &token, &ws.path("warm-up.json")).unwrap_or_else(|e| panic!("{e}"));
+    let bundle = ws.path("cli-attestation.sigstore.json");
+    js_cli_attest(&stack, &ws.path("statement.json"), &token, &bundle).unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bundle).expect("bundle")).expect("json");
+    assert_eq!(v["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"], "intoto");
+    assert_eq!(v["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["version"], "0.0.2");
+    // sigstore-python 4.5.1 does not verify intoto 0.0.2 entries at all ("Integrated time only
+    // supported for dsse/hashedrekord 0.0.1 types"); the other two clients do.
+    for verifier in [Client::Js, Client::Rust] {
+        verify(verifier, &stack, &bundle, &ws.path("artifact.txt"), ALICE, &stack.issuer())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(verify(verifier, &stack, &bundle, &ws.path("artifact.txt"), "mallory@example.test", &stack.issuer()).is_err());
     }
 }
