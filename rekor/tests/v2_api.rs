@@ -464,3 +464,21 @@ fn mth_matches_known_shapes() {
     let four = node_hash(&node_hash(&l[0], &l[1]), &node_hash(&l[2], &l[3]));
     assert_eq!(mth(&l), node_hash(&four, &l[4]));
 }
+
+#[tokio::test]
+async fn opening_entry_is_a_verifiable_hashedrekord_naming_the_log() {
+    let v2 = V2::new().await;
+    assert_eq!(v2.state.append_opening_entry().await.unwrap(), Some(0));
+    assert_eq!(v2.state.append_opening_entry().await.unwrap(), None);
+    let bundle = decode_entry_bundle(&v2.state.tile("entries/000.p/1").unwrap().bytes).unwrap();
+    let body: Value = serde_json::from_slice(&bundle[0]).unwrap();
+    let spec = &body["spec"]["hashedRekordV002"];
+    let statement = format!("sigstack transparency log\norigin: {V2_ORIGIN}\n");
+    assert_eq!(unb64(spec["data"]["digest"].as_str().unwrap()), sha256(statement.as_bytes()));
+    let key = PublicKey::from_spki_der(&unb64(spec["signature"]["verifier"]["publicKey"]["rawBytes"].as_str().unwrap())).unwrap();
+    key.verify(statement.as_bytes(), &unb64(spec["signature"]["content"].as_str().unwrap())).unwrap();
+    // The checkpoint covers it.
+    let verifier = NoteVerifier::for_key(V2_ORIGIN, v2.signer.public_key().unwrap(), KeyIdRule::C2sp).unwrap();
+    let checkpoint = open_checkpoint(&v2.state.checkpoint().unwrap(), &[verifier]).unwrap();
+    assert_eq!((checkpoint.size, checkpoint.root_hash), (1, leaf_hash(&bundle[0])));
+}

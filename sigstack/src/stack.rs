@@ -212,6 +212,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     })
     .await
     .context("opening Rekor v1")?;
+    rekor_v1.append_opening_entry().await.context("Rekor v1 opening entry")?;
     let rekor_v2_signer: Arc<dyn Signer> = Arc::new(
         FileSigner::load_or_generate(&layout.path("rekor-v2/key.pem"), SignatureAlgorithm::Ed25519)
             .context("Rekor v2 key")?,
@@ -226,6 +227,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     })
     .await
     .context("opening Rekor v2")?;
+    rekor_v2.append_opening_entry().await.context("Rekor v2 opening entry")?;
 
     // Timestamp authority.
     let tsa = sigstack_tsa::TsaState::load_or_create(

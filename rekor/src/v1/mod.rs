@@ -111,6 +111,43 @@ impl RekorV1State {
         })
     }
 
+    /// Append the log's opening entry if the log is still empty; returns its index when one was
+    /// written.
+    ///
+    /// The opening entry is an ordinary, verifiable hashedrekord over a statement naming the log
+    /// (`sigstack transparency log` + origin), so the log's identity is its first leaf. It also
+    /// keeps client entries off index 0: sigstore-js writes bundles for index 0 / tree size 1
+    /// without the zero-valued `logIndex` and `hashes` fields (proto3 JSON omits defaults), and
+    /// sigstore-python's strict bundle parser rejects those bundles.
+    ///
+    /// # Errors
+    /// Signing or storage failures.
+    pub async fn append_opening_entry(&self) -> Result<Option<u64>, RekorError> {
+        if self.inner.log.tree_head().size > 0 {
+            return Ok(None);
+        }
+        let statement = opening_statement(&self.inner.origin);
+        let signature = self
+            .inner
+            .signer
+            .sign(statement.as_bytes())
+            .map_err(|e| RekorError::Signing(e.to_string()))?;
+        let key_pem = pem_encode("PUBLIC KEY", self.inner.signer.public_key_der());
+        let proposed = serde_json::json!({
+            "apiVersion": "0.0.1",
+            "kind": "hashedrekord",
+            "spec": {
+                "signature": {
+                    "content": b64(&signature),
+                    "publicKey": { "content": b64(key_pem.as_bytes()) },
+                },
+                "data": { "hash": { "algorithm": "sha256", "value": hex::encode(sha256(statement.as_bytes())) } },
+            },
+        });
+        let entry = self.create_entry(&proposed).await?;
+        Ok(Some(entry.entry.log_index))
+    }
+
     /// The log ID: SHA-256 of the log key's DER SubjectPublicKeyInfo.
     #[must_use]
     pub fn log_id(&self) -> [u8; 32] {
@@ -430,4 +467,9 @@ fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::File::open(parent)?.sync_all()?;
     }
     Ok(())
+}
+
+/// The statement a log's opening entry signs.
+pub(crate) fn opening_statement(origin: &str) -> String {
+    format!("sigstack transparency log\norigin: {origin}\n")
 }

@@ -97,6 +97,45 @@ impl RekorV2State {
         })
     }
 
+    /// Append the log's opening entry if the log is still empty; returns its index when one was
+    /// written.
+    ///
+    /// The opening entry is an ordinary, verifiable hashedrekord over a statement naming the log
+    /// (`sigstack transparency log` + origin), so the log's identity is its first leaf. It also
+    /// keeps client entries off index 0: sigstore-js writes bundles for index 0 / tree size 1
+    /// without the zero-valued `logIndex` and `hashes` fields (proto3 JSON omits defaults), and
+    /// sigstore-python's strict bundle parser rejects those bundles.
+    ///
+    /// # Errors
+    /// Signing or storage failures.
+    ///
+    /// Rekor v2 entries take ECDSA keys only, so the statement is signed with a one-time P-256
+    /// key whose public half is in the entry.
+    pub async fn append_opening_entry(&self) -> Result<Option<u64>, RekorError> {
+        if self.inner.log.tree_head().size > 0 {
+            return Ok(None);
+        }
+        let statement = crate::v1::opening_statement(&self.inner.origin);
+        let signing = |e: sigstack_keys::KeyError| RekorError::Signing(e.to_string());
+        let key = sigstack_keys::FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256)
+            .map_err(signing)?;
+        let signature = key.sign(statement.as_bytes()).map_err(signing)?;
+        let request = serde_json::json!({
+            "hashedRekordRequestV002": {
+                "digest": b64(&sigstack_keys::sha256(statement.as_bytes())),
+                "signature": {
+                    "content": b64(&signature),
+                    "verifier": {
+                        "publicKey": { "rawBytes": b64(key.public_key_der()) },
+                        "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                    },
+                },
+            },
+        });
+        let entry = self.create_entry(&request).await?;
+        Ok(entry.log_index.parse().ok())
+    }
+
     /// The log ID: `SHA-256(origin ‖ 0x0A ‖ 0x01 ‖ raw Ed25519 key)`.
     #[must_use]
     pub fn log_id(&self) -> [u8; 32] {
