@@ -28,8 +28,8 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use der::Decode as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::{Deserialize, Serialize};
-use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer as _};
 use sigstack_http::{JsonBody, Metrics, json_error, observe};
+use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer as _};
 
 /// Errors from loading the issuer or minting tokens.
 #[derive(Debug, thiserror::Error)]
@@ -128,13 +128,21 @@ impl Identity {
     /// An email identity: `sub` and `email` are both the address.
     #[must_use]
     pub fn email(address: &str) -> Self {
-        Self { subject: address.to_string(), email: Some(address.to_string()), audience: "sigstore".into() }
+        Self {
+            subject: address.to_string(),
+            email: Some(address.to_string()),
+            audience: "sigstore".into(),
+        }
     }
 
     /// A subject-only identity.
     #[must_use]
     pub fn subject(sub: &str) -> Self {
-        Self { subject: sub.to_string(), email: None, audience: "sigstore".into() }
+        Self {
+            subject: sub.to_string(),
+            email: None,
+            audience: "sigstore".into(),
+        }
     }
 }
 
@@ -149,7 +157,10 @@ pub struct IssuerKey {
 
 impl std::fmt::Debug for IssuerKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuerKey").field("issuer", &self.issuer).field("kid", &self.kid).finish()
+        f.debug_struct("IssuerKey")
+            .field("issuer", &self.issuer)
+            .field("kid", &self.kid)
+            .finish()
     }
 }
 
@@ -166,7 +177,9 @@ impl IssuerKey {
             .map_err(|e| OidcError::Config(e.to_string()))?;
         let point = spki.subject_public_key.raw_bytes();
         if point.len() != 65 || point[0] != 0x04 {
-            return Err(OidcError::Config("issuer key is not an uncompressed P-256 point".into()));
+            return Err(OidcError::Config(
+                "issuer key is not an uncompressed P-256 point".into(),
+            ));
         }
         let kid = hex::encode(&sigstack_keys::sha256(signer.public_key_der())[..8]);
         let jwk = serde_json::json!({
@@ -178,7 +191,12 @@ impl IssuerKey {
             "alg": "ES256",
             "use": "sig",
         });
-        Ok(Self { issuer: issuer.trim_end_matches('/').to_string(), encoding, kid, jwk })
+        Ok(Self {
+            issuer: issuer.trim_end_matches('/').to_string(),
+            encoding,
+            kid,
+            jwk,
+        })
     }
 
     /// The issuer URL.
@@ -197,8 +215,16 @@ impl IssuerKey {
     ///
     /// # Errors
     /// Fails only if signing fails.
-    pub fn mint(&self, identity: &Identity, now: SystemTime, lifetime: Duration) -> Result<String, OidcError> {
-        let iat = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    pub fn mint(
+        &self,
+        identity: &Identity,
+        now: SystemTime,
+        lifetime: Duration,
+    ) -> Result<String, OidcError> {
+        let iat = now
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let claims = IdTokenClaims {
             iss: self.issuer.clone(),
             sub: identity.subject.clone(),
@@ -250,12 +276,18 @@ impl OidcIssuerState {
     /// Fails on key errors, duplicate client IDs, empty secrets or a non-HTTP issuer URL.
     pub fn new(config: OidcIssuerConfig) -> Result<Self, OidcError> {
         if !(config.issuer.starts_with("http://") || config.issuer.starts_with("https://")) {
-            return Err(OidcError::Config(format!("issuer {:?} is not an http(s) URL", config.issuer)));
+            return Err(OidcError::Config(format!(
+                "issuer {:?} is not an http(s) URL",
+                config.issuer
+            )));
         }
         let mut seen = std::collections::HashSet::new();
         for c in &config.clients {
             if !seen.insert(c.client_id.as_str()) {
-                return Err(OidcError::Config(format!("duplicate client_id {:?}", c.client_id)));
+                return Err(OidcError::Config(format!(
+                    "duplicate client_id {:?}",
+                    c.client_id
+                )));
             }
             if c.client_secret.len() < 16 {
                 return Err(OidcError::Config(format!(
@@ -272,7 +304,10 @@ impl OidcIssuerState {
         }
         Ok(Self {
             key: IssuerKey::load_or_create(&config.issuer, &config.key_path)?,
-            workload_key: IssuerKey::load_or_create(&workload_issuer(&config.issuer), &config.key_path)?,
+            workload_key: IssuerKey::load_or_create(
+                &workload_issuer(&config.issuer),
+                &config.key_path,
+            )?,
             clients: Arc::new(config.clients),
             token_lifetime: config.token_lifetime,
             dangerously_mint_any_identity: config.dangerously_mint_any_identity,
@@ -295,7 +330,11 @@ impl OidcIssuerState {
     /// The issuer that mints tokens for `identity`: people when it has an email, else workloads.
     #[must_use]
     pub fn key_for(&self, identity: &Identity) -> &IssuerKey {
-        if identity.email.is_some() { &self.key } else { &self.workload_key }
+        if identity.email.is_some() {
+            &self.key
+        } else {
+            &self.workload_key
+        }
     }
 }
 
@@ -304,15 +343,25 @@ pub fn router(state: OidcIssuerState) -> Router {
     let mut router = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
         .route("/keys", get(jwks))
-        .route("/workload/.well-known/openid-configuration", get(workload_discovery))
+        .route(
+            "/workload/.well-known/openid-configuration",
+            get(workload_discovery),
+        )
         .route("/workload/keys", get(workload_jwks))
         .route("/token", post(token));
     if state.dangerously_mint_any_identity {
         router = router.route("/dev/token", post(dev_token));
     }
     let metrics = state.metrics.clone();
-    let router = router.layer(DefaultBodyLimit::max(16 * 1024)).with_state(state);
-    observe(router, "oidc-issuer", metrics, sigstack_http::always_ready())
+    let router = router
+        .layer(DefaultBodyLimit::max(16 * 1024))
+        .with_state(state);
+    observe(
+        router,
+        "oidc-issuer",
+        metrics,
+        sigstack_http::always_ready(),
+    )
 }
 
 /// `GET /.well-known/openid-configuration`
@@ -386,11 +435,19 @@ struct DevTokenRequest {
 }
 
 /// `POST /dev/token` (only with `dangerously_mint_any_identity`)
-async fn dev_token(State(state): State<OidcIssuerState>, JsonBody(req): JsonBody<DevTokenRequest>) -> Response {
+async fn dev_token(
+    State(state): State<OidcIssuerState>,
+    JsonBody(req): JsonBody<DevTokenRequest>,
+) -> Response {
     let mut identity = match (req.email, req.subject) {
         (Some(email), None) => Identity::email(&email),
         (None, Some(sub)) => Identity::subject(&sub),
-        _ => return json_error(StatusCode::BAD_REQUEST, "give exactly one of email or subject"),
+        _ => {
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "give exactly one of email or subject",
+            );
+        }
     };
     if let Some(aud) = req.audience {
         identity.audience = aud;
@@ -400,7 +457,10 @@ async fn dev_token(State(state): State<OidcIssuerState>, JsonBody(req): JsonBody
 }
 
 fn issue(state: &OidcIssuerState, identity: &Identity) -> Response {
-    match state.key_for(identity).mint(identity, SystemTime::now(), state.token_lifetime) {
+    match state
+        .key_for(identity)
+        .mint(identity, SystemTime::now(), state.token_lifetime)
+    {
         Ok(jwt) => Json(serde_json::json!({
             "access_token": jwt,
             "id_token": jwt,
@@ -416,7 +476,11 @@ fn issue(state: &OidcIssuerState, identity: &Identity) -> Response {
 }
 
 fn oauth_error(status: StatusCode, error: &str) -> Response {
-    (status, [(header::CONTENT_TYPE, "application/json")], serde_json::json!({ "error": error }).to_string())
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "error": error }).to_string(),
+    )
         .into_response()
 }
 
@@ -436,6 +500,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use axum::body::Body;
@@ -466,7 +531,10 @@ mod tests {
         let res = app.oneshot(req).await.unwrap();
         let status = res.status();
         let body = res.into_body().collect().await.unwrap().to_bytes();
-        (status, serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null))
+        (
+            status,
+            serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+        )
     }
 
     fn verify(jwks: &serde_json::Value, token: &str) -> IdTokenClaims {
@@ -476,7 +544,9 @@ mod tests {
         let mut v = Validation::new(Algorithm::ES256);
         v.set_audience(&["sigstore"]);
         v.set_issuer(&["http://127.0.0.1:9"]);
-        jsonwebtoken::decode::<IdTokenClaims>(token, &key, &v).unwrap().claims
+        jsonwebtoken::decode::<IdTokenClaims>(token, &key, &v)
+            .unwrap()
+            .claims
     }
 
     #[tokio::test]
@@ -485,19 +555,28 @@ mod tests {
         let app = router(state(dir.path(), false));
         let (status, disc) = send(
             app.clone(),
-            Request::get("/.well-known/openid-configuration").body(Body::empty()).unwrap(),
+            Request::get("/.well-known/openid-configuration")
+                .body(Body::empty())
+                .unwrap(),
         )
         .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(disc["issuer"], "http://127.0.0.1:9");
         assert_eq!(disc["jwks_uri"], "http://127.0.0.1:9/keys");
-        let (_, jwks) = send(app.clone(), Request::get("/keys").body(Body::empty()).unwrap()).await;
+        let (_, jwks) = send(
+            app.clone(),
+            Request::get("/keys").body(Body::empty()).unwrap(),
+        )
+        .await;
 
         let (status, body) = send(
             app.clone(),
             Request::post("/token")
                 .header("content-type", "application/x-www-form-urlencoded")
-                .header("authorization", format!("Basic {}", STANDARD.encode("ci:0123456789abcdef")))
+                .header(
+                    "authorization",
+                    format!("Basic {}", STANDARD.encode("ci:0123456789abcdef")),
+                )
                 .body(Body::from("grant_type=client_credentials"))
                 .unwrap(),
         )
@@ -513,7 +592,9 @@ mod tests {
             app.clone(),
             Request::post("/token")
                 .header("content-type", "application/x-www-form-urlencoded")
-                .body(Body::from("grant_type=client_credentials&client_id=ci&client_secret=wrong-secret-000"))
+                .body(Body::from(
+                    "grant_type=client_credentials&client_id=ci&client_secret=wrong-secret-000",
+                ))
                 .unwrap(),
         )
         .await;
@@ -535,7 +616,10 @@ mod tests {
         let (status, body) = send(app.clone(), req()).await;
         assert_eq!(status, StatusCode::OK);
         let (_, jwks) = send(app, Request::get("/keys").body(Body::empty()).unwrap()).await;
-        assert_eq!(verify(&jwks, body["id_token"].as_str().unwrap()).sub, "mallory@example.test");
+        assert_eq!(
+            verify(&jwks, body["id_token"].as_str().unwrap()).sub,
+            "mallory@example.test"
+        );
     }
 
     #[tokio::test]
@@ -544,7 +628,9 @@ mod tests {
         let app = router(state(dir.path(), true));
         let (status, disc) = send(
             app.clone(),
-            Request::get("/workload/.well-known/openid-configuration").body(Body::empty()).unwrap(),
+            Request::get("/workload/.well-known/openid-configuration")
+                .body(Body::empty())
+                .unwrap(),
         )
         .await;
         assert_eq!(status, StatusCode::OK);
@@ -554,19 +640,27 @@ mod tests {
             app.clone(),
             Request::post("/dev/token")
                 .header("content-type", "application/json")
-                .body(Body::from(r#"{"subject":"https://ci.example.test/pipelines/7"}"#))
+                .body(Body::from(
+                    r#"{"subject":"https://ci.example.test/pipelines/7"}"#,
+                ))
                 .unwrap(),
         )
         .await;
         let token = body["id_token"].as_str().unwrap();
-        let (_, jwks) = send(app, Request::get("/workload/keys").body(Body::empty()).unwrap()).await;
+        let (_, jwks) = send(
+            app,
+            Request::get("/workload/keys").body(Body::empty()).unwrap(),
+        )
+        .await;
         let set: JwkSet = serde_json::from_value(jwks).unwrap();
         let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
         let key = DecodingKey::from_jwk(set.find(&kid).unwrap()).unwrap();
         let mut v = Validation::new(Algorithm::ES256);
         v.set_audience(&["sigstore"]);
         v.set_issuer(&["http://127.0.0.1:9/workload"]);
-        let claims = jsonwebtoken::decode::<IdTokenClaims>(token, &key, &v).unwrap().claims;
+        let claims = jsonwebtoken::decode::<IdTokenClaims>(token, &key, &v)
+            .unwrap()
+            .claims;
         assert_eq!(claims.sub, "https://ci.example.test/pipelines/7");
         assert_eq!(claims.email, None);
     }

@@ -614,10 +614,25 @@ async fn opening_entry_is_a_verifiable_statement_signed_by_the_log_key() {
     let entry = v1.state.entry_by_index(0).unwrap();
     let body: Value = serde_json::from_slice(&verify_entry(&v1, &entry)).unwrap();
     assert_eq!(body["kind"], "hashedrekord");
-    let statement = format!("sigstack transparency log\norigin: {HOSTNAME} - {}\n", v1.state.tree_id());
-    assert_eq!(body["spec"]["data"]["hash"]["value"], hex::encode(sha256(statement.as_bytes())));
-    let key_pem = String::from_utf8(unb64(body["spec"]["signature"]["publicKey"]["content"].as_str().unwrap())).unwrap();
+    let statement = format!(
+        "sigstack transparency log\norigin: {HOSTNAME} - {}\n",
+        v1.state.tree_id()
+    );
+    assert_eq!(
+        body["spec"]["data"]["hash"]["value"],
+        hex::encode(sha256(statement.as_bytes()))
+    );
+    let key_pem = String::from_utf8(unb64(
+        body["spec"]["signature"]["publicKey"]["content"]
+            .as_str()
+            .unwrap(),
+    ))
+    .unwrap();
     let key = PublicKey::from_pem(&key_pem).unwrap();
     assert_eq!(key.spki_der(), v1.signer.public_key_der());
-    key.verify(statement.as_bytes(), &unb64(body["spec"]["signature"]["content"].as_str().unwrap())).unwrap();
+    key.verify(
+        statement.as_bytes(),
+        &unb64(body["spec"]["signature"]["content"].as_str().unwrap()),
+    )
+    .unwrap();
 }

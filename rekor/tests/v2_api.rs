@@ -474,11 +474,27 @@ async fn opening_entry_is_a_verifiable_hashedrekord_naming_the_log() {
     let body: Value = serde_json::from_slice(&bundle[0]).unwrap();
     let spec = &body["spec"]["hashedRekordV002"];
     let statement = format!("sigstack transparency log\norigin: {V2_ORIGIN}\n");
-    assert_eq!(unb64(spec["data"]["digest"].as_str().unwrap()), sha256(statement.as_bytes()));
-    let key = PublicKey::from_spki_der(&unb64(spec["signature"]["verifier"]["publicKey"]["rawBytes"].as_str().unwrap())).unwrap();
-    key.verify(statement.as_bytes(), &unb64(spec["signature"]["content"].as_str().unwrap())).unwrap();
+    assert_eq!(
+        unb64(spec["data"]["digest"].as_str().unwrap()),
+        sha256(statement.as_bytes())
+    );
+    let key = PublicKey::from_spki_der(&unb64(
+        spec["signature"]["verifier"]["publicKey"]["rawBytes"]
+            .as_str()
+            .unwrap(),
+    ))
+    .unwrap();
+    key.verify(
+        statement.as_bytes(),
+        &unb64(spec["signature"]["content"].as_str().unwrap()),
+    )
+    .unwrap();
     // The checkpoint covers it.
-    let verifier = NoteVerifier::for_key(V2_ORIGIN, v2.signer.public_key().unwrap(), KeyIdRule::C2sp).unwrap();
+    let verifier =
+        NoteVerifier::for_key(V2_ORIGIN, v2.signer.public_key().unwrap(), KeyIdRule::C2sp).unwrap();
     let checkpoint = open_checkpoint(&v2.state.checkpoint().unwrap(), &[verifier]).unwrap();
-    assert_eq!((checkpoint.size, checkpoint.root_hash), (1, leaf_hash(&bundle[0])));
+    assert_eq!(
+        (checkpoint.size, checkpoint.root_hash),
+        (1, leaf_hash(&bundle[0]))
+    );
 }

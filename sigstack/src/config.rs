@@ -145,26 +145,57 @@ impl StackConfig {
             }
             None => FileConfig::default(),
         };
-        let listen = args.listen.or(file.listen).unwrap_or(IpAddr::from([127, 0, 0, 1]));
-        let public_host = args.public_host.or(file.public_host).unwrap_or_else(|| match listen {
-            IpAddr::V6(v6) => format!("[{v6}]"),
-            IpAddr::V4(v4) => v4.to_string(),
-        });
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let public_host = args
+            .public_host
+            .or(file.public_host)
+            .unwrap_or_else(|| match listen {
+                IpAddr::V6(v6) => format!("[{v6}]"),
+                IpAddr::V4(v4) => v4.to_string(),
+            });
         if public_host.is_empty() || public_host.contains(['/', ' ', '+']) {
             bail!("public host {public_host:?} must be a bare host name or address");
         }
         let ports = Ports {
-            fulcio: args.fulcio_port.or(file.ports.fulcio).unwrap_or(DEFAULT_PORTS.fulcio),
-            ctlog: args.ctlog_port.or(file.ports.ctlog).unwrap_or(DEFAULT_PORTS.ctlog),
-            rekor_v1: args.rekor_v1_port.or(file.ports.rekor_v1).unwrap_or(DEFAULT_PORTS.rekor_v1),
-            rekor_v2: args.rekor_v2_port.or(file.ports.rekor_v2).unwrap_or(DEFAULT_PORTS.rekor_v2),
-            tsa: args.tsa_port.or(file.ports.tsa).unwrap_or(DEFAULT_PORTS.tsa),
-            oidc: args.oidc_port.or(file.ports.oidc).unwrap_or(DEFAULT_PORTS.oidc),
+            fulcio: args
+                .fulcio_port
+                .or(file.ports.fulcio)
+                .unwrap_or(DEFAULT_PORTS.fulcio),
+            ctlog: args
+                .ctlog_port
+                .or(file.ports.ctlog)
+                .unwrap_or(DEFAULT_PORTS.ctlog),
+            rekor_v1: args
+                .rekor_v1_port
+                .or(file.ports.rekor_v1)
+                .unwrap_or(DEFAULT_PORTS.rekor_v1),
+            rekor_v2: args
+                .rekor_v2_port
+                .or(file.ports.rekor_v2)
+                .unwrap_or(DEFAULT_PORTS.rekor_v2),
+            tsa: args
+                .tsa_port
+                .or(file.ports.tsa)
+                .unwrap_or(DEFAULT_PORTS.tsa),
+            oidc: args
+                .oidc_port
+                .or(file.ports.oidc)
+                .unwrap_or(DEFAULT_PORTS.oidc),
         };
-        let fixed: Vec<u16> = [ports.fulcio, ports.ctlog, ports.rekor_v1, ports.rekor_v2, ports.tsa, ports.oidc]
-            .into_iter()
-            .filter(|p| *p != 0)
-            .collect();
+        let fixed: Vec<u16> = [
+            ports.fulcio,
+            ports.ctlog,
+            ports.rekor_v1,
+            ports.rekor_v2,
+            ports.tsa,
+            ports.oidc,
+        ]
+        .into_iter()
+        .filter(|p| *p != 0)
+        .collect();
         let mut unique = fixed.clone();
         unique.sort_unstable();
         unique.dedup();
@@ -172,8 +203,8 @@ impl StackConfig {
             bail!("two services are configured on the same port: {ports:?}");
         }
         let oidc_enabled = !args.no_oidc_issuer && file.oidc.enabled.unwrap_or(true);
-        let dangerously_mint_any_identity =
-            args.dangerously_mint_any_identity || file.oidc.dangerously_mint_any_identity.unwrap_or(false);
+        let dangerously_mint_any_identity = args.dangerously_mint_any_identity
+            || file.oidc.dangerously_mint_any_identity.unwrap_or(false);
         if dangerously_mint_any_identity && !oidc_enabled {
             bail!("--dangerously-mint-any-identity needs the local OIDC issuer");
         }
@@ -183,7 +214,9 @@ impl StackConfig {
         }
         let fulcio_config = args.fulcio_config.or(file.fulcio_config);
         if !oidc_enabled && fulcio_config.is_none() {
-            bail!("without the local OIDC issuer, give --fulcio-config naming the issuers Fulcio trusts");
+            bail!(
+                "without the local OIDC issuer, give --fulcio-config naming the issuers Fulcio trusts"
+            );
         }
         Ok(Self {
             data_dir: args.data_dir,
@@ -194,10 +227,14 @@ impl StackConfig {
             oidc_enabled,
             dangerously_mint_any_identity,
             oidc_clients: file.oidc.clients,
-            token_lifetime: std::time::Duration::from_secs(file.oidc.token_lifetime_seconds.unwrap_or(600)),
+            token_lifetime: std::time::Duration::from_secs(
+                file.oidc.token_lifetime_seconds.unwrap_or(600),
+            ),
             fulcio_config,
             batch_max_size,
-            batch_max_age: std::time::Duration::from_millis(file.log.batch_max_age_ms.unwrap_or(20)),
+            batch_max_age: std::time::Duration::from_millis(
+                file.log.batch_max_age_ms.unwrap_or(20),
+            ),
         })
     }
 }

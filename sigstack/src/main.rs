@@ -83,8 +83,11 @@ fn main() -> anyhow::Result<()> {
             )
             .context("loading the OIDC issuer key")?;
             identity.audience = args.audience;
-            let token =
-                key.mint(&identity, SystemTime::now(), Duration::from_secs(args.lifetime))?;
+            let token = key.mint(
+                &identity,
+                SystemTime::now(),
+                Duration::from_secs(args.lifetime),
+            )?;
             println!("{token}");
             Ok(())
         }
@@ -95,7 +98,9 @@ fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("SIGSTACK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let json = std::env::var("SIGSTACK_LOG_FORMAT").is_ok_and(|v| v == "json");
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {

@@ -37,10 +37,16 @@ impl Layout {
 pub fn read_issuer_url(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join("oidc").join("issuer.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
-        format!("reading {} (start the stack once with `sigstack up` first)", path.display())
+        format!(
+            "reading {} (start the stack once with `sigstack up` first)",
+            path.display()
+        )
     })?;
     let v: serde_json::Value = serde_json::from_str(&text).context("parsing issuer.json")?;
-    v["issuer"].as_str().map(str::to_string).context("issuer.json has no issuer")
+    v["issuer"]
+        .as_str()
+        .map(str::to_string)
+        .context("issuer.json has no issuer")
 }
 
 struct Listeners {
@@ -55,7 +61,9 @@ struct Listeners {
 async fn bind(config: &StackConfig) -> anyhow::Result<Listeners> {
     let at = |port: u16| SocketAddr::new(config.listen, port);
     let bind = |port: u16| async move {
-        TcpListener::bind(at(port)).await.with_context(|| format!("binding {}", at(port)))
+        TcpListener::bind(at(port))
+            .await
+            .with_context(|| format!("binding {}", at(port)))
     };
     Ok(Listeners {
         fulcio: bind(config.ports.fulcio).await?,
@@ -63,12 +71,20 @@ async fn bind(config: &StackConfig) -> anyhow::Result<Listeners> {
         rekor_v1: bind(config.ports.rekor_v1).await?,
         rekor_v2: bind(config.ports.rekor_v2).await?,
         tsa: bind(config.ports.tsa).await?,
-        oidc: if config.oidc_enabled { Some(bind(config.ports.oidc).await?) } else { None },
+        oidc: if config.oidc_enabled {
+            Some(bind(config.ports.oidc).await?)
+        } else {
+            None
+        },
     })
 }
 
 fn url(config: &StackConfig, listener: &TcpListener) -> anyhow::Result<String> {
-    Ok(format!("http://{}:{}", config.public_host, listener.local_addr()?.port()))
+    Ok(format!(
+        "http://{}:{}",
+        config.public_host,
+        listener.local_addr()?.port()
+    ))
 }
 
 /// The local issuer's Fulcio configuration: people (email SAN) and workloads (the token's
@@ -97,7 +113,9 @@ fn generated_fulcio_config(oidc_url: &str) -> String {
 
 /// Run the stack until SIGINT or SIGTERM.
 pub async fn run(config: StackConfig) -> anyhow::Result<()> {
-    let layout = Layout { root: config.data_dir.clone() };
+    let layout = Layout {
+        root: config.data_dir.clone(),
+    };
     std::fs::create_dir_all(&layout.root)
         .with_context(|| format!("creating {}", layout.root.display()))?;
     let now = SystemTime::now();
@@ -110,7 +128,11 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     let rekor_v2_url = url(&config, &listeners.rekor_v2)?;
     let tsa_base = url(&config, &listeners.tsa)?;
     let tsa_url = format!("{tsa_base}/api/v1/timestamp");
-    let oidc_url = listeners.oidc.as_ref().map(|l| url(&config, l)).transpose()?;
+    let oidc_url = listeners
+        .oidc
+        .as_ref()
+        .map(|l| url(&config, l))
+        .transpose()?;
     let metrics = sigstack_http::Metrics::new();
     let log_config = LogConfig {
         batch_max_size: config.batch_max_size,
@@ -135,8 +157,11 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
 
     // CT log (ECDSA P-256: clients need SHA-256 SCTs).
     let ct_signer: Arc<dyn Signer> = Arc::new(
-        FileSigner::load_or_generate(&layout.path("ctlog/key.pem"), SignatureAlgorithm::EcdsaP256Sha256)
-            .context("CT log key")?,
+        FileSigner::load_or_generate(
+            &layout.path("ctlog/key.pem"),
+            SignatureAlgorithm::EcdsaP256Sha256,
+        )
+        .context("CT log key")?,
     );
     let ctlog = sigstack_ctlog::CtLogState::open(sigstack_ctlog::CtLogConfig {
         dir: layout.path("ctlog/log"),
@@ -157,14 +182,16 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
                 serde_json::json!({ "issuer": issuer }).to_string(),
             )?;
             Some(
-                sigstack_oidc_issuer::OidcIssuerState::new(sigstack_oidc_issuer::OidcIssuerConfig {
-                    issuer: issuer.clone(),
-                    key_path: layout.path("oidc/key.pem"),
-                    clients: config.oidc_clients.clone(),
-                    token_lifetime: config.token_lifetime,
-                    dangerously_mint_any_identity: config.dangerously_mint_any_identity,
-                    metrics: metrics.clone(),
-                })
+                sigstack_oidc_issuer::OidcIssuerState::new(
+                    sigstack_oidc_issuer::OidcIssuerConfig {
+                        issuer: issuer.clone(),
+                        key_path: layout.path("oidc/key.pem"),
+                        clients: config.oidc_clients.clone(),
+                        token_lifetime: config.token_lifetime,
+                        dangerously_mint_any_identity: config.dangerously_mint_any_identity,
+                        metrics: metrics.clone(),
+                    },
+                )
                 .context("OIDC issuer")?,
             )
         }
@@ -199,8 +226,11 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
 
     // Rekor v1 (ECDSA P-256) and v2 (Ed25519), two independent logs.
     let rekor_v1_signer: Arc<dyn Signer> = Arc::new(
-        FileSigner::load_or_generate(&layout.path("rekor-v1/key.pem"), SignatureAlgorithm::EcdsaP256Sha256)
-            .context("Rekor v1 key")?,
+        FileSigner::load_or_generate(
+            &layout.path("rekor-v1/key.pem"),
+            SignatureAlgorithm::EcdsaP256Sha256,
+        )
+        .context("Rekor v1 key")?,
     );
     let rekor_v1 = sigstack_rekor::RekorV1State::open(sigstack_rekor::RekorV1Config {
         dir: layout.path("rekor-v1"),
@@ -212,10 +242,16 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     })
     .await
     .context("opening Rekor v1")?;
-    rekor_v1.append_opening_entry().await.context("Rekor v1 opening entry")?;
+    rekor_v1
+        .append_opening_entry()
+        .await
+        .context("Rekor v1 opening entry")?;
     let rekor_v2_signer: Arc<dyn Signer> = Arc::new(
-        FileSigner::load_or_generate(&layout.path("rekor-v2/key.pem"), SignatureAlgorithm::Ed25519)
-            .context("Rekor v2 key")?,
+        FileSigner::load_or_generate(
+            &layout.path("rekor-v2/key.pem"),
+            SignatureAlgorithm::Ed25519,
+        )
+        .context("Rekor v2 key")?,
     );
     let rekor_v2_origin = rekor_v2_url.trim_start_matches("http://").to_string();
     let rekor_v2 = sigstack_rekor::RekorV2State::open(sigstack_rekor::RekorV2Config {
@@ -227,7 +263,10 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     })
     .await
     .context("opening Rekor v2")?;
-    rekor_v2.append_opening_entry().await.context("Rekor v2 opening entry")?;
+    rekor_v2
+        .append_opening_entry()
+        .await
+        .context("Rekor v2 opening entry")?;
 
     // Timestamp authority.
     let tsa = sigstack_tsa::TsaState::load_or_create(
@@ -245,7 +284,10 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     // Trust material for clients.
     let valid_from = OffsetDateTime::from(epoch);
     let chain_der = |certs: &[x509_cert::Certificate]| -> anyhow::Result<Vec<Vec<u8>>> {
-        certs.iter().map(|c| c.to_der().context("encoding certificate")).collect()
+        certs
+            .iter()
+            .map(|c| c.to_der().context("encoding certificate"))
+            .collect()
     };
     let deployment = Deployment {
         fulcio: AuthorityDescription {
@@ -304,9 +346,21 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         });
     };
     serve("fulcio", listeners.fulcio, sigstack_fulcio::router(fulcio));
-    serve("ctlog", listeners.ctlog, sigstack_ctlog::router(ctlog.clone()));
-    serve("rekor-v1", listeners.rekor_v1, sigstack_rekor::v1_router(rekor_v1.clone()));
-    serve("rekor-v2", listeners.rekor_v2, sigstack_rekor::v2_router(rekor_v2.clone()));
+    serve(
+        "ctlog",
+        listeners.ctlog,
+        sigstack_ctlog::router(ctlog.clone()),
+    );
+    serve(
+        "rekor-v1",
+        listeners.rekor_v1,
+        sigstack_rekor::v1_router(rekor_v1.clone()),
+    );
+    serve(
+        "rekor-v2",
+        listeners.rekor_v2,
+        sigstack_rekor::v2_router(rekor_v2.clone()),
+    );
     serve("tsa", listeners.tsa, sigstack_tsa::router(tsa));
     if let (Some(listener), Some(state)) = (listeners.oidc, oidc) {
         serve("oidc-issuer", listener, sigstack_oidc_issuer::router(state));
@@ -321,7 +375,10 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     if let Some(oidc_url) = &oidc_url {
         println!("  oidc issuer  {oidc_url}");
     }
-    println!("  trust config {}", layout.path("trust/trust_config.json").display());
+    println!(
+        "  trust config {}",
+        layout.path("trust/trust_config.json").display()
+    );
     std::fs::write(layout.path("trust/ready"), b"ready\n")?;
 
     shutdown_signal().await;
@@ -346,7 +403,10 @@ fn write_trust_material(dir: &Path, deployment: &Deployment) -> anyhow::Result<(
     let files = [
         ("trusted_root.json", serde_json::to_string_pretty(&root)?),
         ("signing_config.json", serde_json::to_string_pretty(&v2)?),
-        ("signing_config.rekor-v1.json", serde_json::to_string_pretty(&v1)?),
+        (
+            "signing_config.rekor-v1.json",
+            serde_json::to_string_pretty(&v1)?,
+        ),
         (
             "trust_config.json",
             serde_json::to_string_pretty(&ClientTrustConfig::new(root.clone(), v2))?,

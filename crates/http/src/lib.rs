@@ -7,13 +7,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -28,7 +28,12 @@ use tower_http::trace::TraceLayer;
 #[must_use]
 pub fn json_error(status: StatusCode, message: impl std::fmt::Display) -> Response {
     let body = serde_json::json!({ "code": status.as_u16(), "message": message.to_string() });
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// A JSON request body. Unlike `axum::Json`, a rejection answers with [`json_error`]:
@@ -50,10 +55,12 @@ where
                 "expected Content-Type: application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            json_error(status, rejection.body_text())
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                json_error(status, rejection.body_text())
+            })?;
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| json_error(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))
@@ -120,7 +127,11 @@ impl Metrics {
             "Time to answer HTTP requests",
             latency.clone(),
         );
-        Self { registry: Arc::new(std::sync::Mutex::new(registry)), requests, latency }
+        Self {
+            registry: Arc::new(std::sync::Mutex::new(registry)),
+            requests,
+            latency,
+        }
     }
 
     /// Register a service-specific metric.
@@ -155,8 +166,17 @@ struct ObserveState {
 
 /// Wrap a service router with `/healthz`, `/readyz`, `/metrics`, request metrics, a tracing span
 /// per request and panic containment (a panic answers 500 with the JSON error body).
-pub fn observe(router: Router, service: &'static str, metrics: Metrics, ready: ReadinessFn) -> Router {
-    let state = ObserveState { service, metrics, ready };
+pub fn observe(
+    router: Router,
+    service: &'static str,
+    metrics: Metrics,
+    ready: ReadinessFn,
+) -> Router {
+    let state = ObserveState {
+        service,
+        metrics,
+        ready,
+    };
     router
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(state.clone()))
@@ -188,7 +208,10 @@ async fn readyz(State(state): State<ObserveState>) -> Response {
 /// `GET /metrics`
 async fn metrics_handler(State(state): State<ObserveState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -209,7 +232,11 @@ async fn record(State(state): State<ObserveState>, req: Request, next: Next) -> 
         status: response.status().as_u16(),
     };
     state.metrics.requests.get_or_create(&labels).inc();
-    state.metrics.latency.get_or_create(&labels).observe(start.elapsed().as_secs_f64());
+    state
+        .metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
     response
 }
 
@@ -220,6 +247,7 @@ pub fn always_ready() -> ReadinessFn {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use axum::routing::post;
@@ -255,7 +283,10 @@ mod tests {
     #[tokio::test]
     async fn json_rejections_use_the_error_body() {
         let (status, body) = call(
-            Request::post("/echo").header("content-type", "text/plain").body(Body::from("{}")).unwrap(),
+            Request::post("/echo")
+                .header("content-type", "text/plain")
+                .body(Body::from("{}"))
+                .unwrap(),
         )
         .await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -297,9 +328,16 @@ mod tests {
             metrics.clone(),
             Arc::new(|| Err("not yet".into())),
         );
-        let res = app.clone().oneshot(Request::get("/x").body(Body::empty()).unwrap()).await.unwrap();
+        let res = app
+            .clone()
+            .oneshot(Request::get("/x").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::OK);
-        let res = app.oneshot(Request::get("/readyz").body(Body::empty()).unwrap()).await.unwrap();
+        let res = app
+            .oneshot(Request::get("/readyz").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
         let text = metrics.render();
         assert!(text.contains("sigstack_http_requests_total{service=\"svc\",method=\"GET\",route=\"/x\",status=\"200\"} 1"), "{text}");

@@ -86,7 +86,10 @@ impl SignatureAlgorithm {
             Self::EcdsaP384Sha384 => ECDSA_WITH_SHA384,
             Self::Ed25519 => ID_ED25519,
         };
-        AlgorithmIdentifierOwned { oid, parameters: None }
+        AlgorithmIdentifierOwned {
+            oid,
+            parameters: None,
+        }
     }
 
     /// Digest `message` with this scheme's hash (SHA-512 for Ed25519, used only for prehash APIs).
@@ -199,7 +202,10 @@ impl FileSigner {
     /// # Errors
     /// Fails on I/O errors, a malformed existing file, or an existing key of another algorithm.
     pub fn load_or_generate(path: &Path, algorithm: SignatureAlgorithm) -> Result<Self, KeyError> {
-        let io = |source| KeyError::Io { path: path.display().to_string(), source };
+        let io = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         match std::fs::read_to_string(path) {
             Ok(pem) => {
                 let signer = Self::from_pkcs8_pem(&pem)?;
@@ -233,13 +239,18 @@ impl FileSigner {
             PrivateKey::Ed25519(k) => k.verifying_key().to_public_key_der(),
         }
         .map_err(|e| KeyError::MalformedKey(e.to_string()))?;
-        Ok(Self { key, spki_der: der.as_bytes().to_vec() })
+        Ok(Self {
+            key,
+            spki_der: der.as_bytes().to_vec(),
+        })
     }
 }
 
 impl fmt::Debug for FileSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FileSigner").field("algorithm", &self.algorithm()).finish_non_exhaustive()
+        f.debug_struct("FileSigner")
+            .field("algorithm", &self.algorithm())
+            .finish_non_exhaustive()
     }
 }
 
@@ -281,8 +292,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut f =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
@@ -352,7 +367,10 @@ impl PublicKey {
             }
             other => return Err(KeyError::UnsupportedKey(format!("key algorithm {other}"))),
         };
-        Ok(Self { key, spki_der: unverified_der.to_vec() })
+        Ok(Self {
+            key,
+            spki_der: unverified_der.to_vec(),
+        })
     }
 
     /// Parse a PEM `PUBLIC KEY` block.
@@ -363,7 +381,9 @@ impl PublicKey {
         let (label, der) = der::pem::decode_vec(unverified_pem.trim().as_bytes())
             .map_err(|e| KeyError::MalformedKey(e.to_string()))?;
         if label != "PUBLIC KEY" {
-            return Err(KeyError::MalformedKey(format!("expected PUBLIC KEY PEM, got {label}")));
+            return Err(KeyError::MalformedKey(format!(
+                "expected PUBLIC KEY PEM, got {label}"
+            )));
         }
         Self::from_spki_der(&der)
     }
@@ -420,7 +440,8 @@ impl PublicKey {
             VerifyingKey::Ed25519(k) => {
                 let sig = ed25519_dalek::Signature::from_slice(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
-                k.verify_strict(message, &sig).map_err(|_| KeyError::BadSignature)
+                k.verify_strict(message, &sig)
+                    .map_err(|_| KeyError::BadSignature)
             }
         }
     }
@@ -444,18 +465,23 @@ impl PublicKey {
             }
         };
         if digest.len() != want {
-            return Err(KeyError::DigestLength { want, got: digest.len() });
+            return Err(KeyError::DigestLength {
+                want,
+                got: digest.len(),
+            });
         }
         match &self.key {
             VerifyingKey::P256(k) => {
                 let sig = p256::ecdsa::DerSignature::from_bytes(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
-                k.verify_prehash(digest, &sig).map_err(|_| KeyError::BadSignature)
+                k.verify_prehash(digest, &sig)
+                    .map_err(|_| KeyError::BadSignature)
             }
             VerifyingKey::P384(k) => {
                 let sig = p384::ecdsa::DerSignature::from_bytes(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
-                k.verify_prehash(digest, &sig).map_err(|_| KeyError::BadSignature)
+                k.verify_prehash(digest, &sig)
+                    .map_err(|_| KeyError::BadSignature)
             }
             VerifyingKey::Ed25519(_) => Err(KeyError::BadSignature),
         }
@@ -479,7 +505,9 @@ pub fn pem_encode(label: &str, der: &[u8]) -> String {
 /// # Errors
 /// Propagates DER encoding failures.
 pub fn to_der<T: Encode>(value: &T) -> Result<Vec<u8>, KeyError> {
-    value.to_der().map_err(|e| KeyError::MalformedKey(e.to_string()))
+    value
+        .to_der()
+        .map_err(|e| KeyError::MalformedKey(e.to_string()))
 }
 
 /// `id-ecPublicKey` (RFC 5480).
@@ -496,6 +524,7 @@ pub const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.
 pub const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -514,7 +543,10 @@ mod tests {
             let pk = PublicKey::from_spki_der(signer.public_key_der()).expect("spki");
             assert_eq!(pk.algorithm(), alg);
             pk.verify(b"hello", &sig).expect("verifies");
-            assert!(matches!(pk.verify(b"hellO", &sig), Err(KeyError::BadSignature)));
+            assert!(matches!(
+                pk.verify(b"hellO", &sig),
+                Err(KeyError::BadSignature)
+            ));
             let pem_pk = PublicKey::from_pem(&pk.to_pem()).expect("pem round trip");
             assert_eq!(pem_pk, pk);
         }
@@ -525,7 +557,8 @@ mod tests {
         let signer = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("generate");
         let sig = signer.sign(b"artifact").expect("sign");
         let pk = signer.public_key().expect("pk");
-        pk.verify_prehash(&sha256(b"artifact"), &sig).expect("prehash verifies");
+        pk.verify_prehash(&sha256(b"artifact"), &sig)
+            .expect("prehash verifies");
         assert!(pk.verify_prehash(&sha256(b"other"), &sig).is_err());
         assert!(matches!(
             pk.verify_prehash(&[0u8; 48], &sig),
@@ -548,6 +581,9 @@ mod tests {
     #[test]
     fn rejects_garbage_public_keys() {
         assert!(PublicKey::from_spki_der(b"\x30\x03\x02\x01\x00").is_err());
-        assert!(PublicKey::from_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----").is_err());
+        assert!(
+            PublicKey::from_pem("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----")
+                .is_err()
+        );
     }
 }

@@ -17,18 +17,18 @@ use der::asn1::{BitString, OctetString};
 use der::{Decode, Encode};
 use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+use x509_cert::Certificate;
 use x509_cert::builder::profile::BuilderProfile;
 use x509_cert::builder::{Builder, CertificateBuilder};
 use x509_cert::certificate::TbsCertificate;
+use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::{
     AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages,
     SubjectKeyIdentifier,
 };
-use x509_cert::ext::Extension;
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::time::{Time, Validity};
-use x509_cert::Certificate;
 
 /// Errors from building or loading certificates.
 #[derive(Debug, thiserror::Error)]
@@ -97,10 +97,14 @@ impl CertificateTemplate {
     pub fn issue(&self, issuer: &dyn Signer) -> Result<Certificate, PkiError> {
         let adapter = SignerAdapter(issuer);
         let mut builder = self.builder()?;
-        let tbs = builder.finalize(&adapter).map_err(|e| PkiError::Builder(e.to_string()))?;
+        let tbs = builder
+            .finalize(&adapter)
+            .map_err(|e| PkiError::Builder(e.to_string()))?;
         let signature = issuer.sign(&tbs)?;
         let signature = BitString::from_bytes(&signature)?;
-        builder.assemble(signature, &adapter).map_err(|e| PkiError::Builder(e.to_string()))
+        builder
+            .assemble(signature, &adapter)
+            .map_err(|e| PkiError::Builder(e.to_string()))
     }
 
     /// The DER `TBSCertificate` this template produces when signed by `issuer`
@@ -111,7 +115,9 @@ impl CertificateTemplate {
     pub fn tbs_der(&self, issuer: &dyn Signer) -> Result<Vec<u8>, PkiError> {
         let adapter = SignerAdapter(issuer);
         let mut builder = self.builder()?;
-        builder.finalize(&adapter).map_err(|e| PkiError::Builder(e.to_string()))
+        builder
+            .finalize(&adapter)
+            .map_err(|e| PkiError::Builder(e.to_string()))
     }
 
     fn builder(&self) -> Result<CertificateBuilder<ExplicitProfile>, PkiError> {
@@ -211,7 +217,10 @@ pub fn key_identifier(spki_der: &[u8]) -> Result<Vec<u8>, PkiError> {
 /// Fails only on encoding errors.
 pub fn basic_constraints(ca: bool, path_len: Option<u8>) -> Result<Extension, PkiError> {
     raw_extension(
-        &BasicConstraints { ca, path_len_constraint: path_len },
+        &BasicConstraints {
+            ca,
+            path_len_constraint: path_len,
+        },
         ObjectIdentifier::new_unwrap("2.5.29.19"),
         true,
     )
@@ -222,14 +231,21 @@ pub fn basic_constraints(ca: bool, path_len: Option<u8>) -> Result<Extension, Pk
 /// # Errors
 /// Fails only on encoding errors.
 pub fn key_usage_set(usages: der::flagset::FlagSet<KeyUsages>) -> Result<Extension, PkiError> {
-    raw_extension(&KeyUsage(usages), ObjectIdentifier::new_unwrap("2.5.29.15"), true)
+    raw_extension(
+        &KeyUsage(usages),
+        ObjectIdentifier::new_unwrap("2.5.29.15"),
+        true,
+    )
 }
 
 /// `extKeyUsage` with the given purposes.
 ///
 /// # Errors
 /// Fails only on encoding errors.
-pub fn extended_key_usage(purposes: &[ObjectIdentifier], critical: bool) -> Result<Extension, PkiError> {
+pub fn extended_key_usage(
+    purposes: &[ObjectIdentifier],
+    critical: bool,
+) -> Result<Extension, PkiError> {
     raw_extension(
         &ExtendedKeyUsage(purposes.to_vec()),
         ObjectIdentifier::new_unwrap("2.5.29.37"),
@@ -243,7 +259,11 @@ pub fn extended_key_usage(purposes: &[ObjectIdentifier], critical: bool) -> Resu
 /// Fails on malformed SubjectPublicKeyInfo.
 pub fn subject_key_identifier(spki_der: &[u8]) -> Result<Extension, PkiError> {
     let id = OctetString::new(key_identifier(spki_der)?)?;
-    raw_extension(&SubjectKeyIdentifier(id), ObjectIdentifier::new_unwrap("2.5.29.14"), false)
+    raw_extension(
+        &SubjectKeyIdentifier(id),
+        ObjectIdentifier::new_unwrap("2.5.29.14"),
+        false,
+    )
 }
 
 /// `authorityKeyIdentifier` (non-critical) naming the issuer's key.
@@ -267,7 +287,11 @@ pub fn raw_extension<T: Encode>(
     oid: ObjectIdentifier,
     critical: bool,
 ) -> Result<Extension, PkiError> {
-    Ok(Extension { extn_id: oid, critical, extn_value: OctetString::new(value.to_der()?)? })
+    Ok(Extension {
+        extn_id: oid,
+        critical,
+        extn_value: OctetString::new(value.to_der()?)?,
+    })
 }
 
 /// An extension whose value bytes are given verbatim (for example Fulcio's raw-string OIDs).
@@ -279,7 +303,11 @@ pub fn verbatim_extension(
     critical: bool,
     value: &[u8],
 ) -> Result<Extension, PkiError> {
-    Ok(Extension { extn_id: oid, critical, extn_value: OctetString::new(value.to_vec())? })
+    Ok(Extension {
+        extn_id: oid,
+        critical,
+        extn_value: OctetString::new(value.to_vec())?,
+    })
 }
 
 /// Parse a distinguished name such as `O=sigstack,CN=sigstack-root`.
@@ -295,7 +323,9 @@ pub fn name(s: &str) -> Result<Name, PkiError> {
 /// # Errors
 /// Fails for times X.509 cannot represent.
 pub fn to_time(t: SystemTime) -> Result<Time, PkiError> {
-    let since = t.duration_since(SystemTime::UNIX_EPOCH).map_err(|_| PkiError::Time)?;
+    let since = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_err(|_| PkiError::Time)?;
     // X.509 has one-second resolution.
     let secs = Duration::from_secs(since.as_secs());
     let dt = der::DateTime::from_unix_duration(secs).map_err(|_| PkiError::Time)?;
@@ -315,7 +345,8 @@ pub fn certificate_pem(cert: &Certificate) -> Result<String, PkiError> {
 /// # Errors
 /// Fails on malformed PEM or DER, or when there is no certificate.
 pub fn parse_pem_chain(pem: &str) -> Result<Vec<Certificate>, PkiError> {
-    let certs = Certificate::load_pem_chain(pem.as_bytes()).map_err(|e| PkiError::Pem(e.to_string()))?;
+    let certs =
+        Certificate::load_pem_chain(pem.as_bytes()).map_err(|e| PkiError::Pem(e.to_string()))?;
     if certs.is_empty() {
         return Err(PkiError::Pem("no certificate found".into()));
     }
@@ -363,10 +394,15 @@ impl CertificateAuthority {
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let root_cert_path = dir.join("root.pem");
-        let root_key =
-            Arc::new(FileSigner::load_or_generate(&dir.join("root-key.pem"), spec.algorithm)?);
+        let root_key = Arc::new(FileSigner::load_or_generate(
+            &dir.join("root-key.pem"),
+            spec.algorithm,
+        )?);
         let root = load_or_issue(&root_cert_path, root_key.as_ref(), || {
-            let subject = name(&format!("O={},CN={}", spec.organization, spec.root_common_name))?;
+            let subject = name(&format!(
+                "O={},CN={}",
+                spec.organization, spec.root_common_name
+            ))?;
             CertificateTemplate {
                 serial: random_serial(),
                 subject: subject.clone(),
@@ -383,7 +419,10 @@ impl CertificateAuthority {
             .issue(root_key.as_ref())
         })?;
         let Some(intermediate_cn) = &spec.intermediate_common_name else {
-            return Ok(Self { signer: root_key, chain: vec![root] });
+            return Ok(Self {
+                signer: root_key,
+                chain: vec![root],
+            });
         };
         let key = Arc::new(FileSigner::load_or_generate(
             &dir.join("intermediate-key.pem"),
@@ -397,7 +436,10 @@ impl CertificateAuthority {
                 authority_key_identifier(root_key.public_key_der())?,
             ];
             if !spec.intermediate_extended_key_usage.is_empty() {
-                extensions.push(extended_key_usage(&spec.intermediate_extended_key_usage, false)?);
+                extensions.push(extended_key_usage(
+                    &spec.intermediate_extended_key_usage,
+                    false,
+                )?);
             }
             CertificateTemplate {
                 serial: random_serial(),
@@ -410,7 +452,10 @@ impl CertificateAuthority {
             }
             .issue(root_key.as_ref())
         })?;
-        Ok(Self { signer: key, chain: vec![intermediate, root] })
+        Ok(Self {
+            signer: key,
+            chain: vec![intermediate, root],
+        })
     }
 
     /// The issuing certificate (first in the chain).
@@ -457,16 +502,23 @@ fn load_or_issue(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let cert = make()?;
             let tmp = path.with_extension("tmp");
-            let io = |source| PkiError::Io { path: path.display().to_string(), source };
+            let io = |source| PkiError::Io {
+                path: path.display().to_string(),
+                source,
+            };
             std::fs::write(&tmp, certificate_pem(&cert)?).map_err(io)?;
             std::fs::rename(&tmp, path).map_err(io)?;
             Ok(cert)
         }
-        Err(source) => Err(PkiError::Io { path: path.display().to_string(), source }),
+        Err(source) => Err(PkiError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -476,7 +528,9 @@ mod tests {
             root_common_name: "sigstack-root".into(),
             intermediate_common_name: intermediate.then(|| "sigstack-intermediate".into()),
             algorithm: SignatureAlgorithm::EcdsaP384Sha384,
-            intermediate_extended_key_usage: vec![ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3")],
+            intermediate_extended_key_usage: vec![ObjectIdentifier::new_unwrap(
+                "1.3.6.1.5.5.7.3.3",
+            )],
             validity: Duration::from_secs(10 * 365 * 86400),
         }
     }
@@ -488,7 +542,10 @@ mod tests {
         let ca = CertificateAuthority::load_or_create(dir.path(), &spec(true), now).unwrap();
         assert_eq!(ca.chain.len(), 2);
         let again = CertificateAuthority::load_or_create(dir.path(), &spec(true), now).unwrap();
-        assert_eq!(again.chain[0].to_der().unwrap(), ca.chain[0].to_der().unwrap());
+        assert_eq!(
+            again.chain[0].to_der().unwrap(),
+            ca.chain[0].to_der().unwrap()
+        );
         assert_eq!(again.signer.public_key_der(), ca.signer.public_key_der());
 
         // Cross-check with an independent parser: signatures, CA flags, path lengths.
@@ -498,20 +555,36 @@ mod tests {
         let (_, inter) = x509_parser::parse_x509_certificate(&inter_der).unwrap();
         for (cert, issuer) in [(ca.root(), ca.root()), (ca.issuer(), ca.root())] {
             let issuer_key = sigstack_keys::PublicKey::from_spki_der(
-                &issuer.tbs_certificate().subject_public_key_info().to_der().unwrap(),
+                &issuer
+                    .tbs_certificate()
+                    .subject_public_key_info()
+                    .to_der()
+                    .unwrap(),
             )
             .unwrap();
             let sig = cert.signature().as_bytes().unwrap();
-            issuer_key.verify(&cert.tbs_certificate().to_der().unwrap(), sig).unwrap();
+            issuer_key
+                .verify(&cert.tbs_certificate().to_der().unwrap(), sig)
+                .unwrap();
         }
         let bc = inter.basic_constraints().unwrap().unwrap();
         assert!(bc.critical && bc.value.ca && bc.value.path_len_constraint == Some(0));
         let ku = root.key_usage().unwrap().unwrap();
         assert!(ku.critical && ku.value.key_cert_sign());
-        let aki: AuthorityKeyIdentifier =
-            ca.issuer().tbs_certificate().get_extension().unwrap().unwrap().1;
-        let ski: SubjectKeyIdentifier =
-            ca.root().tbs_certificate().get_extension().unwrap().unwrap().1;
+        let aki: AuthorityKeyIdentifier = ca
+            .issuer()
+            .tbs_certificate()
+            .get_extension()
+            .unwrap()
+            .unwrap()
+            .1;
+        let ski: SubjectKeyIdentifier = ca
+            .root()
+            .tbs_certificate()
+            .get_extension()
+            .unwrap()
+            .unwrap()
+            .1;
         assert_eq!(aki.key_identifier.unwrap(), ski.0);
     }
 

@@ -13,7 +13,8 @@ use time::format_description::well_known::Rfc3339;
 
 /// Media type of a trusted root. Clients reject other versions (v0.2 parses in sigstore-python
 /// but is refused when verifying).
-pub const TRUSTED_ROOT_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
+pub const TRUSTED_ROOT_MEDIA_TYPE: &str =
+    "application/vnd.dev.sigstore.trustedroot+json;version=0.1";
 /// Media type of a v0.2 signing config.
 pub const SIGNING_CONFIG_MEDIA_TYPE: &str = "application/vnd.dev.sigstore.signingconfig.v0.2+json";
 /// Media type of a client trust config.
@@ -272,9 +273,14 @@ impl LogDescription {
             public_key: PublicKey {
                 raw_bytes: STANDARD.encode(&self.spki_der),
                 key_details: self.key_details.clone(),
-                valid_for: TimeRange { start: rfc3339(self.valid_from)?, end: None },
+                valid_for: TimeRange {
+                    start: rfc3339(self.valid_from)?,
+                    end: None,
+                },
             },
-            log_id: LogId { key_id: STANDARD.encode(self.log_id) },
+            log_id: LogId {
+                key_id: STANDARD.encode(self.log_id),
+            },
         })
     }
 }
@@ -310,10 +316,15 @@ impl AuthorityDescription {
                 certificates: self
                     .chain_der
                     .iter()
-                    .map(|der| RawCertificate { raw_bytes: STANDARD.encode(der) })
+                    .map(|der| RawCertificate {
+                        raw_bytes: STANDARD.encode(der),
+                    })
                     .collect(),
             },
-            valid_for: TimeRange { start: rfc3339(self.valid_from)?, end: None },
+            valid_for: TimeRange {
+                start: rfc3339(self.valid_from)?,
+                end: None,
+            },
         })
     }
 }
@@ -364,19 +375,34 @@ impl Deployment {
             Ok(Service {
                 url: url.to_string(),
                 major_api_version: major,
-                valid_for: TimeRange { start: rfc3339(self.valid_from)?, end: None },
+                valid_for: TimeRange {
+                    start: rfc3339(self.valid_from)?,
+                    end: None,
+                },
                 operator: self.operator.clone(),
             })
         };
-        let rekor = if rekor_major_version == 1 { &self.rekor_v1 } else { &self.rekor_v2 };
+        let rekor = if rekor_major_version == 1 {
+            &self.rekor_v1
+        } else {
+            &self.rekor_v2
+        };
         Ok(SigningConfig {
             media_type: SIGNING_CONFIG_MEDIA_TYPE.to_string(),
             ca_urls: vec![service(&self.fulcio.uri, 1)?],
-            oidc_urls: self.oidc_url.iter().map(|u| service(u, 1)).collect::<Result<_, _>>()?,
+            oidc_urls: self
+                .oidc_url
+                .iter()
+                .map(|u| service(u, 1))
+                .collect::<Result<_, _>>()?,
             rekor_tlog_urls: vec![service(&rekor.base_url, rekor_major_version)?],
-            rekor_tlog_config: ServiceConfiguration { selector: "ANY".to_string() },
+            rekor_tlog_config: ServiceConfiguration {
+                selector: "ANY".to_string(),
+            },
             tsa_urls: vec![service(&self.tsa.uri, 1)?],
-            tsa_config: ServiceConfiguration { selector: "ANY".to_string() },
+            tsa_config: ServiceConfiguration {
+                selector: "ANY".to_string(),
+            },
         })
     }
 }
@@ -386,7 +412,9 @@ impl Deployment {
 /// # Errors
 /// Fails for times outside the RFC 3339 range.
 pub fn rfc3339(t: OffsetDateTime) -> Result<String, TrustError> {
-    let whole = t.replace_nanosecond(0).map_err(|e| TrustError::Time(e.to_string()))?;
+    let whole = t
+        .replace_nanosecond(0)
+        .map_err(|e| TrustError::Time(e.to_string()))?;
     whole
         .to_offset(time::UtcOffset::UTC)
         .format(&Rfc3339)
@@ -394,6 +422,7 @@ pub fn rfc3339(t: OffsetDateTime) -> Result<String, TrustError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -432,13 +461,32 @@ mod tests {
         let v = serde_json::to_value(&tc).unwrap();
         assert_eq!(v["mediaType"], CLIENT_TRUST_CONFIG_MEDIA_TYPE);
         assert_eq!(v["trustedRoot"]["mediaType"], TRUSTED_ROOT_MEDIA_TYPE);
-        assert_eq!(v["trustedRoot"]["tlogs"][1]["publicKey"]["keyDetails"], "PKIX_ED25519");
-        assert_eq!(v["trustedRoot"]["tlogs"][0]["publicKey"]["validFor"]["start"], "2026-09-21T14:13:20Z");
-        assert_eq!(v["trustedRoot"]["ctlogs"][0]["logId"]["keyId"], STANDARD.encode([7u8; 32]));
-        assert_eq!(v["trustedRoot"]["timestampAuthorities"][0]["certChain"]["certificates"][1]["rawBytes"], "BQ==");
-        assert!(v["trustedRoot"]["tlogs"][0]["publicKey"]["validFor"].get("end").is_none());
+        assert_eq!(
+            v["trustedRoot"]["tlogs"][1]["publicKey"]["keyDetails"],
+            "PKIX_ED25519"
+        );
+        assert_eq!(
+            v["trustedRoot"]["tlogs"][0]["publicKey"]["validFor"]["start"],
+            "2026-09-21T14:13:20Z"
+        );
+        assert_eq!(
+            v["trustedRoot"]["ctlogs"][0]["logId"]["keyId"],
+            STANDARD.encode([7u8; 32])
+        );
+        assert_eq!(
+            v["trustedRoot"]["timestampAuthorities"][0]["certChain"]["certificates"][1]["rawBytes"],
+            "BQ=="
+        );
+        assert!(
+            v["trustedRoot"]["tlogs"][0]["publicKey"]["validFor"]
+                .get("end")
+                .is_none()
+        );
         assert_eq!(v["signingConfig"]["rekorTlogUrls"][0]["majorApiVersion"], 2);
-        assert_eq!(v["signingConfig"]["rekorTlogUrls"][0]["url"], "http://127.0.0.1:4");
+        assert_eq!(
+            v["signingConfig"]["rekorTlogUrls"][0]["url"],
+            "http://127.0.0.1:4"
+        );
         assert_eq!(v["signingConfig"]["tsaUrls"][0]["operator"], "sigstack");
         let v1 = d.signing_config(1).unwrap();
         assert_eq!(v1.rekor_tlog_urls[0].url, "http://127.0.0.1:3");

@@ -15,9 +15,10 @@ use sha2::Digest as _;
 /// The repository root.
 #[must_use]
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap_or_else(|_| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-    })
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
 }
 
 /// Path of the `sigstack` binary under test.
@@ -79,25 +80,43 @@ impl Stack {
             .args(["up", "--data-dir"])
             .arg(data_dir)
             .args([
-                "--fulcio-port", "0", "--ctlog-port", "0", "--rekor-v1-port", "0",
-                "--rekor-v2-port", "0", "--tsa-port", "0", "--oidc-port", "0",
+                "--fulcio-port",
+                "0",
+                "--ctlog-port",
+                "0",
+                "--rekor-v1-port",
+                "0",
+                "--rekor-v2-port",
+                "0",
+                "--tsa-port",
+                "0",
+                "--oidc-port",
+                "0",
             ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn sigstack");
-        let mut stack = Self { child: Some(child), data_dir: data_dir.to_path_buf(), _tmp: None, trust_config: serde_json::Value::Null };
+        let mut stack = Self {
+            child: Some(child),
+            data_dir: data_dir.to_path_buf(),
+            _tmp: None,
+            trust_config: serde_json::Value::Null,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !ready.exists() {
-            if let Some(child) = stack.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("sigstack exited with {status}: {}", stack.log());
-                }
+            if let Some(Ok(Some(status))) = stack.child.as_mut().map(Child::try_wait) {
+                panic!("sigstack exited with {status}: {}", stack.log());
             }
-            assert!(Instant::now() < deadline, "sigstack did not become ready: {}", stack.log());
+            assert!(
+                Instant::now() < deadline,
+                "sigstack did not become ready: {}",
+                stack.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let text = std::fs::read_to_string(stack.trust_dir().join("trust_config.json")).expect("trust config");
+        let text = std::fs::read_to_string(stack.trust_dir().join("trust_config.json"))
+            .expect("trust config");
         stack.trust_config = serde_json::from_str(&text).expect("trust config JSON");
         stack
     }
@@ -117,7 +136,10 @@ impl Stack {
     /// The local OIDC issuer URL.
     #[must_use]
     pub fn issuer(&self) -> String {
-        self.trust_config["signingConfig"]["oidcUrls"][0]["url"].as_str().unwrap_or_default().to_string()
+        self.trust_config["signingConfig"]["oidcUrls"][0]["url"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Base URL of a service from the trust material: `fulcio`, `rekor-v1`, `rekor-v2`, `ctlog`, `tsa`.
@@ -160,7 +182,11 @@ impl Stack {
             .args(identity)
             .output()
             .expect("sigstack token");
-        assert!(out.status.success(), "sigstack token: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "sigstack token: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -178,11 +204,18 @@ impl Stack {
     /// When the process does not exit cleanly within 30 s.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
                 if let Ok(Some(status)) = child.try_wait() {
-                    assert!(status.success(), "sigstack exited with {status}: {}", self.log());
+                    assert!(
+                        status.success(),
+                        "sigstack exited with {status}: {}",
+                        self.log()
+                    );
                     return;
                 }
                 assert!(Instant::now() < deadline, "sigstack did not stop");
@@ -248,8 +281,8 @@ fn tools() -> PathBuf {
 
 fn run(mut cmd: Command) -> Output {
     let shown = format!("{cmd:?}");
-    let out = cmd.output().unwrap_or_else(|e| panic!("running {shown}: {e}"));
-    out
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {shown}: {e}"))
 }
 
 /// Paths of one signing scenario's inputs.
@@ -287,7 +320,11 @@ impl Workspace {
             }
         });
         std::fs::write(dir.path().join("statement.json"), statement.to_string()).expect("write");
-        std::fs::write(dir.path().join("predicate.json"), statement["predicate"].to_string()).expect("write");
+        std::fs::write(
+            dir.path().join("predicate.json"),
+            statement["predicate"].to_string(),
+        )
+        .expect("write");
         Self { dir }
     }
 
@@ -313,8 +350,14 @@ pub fn sign(
 ) -> Result<(), String> {
     let trust = stack.trust_dir();
     let (trust_config, signing_config) = match rekor {
-        Rekor::V1 => (trust.join("trust_config.rekor-v1.json"), trust.join("signing_config.rekor-v1.json")),
-        Rekor::V2 => (trust.join("trust_config.json"), trust.join("signing_config.json")),
+        Rekor::V1 => (
+            trust.join("trust_config.rekor-v1.json"),
+            trust.join("signing_config.rekor-v1.json"),
+        ),
+        Rekor::V2 => (
+            trust.join("trust_config.json"),
+            trust.join("signing_config.json"),
+        ),
     };
     let out = match client {
         Client::Python => {
@@ -322,13 +365,21 @@ pub fn sign(
             cmd.arg("--trust-config").arg(&trust_config);
             match kind {
                 Kind::Blob => {
-                    cmd.args(["sign", "--identity-token", token, "--bundle"]).arg(bundle);
+                    cmd.args(["sign", "--identity-token", token, "--bundle"])
+                        .arg(bundle);
                 }
                 Kind::InToto => {
-                    cmd.args(["attest", "--identity-token", token, "--predicate-type", "https://slsa.dev/provenance/v1", "--predicate"])
-                        .arg(ws.path("predicate.json"))
-                        .arg("--bundle")
-                        .arg(bundle);
+                    cmd.args([
+                        "attest",
+                        "--identity-token",
+                        token,
+                        "--predicate-type",
+                        "https://slsa.dev/provenance/v1",
+                        "--predicate",
+                    ])
+                    .arg(ws.path("predicate.json"))
+                    .arg("--bundle")
+                    .arg(bundle);
                 }
             }
             cmd.arg(ws.path("artifact.txt"));
@@ -402,7 +453,12 @@ pub fn verify(
             };
             cmd.args(["verify-bundle", "--bundle"])
                 .arg(bundle)
-                .args(["--certificate-identity", identity, "--certificate-oidc-issuer", issuer])
+                .args([
+                    "--certificate-identity",
+                    identity,
+                    "--certificate-oidc-issuer",
+                    issuer,
+                ])
                 .arg("--trusted-root")
                 .arg(trust.join("trusted_root.json"))
                 .arg(artifact);
@@ -427,7 +483,12 @@ pub fn verify(
 ///
 /// # Errors
 /// The CLI's output when it fails.
-pub fn js_cli_attest(stack: &Stack, statement: &Path, token: &str, bundle: &Path) -> Result<(), String> {
+pub fn js_cli_attest(
+    stack: &Stack,
+    statement: &Path,
+    token: &str,
+    bundle: &Path,
+) -> Result<(), String> {
     let js = repo_root().join("tests/clients/js");
     let mut cmd = Command::new(js.join("node_modules/.bin/sigstore"));
     cmd.current_dir(&js)

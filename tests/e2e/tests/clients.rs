@@ -28,9 +28,17 @@ fn every_client_verifies_every_clients_bundles() {
     for signer in Client::ALL {
         for rekor in [Rekor::V1, Rekor::V2] {
             for kind in [Kind::Blob, Kind::InToto] {
-                let bundle = ws.path(&format!("{}-{rekor:?}-{kind:?}.sigstore.json", signer.name()));
+                let bundle = ws.path(&format!(
+                    "{}-{rekor:?}-{kind:?}.sigstore.json",
+                    signer.name()
+                ));
                 match sign(signer, &stack, &ws, rekor, kind, &token, &bundle) {
-                    Ok(()) => signed.push(Signed { signer, rekor, kind, bundle }),
+                    Ok(()) => signed.push(Signed {
+                        signer,
+                        rekor,
+                        kind,
+                        bundle,
+                    }),
                     Err(e) => failures.push(e),
                 }
             }
@@ -50,7 +58,13 @@ fn every_client_verifies_every_clients_bundles() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}\n--- stack log ---\n{}", failures.len(), failures.join("\n\n"), stack.log());
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}\n--- stack log ---\n{}",
+        failures.len(),
+        failures.join("\n\n"),
+        stack.log()
+    );
     assert_eq!(signed.len(), 12);
 }
 
@@ -62,15 +76,24 @@ fn check_bundle_shape(s: &Signed) {
     let kind = entry["kindVersion"]["kind"].as_str().unwrap_or_default();
     let version = entry["kindVersion"]["version"].as_str().unwrap_or_default();
     match (s.rekor, s.kind) {
-        (Rekor::V2, _) => assert_eq!((kind, version), ("hashedrekord", "0.0.2"), "{}", s.bundle.display()),
+        (Rekor::V2, _) => assert_eq!(
+            (kind, version),
+            ("hashedrekord", "0.0.2"),
+            "{}",
+            s.bundle.display()
+        ),
         (Rekor::V1, Kind::Blob) => assert_eq!((kind, version), ("hashedrekord", "0.0.1")),
         (Rekor::V1, Kind::InToto) => assert_eq!(kind, "dsse", "{}", s.bundle.display()),
     }
     match s.rekor {
         Rekor::V1 => assert!(entry["inclusionPromise"]["signedEntryTimestamp"].is_string()),
         Rekor::V2 => {
-            let timestamps = &bundle["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
-            assert!(timestamps.as_array().is_some_and(|t| !t.is_empty()), "v2 bundle without a timestamp");
+            let timestamps =
+                &bundle["verificationMaterial"]["timestampVerificationData"]["rfc3161Timestamps"];
+            assert!(
+                timestamps.as_array().is_some_and(|t| !t.is_empty()),
+                "v2 bundle without a timestamp"
+            );
         }
     }
     assert!(entry["inclusionProof"]["checkpoint"]["envelope"].is_string());
@@ -89,17 +112,26 @@ fn verification_fails_for_wrong_identity_issuer_artifact_or_bundle() {
     let mut bundles = Vec::new();
     for (signer, rekor) in [(Client::Python, Rekor::V1), (Client::Js, Rekor::V2)] {
         let bundle = ws.path(&format!("{}-{rekor:?}.sigstore.json", signer.name()));
-        sign(signer, &stack, &ws, rekor, Kind::Blob, &token, &bundle).unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
+        sign(signer, &stack, &ws, rekor, Kind::Blob, &token, &bundle)
+            .unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
         bundles.push(bundle);
     }
 
     let tampered_artifact = ws.path("tampered.txt");
-    std::fs::write(&tampered_artifact, b"hello from sigstack end-to-end tests!\n").expect("write");
+    std::fs::write(
+        &tampered_artifact,
+        b"hello from sigstack end-to-end tests!\n",
+    )
+    .expect("write");
 
     for bundle in &bundles {
         // Flip one byte inside the signature of the bundle.
-        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(bundle).expect("read")).expect("json");
-        let sig = v["messageSignature"]["signature"].as_str().expect("signature").to_string();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(bundle).expect("read")).expect("json");
+        let sig = v["messageSignature"]["signature"]
+            .as_str()
+            .expect("signature")
+            .to_string();
         let mut chars: Vec<char> = sig.chars().collect();
         chars[10] = if chars[10] == 'A' { 'B' } else { 'A' };
         v["messageSignature"]["signature"] = serde_json::Value::String(chars.into_iter().collect());
@@ -110,10 +142,34 @@ fn verification_fails_for_wrong_identity_issuer_artifact_or_bundle() {
             verify(verifier, &stack, bundle, &artifact, ALICE, &issuer)
                 .unwrap_or_else(|e| panic!("baseline must verify: {e}"));
             let cases = [
-                ("wrong identity", bundle.clone(), artifact.clone(), "mallory@example.test", issuer.clone()),
-                ("wrong issuer", bundle.clone(), artifact.clone(), ALICE, "https://issuer.invalid".to_string()),
-                ("tampered artifact", bundle.clone(), tampered_artifact.clone(), ALICE, issuer.clone()),
-                ("tampered bundle", tampered_bundle.clone(), artifact.clone(), ALICE, issuer.clone()),
+                (
+                    "wrong identity",
+                    bundle.clone(),
+                    artifact.clone(),
+                    "mallory@example.test",
+                    issuer.clone(),
+                ),
+                (
+                    "wrong issuer",
+                    bundle.clone(),
+                    artifact.clone(),
+                    ALICE,
+                    "https://issuer.invalid".to_string(),
+                ),
+                (
+                    "tampered artifact",
+                    bundle.clone(),
+                    tampered_artifact.clone(),
+                    ALICE,
+                    issuer.clone(),
+                ),
+                (
+                    "tampered bundle",
+                    tampered_bundle.clone(),
+                    artifact.clone(),
+                    ALICE,
+                    issuer.clone(),
+                ),
             ];
             for (what, b, a, id, iss) in cases {
                 assert!(
@@ -135,12 +191,38 @@ fn workload_identities_get_a_uri_san_from_the_workload_issuer() {
     let workload_issuer = format!("{}/workload", stack.issuer());
     let artifact = ws.path("artifact.txt");
     let bundle = ws.path("workload.sigstore.json");
-    sign(Client::Python, &stack, &ws, Rekor::V2, Kind::Blob, &token, &bundle).unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
+    sign(
+        Client::Python,
+        &stack,
+        &ws,
+        Rekor::V2,
+        Kind::Blob,
+        &token,
+        &bundle,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
     for verifier in Client::ALL {
-        verify(verifier, &stack, &bundle, &artifact, subject, &workload_issuer)
-            .unwrap_or_else(|e| panic!("{e}"));
+        verify(
+            verifier,
+            &stack,
+            &bundle,
+            &artifact,
+            subject,
+            &workload_issuer,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         // The people issuer did not vouch for this identity.
-        assert!(verify(verifier, &stack, &bundle, &artifact, subject, &stack.issuer()).is_err());
+        assert!(
+            verify(
+                verifier,
+                &stack,
+                &bundle,
+                &artifact,
+                subject,
+                &stack.issuer()
+            )
+            .is_err()
+        );
     }
 }
 
@@ -150,15 +232,40 @@ fn sigstore_cli_attestations_use_intoto_entries_every_client_verifies() {
     let ws = Workspace::new();
     let token = stack.token(ALICE);
     let bundle = ws.path("cli-attestation.sigstore.json");
-    js_cli_attest(&stack, &ws.path("statement.json"), &token, &bundle).unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&bundle).expect("bundle")).expect("json");
-    assert_eq!(v["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"], "intoto");
-    assert_eq!(v["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["version"], "0.0.2");
+    js_cli_attest(&stack, &ws.path("statement.json"), &token, &bundle)
+        .unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).expect("bundle")).expect("json");
+    assert_eq!(
+        v["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"],
+        "intoto"
+    );
+    assert_eq!(
+        v["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["version"],
+        "0.0.2"
+    );
     // sigstore-python 4.5.1 does not verify intoto 0.0.2 entries at all ("Integrated time only
     // supported for dsse/hashedrekord 0.0.1 types"); the other two clients do.
     for verifier in [Client::Js, Client::Rust] {
-        verify(verifier, &stack, &bundle, &ws.path("artifact.txt"), ALICE, &stack.issuer())
-            .unwrap_or_else(|e| panic!("{e}"));
-        assert!(verify(verifier, &stack, &bundle, &ws.path("artifact.txt"), "mallory@example.test", &stack.issuer()).is_err());
+        verify(
+            verifier,
+            &stack,
+            &bundle,
+            &ws.path("artifact.txt"),
+            ALICE,
+            &stack.issuer(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            verify(
+                verifier,
+                &stack,
+                &bundle,
+                &ws.path("artifact.txt"),
+                "mallory@example.test",
+                &stack.issuer()
+            )
+            .is_err()
+        );
     }
 }

@@ -37,7 +37,10 @@ fn hashedrekord(signer: &FileSigner, n: u64) -> serde_json::Value {
 }
 
 fn hash32(hex_str: &str) -> Hash {
-    let bytes: [u8; 32] = hex::decode(hex_str).expect("hex").try_into().expect("32 bytes");
+    let bytes: [u8; 32] = hex::decode(hex_str)
+        .expect("hex")
+        .try_into()
+        .expect("32 bytes");
     Hash(bytes)
 }
 
@@ -47,25 +50,38 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
     let data_dir = tmp.path().join("data");
     let mut stack = Stack::start_on(&data_dir);
     let rekor = stack.url("rekor-v1");
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
     let signer = Arc::new(FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("key"));
 
     let acks = Arc::new(Mutex::new(Vec::<Ack>::new()));
     let checkpoints = Arc::new(Mutex::new(Vec::<(u64, String)>::new()));
     let mut writers = Vec::new();
     for w in 0..16u64 {
-        let (client, rekor, signer, acks) = (client.clone(), rekor.clone(), signer.clone(), acks.clone());
+        let (client, rekor, signer, acks) =
+            (client.clone(), rekor.clone(), signer.clone(), acks.clone());
         writers.push(tokio::spawn(async move {
             for i in 0.. {
                 let entry = hashedrekord(&signer, w * 1_000_000 + i);
-                let Ok(res) = client.post(format!("{rekor}/api/v1/log/entries")).json(&entry).send().await else {
+                let Ok(res) = client
+                    .post(format!("{rekor}/api/v1/log/entries"))
+                    .json(&entry)
+                    .send()
+                    .await
+                else {
                     return; // the server died
                 };
                 if res.status() != reqwest::StatusCode::CREATED {
                     return;
                 }
-                let Ok(v) = res.json::<serde_json::Value>().await else { return };
-                let Some((uuid, e)) = v.as_object().and_then(|o| o.iter().next()) else { return };
+                let Ok(v) = res.json::<serde_json::Value>().await else {
+                    return;
+                };
+                let Some((uuid, e)) = v.as_object().and_then(|o| o.iter().next()) else {
+                    return;
+                };
                 acks.lock().expect("lock").push(Ack {
                     index: e["logIndex"].as_u64().expect("logIndex"),
                     uuid: uuid.clone(),
@@ -78,10 +94,17 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
         let (client, rekor, checkpoints) = (client.clone(), rekor.clone(), checkpoints.clone());
         tokio::spawn(async move {
             loop {
-                let Ok(res) = client.get(format!("{rekor}/api/v1/log")).send().await else { return };
-                let Ok(v) = res.json::<serde_json::Value>().await else { return };
+                let Ok(res) = client.get(format!("{rekor}/api/v1/log")).send().await else {
+                    return;
+                };
+                let Ok(v) = res.json::<serde_json::Value>().await else {
+                    return;
+                };
                 if let (Some(size), Some(root)) = (v["treeSize"].as_u64(), v["rootHash"].as_str()) {
-                    checkpoints.lock().expect("lock").push((size, root.to_string()));
+                    checkpoints
+                        .lock()
+                        .expect("lock")
+                        .push((size, root.to_string()));
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -91,7 +114,11 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
     // Let traffic build up, then pull the plug mid-flight.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while acks.lock().expect("lock").len() < 600 {
-        assert!(std::time::Instant::now() < deadline, "too few acknowledgements: {}", stack.log());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "too few acknowledgements: {}",
+            stack.log()
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stack.kill_hard();
@@ -105,11 +132,20 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
     // Restart on the same data directory.
     let stack = Stack::start_on(&data_dir);
     let rekor = stack.url("rekor-v1");
-    let info: serde_json::Value =
-        client.get(format!("{rekor}/api/v1/log")).send().await.expect("log info").json().await.expect("json");
+    let info: serde_json::Value = client
+        .get(format!("{rekor}/api/v1/log"))
+        .send()
+        .await
+        .expect("log info")
+        .json()
+        .await
+        .expect("json");
     let size = info["treeSize"].as_u64().expect("treeSize");
     let root = hash32(info["rootHash"].as_str().expect("rootHash"));
-    assert!(acks.iter().all(|a| a.index < size), "tree shrank below an acknowledged index");
+    assert!(
+        acks.iter().all(|a| a.index < size),
+        "tree shrank below an acknowledged index"
+    );
 
     for ack in &acks {
         let v: serde_json::Value = client
@@ -120,15 +156,25 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
             .json()
             .await
             .expect("json");
-        let (uuid, entry) = v.as_object().and_then(|o| o.iter().next()).expect("one entry");
+        let (uuid, entry) = v
+            .as_object()
+            .and_then(|o| o.iter().next())
+            .expect("one entry");
         assert_eq!(uuid, &ack.uuid, "entry {} changed identity", ack.index);
-        assert_eq!(entry["body"].as_str(), Some(ack.body.as_str()), "entry {} changed body", ack.index);
+        assert_eq!(
+            entry["body"].as_str(),
+            Some(ack.body.as_str()),
+            "entry {} changed body",
+            ack.index
+        );
     }
 
     let mut checked = 0;
     for (old_size, old_root) in checkpoints.iter().filter(|(s, _)| *s > 0) {
         let proof: serde_json::Value = client
-            .get(format!("{rekor}/api/v1/log/proof?firstSize={old_size}&lastSize={size}"))
+            .get(format!(
+                "{rekor}/api/v1/log/proof?firstSize={old_size}&lastSize={size}"
+            ))
             .send()
             .await
             .expect("proof")
@@ -144,5 +190,8 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
         checked += 1;
     }
     assert!(checked > 0, "no checkpoint was observed before the crash");
-    eprintln!("{} acknowledged entries and {checked} checkpoints survived; tree size {size}", acks.len());
+    eprintln!(
+        "{} acknowledged entries and {checked} checkpoints survived; tree size {size}",
+        acks.len()
+    );
 }
