@@ -238,3 +238,89 @@ impl StackConfig {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        up: UpArgs,
+    }
+
+    fn resolve(args: &[&str]) -> anyhow::Result<StackConfig> {
+        let cli = Cli::try_parse_from(std::iter::once("up").chain(args.iter().copied()))?;
+        StackConfig::resolve(cli.up)
+    }
+
+    fn example() -> String {
+        format!("{}/sigstack.example.toml", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    #[test]
+    fn defaults_just_work() {
+        let c = resolve(&["--data-dir", "/tmp/x"]).unwrap();
+        assert_eq!(c.ports, DEFAULT_PORTS);
+        assert_eq!(c.public_host, "127.0.0.1");
+        assert!(c.oidc_enabled && !c.dangerously_mint_any_identity);
+        assert_eq!(c.batch_max_size, 256);
+    }
+
+    #[test]
+    fn the_example_file_parses_and_flags_override_it() {
+        let example = example();
+        let c = resolve(&["--data-dir", "/tmp/x", "--config", &example]).unwrap();
+        assert_eq!(c.oidc_clients.len(), 1);
+        assert_eq!(
+            c.oidc_clients[0].subject,
+            "https://ci.example.test/pipelines/release"
+        );
+        assert_eq!(c.batch_max_age, std::time::Duration::from_millis(20));
+        let c = resolve(&[
+            "--data-dir",
+            "/tmp/x",
+            "--config",
+            &example,
+            "--tsa-port",
+            "9999",
+        ])
+        .unwrap();
+        assert_eq!(c.ports.tsa, 9999);
+        assert_eq!(c.ports.fulcio, 7700);
+    }
+
+    #[test]
+    fn bad_configurations_are_refused_at_startup() {
+        assert!(
+            resolve(&["--data-dir", "/x", "--fulcio-port", "7701"]).is_err(),
+            "port clash"
+        );
+        assert!(
+            resolve(&["--data-dir", "/x", "--fulcio-port", "0", "--tsa-port", "0"]).is_ok(),
+            "0 may repeat"
+        );
+        assert!(
+            resolve(&[
+                "--data-dir",
+                "/x",
+                "--no-oidc-issuer",
+                "--dangerously-mint-any-identity"
+            ])
+            .is_err()
+        );
+        assert!(
+            resolve(&["--data-dir", "/x", "--no-oidc-issuer"]).is_err(),
+            "no issuer at all"
+        );
+        assert!(resolve(&["--data-dir", "/x", "--public-host", "a b"]).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "listen = \"127.0.0.1\"\nunknown-key = 1\n").unwrap();
+        let err = resolve(&["--data-dir", "/x", "--config", bad.to_str().unwrap()]).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown"), "{err:#}");
+    }
+}
