@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use sigstack_ct::{AddChainRequest, AddChainResponse};
-use sigstack_http::{JsonBody, always_ready, json_error, observe};
+use sigstack_http::{JsonBody, json_error, observe};
 use sigstack_tlog_storage::StorageError;
 
 use crate::{CtLogError, CtLogState};
@@ -23,6 +23,8 @@ const MAX_BODY: usize = 512 * 1024;
 /// The CT log's HTTP service, wrapped with health, readiness, metrics and tracing.
 pub fn router(state: CtLogState) -> Router {
     let metrics = state.metrics().clone();
+    let probe = state.clone();
+    let ready: sigstack_http::ReadinessFn = std::sync::Arc::new(move || probe.check_ready());
     let api = Router::new()
         .route("/ct/v1/add-chain", post(add_chain))
         .route("/ct/v1/add-pre-chain", post(add_pre_chain))
@@ -33,7 +35,7 @@ pub fn router(state: CtLogState) -> Router {
         .route("/ct/v1/get-roots", get(get_roots))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state);
-    observe(api, "ctlog", metrics, always_ready())
+    observe(api, "ctlog", metrics, ready)
 }
 
 /// `get-sth` answer (RFC 6962 §4.3).

@@ -230,6 +230,17 @@ impl CtLogState {
         })
     }
 
+    /// Readiness for `/readyz`: the log still takes appends.
+    ///
+    /// # Errors
+    /// A reason when the log stopped after a failed write.
+    pub fn check_ready(&self) -> Result<(), String> {
+        self.inner
+            .log
+            .check_writable()
+            .map_err(|e| format!("log storage: {e}"))
+    }
+
     /// SHA-256 of the log key's DER SubjectPublicKeyInfo.
     #[must_use]
     pub fn log_id(&self) -> [u8; 32] {

@@ -357,6 +357,18 @@ impl Log {
         rx.await.map_err(|_| StorageError::Closed)?
     }
 
+    /// Whether the log takes appends: `Err(StorageError::Failed)` after a failed write (until
+    /// reopened). Services report it from `/readyz`.
+    ///
+    /// # Errors
+    /// [`StorageError::Failed`].
+    pub fn check_writable(&self) -> Result<(), StorageError> {
+        if self.inner.shared.failed.load(Ordering::SeqCst) {
+            return Err(StorageError::Failed);
+        }
+        Ok(())
+    }
+
     /// The latest committed tree head.
     #[must_use]
     pub fn tree_head(&self) -> TreeHead {

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::Value;
-use sigstack_http::{JsonBody, always_ready, observe};
+use sigstack_http::{JsonBody, observe};
 
 use super::RekorV1State;
 use super::wire::SearchLogQuery;
@@ -20,6 +20,8 @@ use crate::error::RekorError;
 /// The Rekor v1 API with `/healthz`, `/readyz` and `/metrics`, ready to serve.
 pub fn v1_router(state: RekorV1State) -> Router {
     let metrics = state.metrics().clone();
+    let probe = state.clone();
+    let ready: sigstack_http::ReadinessFn = std::sync::Arc::new(move || probe.check_ready());
     let api = Router::new()
         .route("/api/v1/log", get(get_log_info))
         .route("/api/v1/log/publicKey", get(get_public_key))
@@ -36,7 +38,7 @@ pub fn v1_router(state: RekorV1State) -> Router {
         )
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .with_state(state);
-    observe(api, "rekor-v1", metrics, always_ready())
+    observe(api, "rekor-v1", metrics, ready)
 }
 
 /// `POST /api/v1/log/entries`: verify and log a `ProposedEntry`; 201 with `ETag` and `Location`.

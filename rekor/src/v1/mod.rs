@@ -148,6 +148,17 @@ impl RekorV1State {
         Ok(Some(entry.entry.log_index))
     }
 
+    /// Readiness for `/readyz`: the log still takes appends.
+    ///
+    /// # Errors
+    /// A reason when the log stopped after a failed write.
+    pub fn check_ready(&self) -> Result<(), String> {
+        self.inner
+            .log
+            .check_writable()
+            .map_err(|e| format!("log storage: {e}"))
+    }
+
     /// The log ID: SHA-256 of the log key's DER SubjectPublicKeyInfo.
     #[must_use]
     pub fn log_id(&self) -> [u8; 32] {

@@ -7,7 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
-use sigstack_http::{JsonBody, always_ready, observe};
+use sigstack_http::{JsonBody, observe};
 
 use super::RekorV2State;
 use crate::MAX_REQUEST_BODY;
@@ -20,13 +20,15 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// and `/metrics`, ready to serve.
 pub fn v2_router(state: RekorV2State) -> Router {
     let metrics = state.metrics().clone();
+    let probe = state.clone();
+    let ready: sigstack_http::ReadinessFn = std::sync::Arc::new(move || probe.check_ready());
     let api = Router::new()
         .route("/api/v2/log/entries", post(create_entry))
         .route("/api/v2/checkpoint", get(get_checkpoint))
         .route("/api/v2/tile/{*path}", get(get_tile))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .with_state(state);
-    observe(api, "rekor-v2", metrics, always_ready())
+    observe(api, "rekor-v2", metrics, ready)
 }
 
 /// `POST /api/v2/log/entries`: `CreateEntryRequest` -> 201 `TransparencyLogEntry`.

@@ -136,6 +136,17 @@ impl RekorV2State {
         Ok(entry.log_index.parse().ok())
     }
 
+    /// Readiness for `/readyz`: the log still takes appends.
+    ///
+    /// # Errors
+    /// A reason when the log stopped after a failed write.
+    pub fn check_ready(&self) -> Result<(), String> {
+        self.inner
+            .log
+            .check_writable()
+            .map_err(|e| format!("log storage: {e}"))
+    }
+
     /// The log ID: `SHA-256(origin ‖ 0x0A ‖ 0x01 ‖ raw Ed25519 key)`.
     #[must_use]
     pub fn log_id(&self) -> [u8; 32] {
