@@ -101,6 +101,9 @@ pub enum CtError {
     /// A certificate carries the same extension more than once (RFC 5280 §4.2 forbids it).
     #[error("extension {0} appears more than once")]
     DuplicateExtension(ObjectIdentifier),
+    /// The TBSCertificate carries an `[3]` extensions field with no extension in it.
+    #[error("TBSCertificate has an empty extensions list")]
+    EmptyExtensions,
     /// The poison extension is present but not critical, or its value is not ASN.1 NULL.
     #[error("malformed precertificate poison extension")]
     MalformedPoison,

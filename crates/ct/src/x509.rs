@@ -155,6 +155,10 @@ struct OpaqueTbs<'a> {
 pub fn tbs_without_extension(tbs_der: &[u8], oid: ObjectIdentifier) -> Result<Vec<u8>, CtError> {
     let mut tbs = OpaqueTbs::from_der(tbs_der)?;
     if let Some(extensions) = tbs.extensions.take() {
+        if extensions.is_empty() {
+            // RFC 5280: Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension.
+            return Err(CtError::EmptyExtensions);
+        }
         let mut kept = Vec::with_capacity(extensions.len());
         let mut removed = 0usize;
         for raw in extensions {

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use der::asn1::{Int, ObjectIdentifier, OctetString};
-use der::{Any, Decode};
+use der::{Any, Decode, Encode};
 use sha2::Digest;
 use spki::AlgorithmIdentifierOwned;
 
@@ -138,6 +138,16 @@ impl VerifiedRequest {
     pub fn from_der(unverified_der: &[u8]) -> Result<Self, TspError> {
         let unverified =
             TimeStampReq::from_der(unverified_der).map_err(TspError::MalformedRequest)?;
+        // The decoder tolerates some BER leniencies (for example a DEFAULT value encoded
+        // explicitly); DER has exactly one encoding, so anything that does not re-encode to the
+        // same bytes is refused.
+        if unverified.to_der().map_err(TspError::MalformedRequest)? != unverified_der {
+            return Err(TspError::MalformedRequest(der::Error::from(
+                der::ErrorKind::Noncanonical {
+                    tag: der::Tag::Sequence,
+                },
+            )));
+        }
         Self::try_from(unverified)
     }
 

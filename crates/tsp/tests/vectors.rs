@@ -231,3 +231,17 @@ fn sigstage_response_verifies_with_openssl_and_corruption_fails() {
     );
     assert!(!ok, "corrupted signature must not verify: {out}");
 }
+
+#[test]
+fn non_der_default_encoding_is_refused() {
+    // certReq = FALSE written out explicitly: valid BER, but DER omits DEFAULT values.
+    let tsq = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/request-certreq-false-encoded-explicitly.tsq"
+    ))
+    .unwrap();
+    assert!(matches!(
+        sigstack_tsp::VerifiedRequest::from_der(&tsq),
+        Err(sigstack_tsp::TspError::MalformedRequest(_))
+    ));
+}
