@@ -392,6 +392,11 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
             Err(e) => tracing::error!(error = %e, "server task failed"),
         }
     }
+    // Every request has been answered; commit anything queued and release the data directory.
+    ctlog.close().await;
+    rekor_v1.close().await;
+    rekor_v2.close().await;
+    tracing::info!("stopped");
     Ok(())
 }
 

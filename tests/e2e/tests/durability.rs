@@ -190,6 +190,22 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
         checked += 1;
     }
     assert!(checked > 0, "no checkpoint was observed before the crash");
+
+    // A clean stop (SIGTERM) and restart keeps the tree exactly.
+    let mut stack = stack;
+    stack.stop();
+    let stack = Stack::start_on(&data_dir);
+    let rekor = stack.url("rekor-v1");
+    let again: serde_json::Value = client
+        .get(format!("{rekor}/api/v1/log"))
+        .send()
+        .await
+        .expect("log info")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(again["treeSize"].as_u64(), Some(size));
+    assert_eq!(again["rootHash"].as_str(), info["rootHash"].as_str());
     eprintln!(
         "{} acknowledged entries and {checked} checkpoints survived; tree size {size}",
         acks.len()
