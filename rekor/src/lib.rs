@@ -30,3 +30,8 @@ pub use v2::{RekorV2Config, RekorV2State, v2_router};
 /// Largest request body either API accepts: 4 MiB (Rekor v2's `max-request-body-size`
 /// default). Canonical entries are further limited by the storage entry size (64 KiB).
 pub const MAX_REQUEST_BODY: usize = 4 << 20;
+
+/// The statement a log's opening entry signs (both Rekor APIs).
+pub(crate) fn opening_statement(origin: &str) -> String {
+    format!("sigstack transparency log\norigin: {origin}\n")
+}

@@ -2,7 +2,7 @@
 //! listener per service, trust material for clients, graceful shutdown.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -21,17 +21,6 @@ use crate::config::StackConfig;
 /// `id-kp-codeSigning`, placed on Fulcio's intermediate.
 const CODE_SIGNING: const_oid::ObjectIdentifier =
     const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
-
-/// Where each service's files live under the data directory.
-struct Layout {
-    root: PathBuf,
-}
-
-impl Layout {
-    fn path(&self, rel: &str) -> PathBuf {
-        self.root.join(rel)
-    }
-}
 
 /// Read the issuer URL recorded by `sigstack up`.
 pub fn read_issuer_url(data_dir: &Path) -> anyhow::Result<String> {
@@ -113,13 +102,11 @@ fn generated_fulcio_config(oidc_url: &str) -> String {
 
 /// Run the stack until SIGINT or SIGTERM.
 pub async fn run(config: StackConfig) -> anyhow::Result<()> {
-    let layout = Layout {
-        root: config.data_dir.clone(),
-    };
-    std::fs::create_dir_all(&layout.root)
-        .with_context(|| format!("creating {}", layout.root.display()))?;
+    let data_dir = config.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
     let now = SystemTime::now();
-    let epoch = load_or_create_epoch(&layout.path("epoch"), now)?;
+    let epoch = load_or_create_epoch(&data_dir.join("epoch"), now)?;
 
     let listeners = bind(&config).await?;
     let fulcio_url = url(&config, &listeners.fulcio)?;
@@ -142,7 +129,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
 
     // Fulcio's CA: P-384 root and intermediate, codeSigning on the intermediate.
     let ca = CertificateAuthority::load_or_create(
-        &layout.path("fulcio/ca"),
+        &data_dir.join("fulcio/ca"),
         &CaSpec {
             organization: config.organization.clone(),
             root_common_name: format!("{}-fulcio-root", config.organization),
@@ -158,13 +145,13 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     // CT log (ECDSA P-256: clients need SHA-256 SCTs).
     let ct_signer: Arc<dyn Signer> = Arc::new(
         FileSigner::load_or_generate(
-            &layout.path("ctlog/key.pem"),
+            &data_dir.join("ctlog/key.pem"),
             SignatureAlgorithm::EcdsaP256Sha256,
         )
         .context("CT log key")?,
     );
     let ctlog = sigstack_ctlog::CtLogState::open(sigstack_ctlog::CtLogConfig {
-        dir: layout.path("ctlog/log"),
+        dir: data_dir.join("ctlog/log"),
         signer: ct_signer.clone(),
         roots: vec![ca.root().clone()],
         metrics: metrics.clone(),
@@ -176,16 +163,16 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     // OIDC issuer.
     let oidc = match &oidc_url {
         Some(issuer) => {
-            std::fs::create_dir_all(layout.path("oidc"))?;
+            std::fs::create_dir_all(data_dir.join("oidc"))?;
             std::fs::write(
-                layout.path("oidc/issuer.json"),
+                data_dir.join("oidc/issuer.json"),
                 serde_json::json!({ "issuer": issuer }).to_string(),
             )?;
             Some(
                 sigstack_oidc_issuer::OidcIssuerState::new(
                     sigstack_oidc_issuer::OidcIssuerConfig {
                         issuer: issuer.clone(),
-                        key_path: layout.path("oidc/key.pem"),
+                        key_path: data_dir.join("oidc/key.pem"),
                         clients: config.oidc_clients.clone(),
                         token_lifetime: config.token_lifetime,
                         dangerously_mint_any_identity: config.dangerously_mint_any_identity,
@@ -227,13 +214,13 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     // Rekor v1 (ECDSA P-256) and v2 (Ed25519), two independent logs.
     let rekor_v1_signer: Arc<dyn Signer> = Arc::new(
         FileSigner::load_or_generate(
-            &layout.path("rekor-v1/key.pem"),
+            &data_dir.join("rekor-v1/key.pem"),
             SignatureAlgorithm::EcdsaP256Sha256,
         )
         .context("Rekor v1 key")?,
     );
     let rekor_v1 = sigstack_rekor::RekorV1State::open(sigstack_rekor::RekorV1Config {
-        dir: layout.path("rekor-v1"),
+        dir: data_dir.join("rekor-v1"),
         signer: rekor_v1_signer.clone(),
         hostname: config.public_host.clone(),
         metrics: metrics.clone(),
@@ -248,14 +235,14 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         .context("Rekor v1 opening entry")?;
     let rekor_v2_signer: Arc<dyn Signer> = Arc::new(
         FileSigner::load_or_generate(
-            &layout.path("rekor-v2/key.pem"),
+            &data_dir.join("rekor-v2/key.pem"),
             SignatureAlgorithm::Ed25519,
         )
         .context("Rekor v2 key")?,
     );
     let rekor_v2_origin = rekor_v2_url.trim_start_matches("http://").to_string();
     let rekor_v2 = sigstack_rekor::RekorV2State::open(sigstack_rekor::RekorV2Config {
-        dir: layout.path("rekor-v2"),
+        dir: data_dir.join("rekor-v2"),
         signer: rekor_v2_signer.clone(),
         origin: rekor_v2_origin,
         metrics: metrics.clone(),
@@ -271,7 +258,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     // Timestamp authority.
     let tsa = sigstack_tsa::TsaState::load_or_create(
         sigstack_tsa::TsaConfig {
-            dir: layout.path("tsa"),
+            dir: data_dir.join("tsa"),
             organization: config.organization.clone(),
             common_name: format!("{}-tsa", config.organization),
             policy: None,
@@ -301,7 +288,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
             base_url: ctlog_url.clone(),
             spki_der: ct_signer.public_key_der().to_vec(),
             key_details: ct_signer.algorithm().key_details().to_string(),
-            log_id: sigstack_keys::sha256(ct_signer.public_key_der()),
+            log_id: ctlog.log_id(),
             valid_from,
         },
         rekor_v1: LogDescription {
@@ -329,7 +316,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         operator: config.organization.clone(),
         valid_from,
     };
-    write_trust_material(&layout.path("trust"), &deployment)?;
+    write_trust_material(&data_dir.join("trust"), &deployment)?;
 
     // Serve.
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -366,7 +353,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         serve("oidc-issuer", listener, sigstack_oidc_issuer::router(state));
     }
 
-    println!("sigstack is up; data directory {}", layout.root.display());
+    println!("sigstack is up; data directory {}", data_dir.display());
     println!("  fulcio       {fulcio_url}");
     println!("  ct log       {ctlog_url}");
     println!("  rekor v1     {rekor_v1_url}");
@@ -377,13 +364,13 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     }
     println!(
         "  trust config {}",
-        layout.path("trust/trust_config.json").display()
+        data_dir.join("trust/trust_config.json").display()
     );
-    std::fs::write(layout.path("trust/ready"), b"ready\n")?;
+    std::fs::write(data_dir.join("trust/ready"), b"ready\n")?;
 
     shutdown_signal().await;
     tracing::info!("shutting down");
-    let _ = std::fs::remove_file(layout.path("trust/ready"));
+    let _ = std::fs::remove_file(data_dir.join("trust/ready"));
     let _ = stop_tx.send(true);
     while let Some(joined) = servers.join_next().await {
         match joined {

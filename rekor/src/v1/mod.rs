@@ -126,7 +126,7 @@ impl RekorV1State {
         if self.inner.log.tree_head().size > 0 {
             return Ok(None);
         }
-        let statement = opening_statement(&self.inner.origin);
+        let statement = crate::opening_statement(&self.inner.origin);
         let signature = self
             .inner
             .signer
@@ -478,9 +478,4 @@ fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         std::fs::File::open(parent)?.sync_all()?;
     }
     Ok(())
-}
-
-/// The statement a log's opening entry signs.
-pub(crate) fn opening_statement(origin: &str) -> String {
-    format!("sigstack transparency log\norigin: {origin}\n")
 }

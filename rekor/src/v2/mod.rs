@@ -115,7 +115,7 @@ impl RekorV2State {
         if self.inner.log.tree_head().size > 0 {
             return Ok(None);
         }
-        let statement = crate::v1::opening_statement(&self.inner.origin);
+        let statement = crate::opening_statement(&self.inner.origin);
         let signing = |e: sigstack_keys::KeyError| RekorError::Signing(e.to_string());
         let key = sigstack_keys::FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256)
             .map_err(signing)?;
