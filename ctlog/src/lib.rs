@@ -190,7 +190,7 @@ impl CtLogState {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| CtLogError::Config(format!("root certificate: {e}")))?;
         let dir = config.dir;
-        std::fs::create_dir_all(&dir).map_err(|source| CtLogError::Io {
+        sigstack_durable::create_dir_all(&dir).map_err(|source| CtLogError::Io {
             op: format!("create {}", dir.display()),
             source,
         })?;

@@ -103,7 +103,7 @@ fn generated_fulcio_config(oidc_url: &str) -> String {
 /// Run the stack until SIGINT or SIGTERM.
 pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
-    std::fs::create_dir_all(&data_dir)
+    sigstack_durable::create_dir_all(&data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     let now = SystemTime::now();
     let epoch = load_or_create_epoch(&data_dir.join("epoch"), now)?;
@@ -163,10 +163,10 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     // OIDC issuer.
     let oidc = match &oidc_url {
         Some(issuer) => {
-            std::fs::create_dir_all(data_dir.join("oidc"))?;
-            std::fs::write(
-                data_dir.join("oidc/issuer.json"),
-                serde_json::json!({ "issuer": issuer }).to_string(),
+            sigstack_durable::create_dir_all(&data_dir.join("oidc"))?;
+            sigstack_durable::write(
+                &data_dir.join("oidc/issuer.json"),
+                serde_json::json!({ "issuer": issuer }).to_string().as_bytes(),
             )?;
             Some(
                 sigstack_oidc_issuer::OidcIssuerState::new(
@@ -366,7 +366,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         "  trust config {}",
         data_dir.join("trust/trust_config.json").display()
     );
-    std::fs::write(data_dir.join("trust/ready"), b"ready\n")?;
+    sigstack_durable::write(&data_dir.join("trust/ready"), b"ready\n")?;
 
     shutdown_signal().await;
     tracing::info!("shutting down");
@@ -388,7 +388,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
 }
 
 fn write_trust_material(dir: &Path, deployment: &Deployment) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    sigstack_durable::create_dir_all(dir)?;
     let root = deployment.trusted_root()?;
     let v2 = deployment.signing_config(2)?;
     let v1 = deployment.signing_config(1)?;
@@ -410,26 +410,33 @@ fn write_trust_material(dir: &Path, deployment: &Deployment) -> anyhow::Result<(
     ];
     for (name, body) in files {
         let path = dir.join(name);
-        let tmp = dir.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, body + "\n").with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        sigstack_durable::write(&path, (body + "\n").as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }
 
 /// The time of the first start, recorded once: every `validFor.start` in the trust material.
 fn load_or_create_epoch(path: &Path, now: SystemTime) -> anyhow::Result<SystemTime> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let secs: u64 = text.trim().parse().context("parsing the epoch file")?;
+    match sigstack_durable::read_existing(path).context("reading the epoch file")? {
+        Some(bytes) => {
+            let secs: u64 = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .with_context(|| {
+                    format!(
+                        "{} must hold the first start's Unix time in seconds; restore it from a \
+                         backup, or write the notBefore of the Fulcio root certificate there",
+                        path.display()
+                    )
+                })?;
             Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        None => {
             let secs = now.duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
-            std::fs::write(path, format!("{secs}\n"))?;
+            sigstack_durable::write(path, format!("{secs}\n").as_bytes())?;
             Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
         }
-        Err(e) => Err(e).context("reading the epoch file"),
     }
 }
 

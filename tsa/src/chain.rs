@@ -71,9 +71,8 @@ pub(crate) fn load_or_create(
                 common_name,
                 now,
             )?;
-            let tmp = leaf_path.with_extension("tmp");
-            std::fs::write(&tmp, sigstack_pki::certificate_pem(&leaf)?).map_err(io)?;
-            std::fs::rename(&tmp, &leaf_path).map_err(io)?;
+            sigstack_durable::write(&leaf_path, sigstack_pki::certificate_pem(&leaf)?.as_bytes())
+                .map_err(io)?;
             leaf
         }
         Err(e) => return Err(io(e)),

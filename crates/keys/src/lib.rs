@@ -222,7 +222,7 @@ impl FileSigner {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let signer = Self::generate(algorithm)?;
                 if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(io)?;
+                    sigstack_durable::create_dir_all(dir).map_err(io)?;
                 }
                 write_private(path, signer.to_pkcs8_pem()?.as_bytes()).map_err(io)?;
                 Ok(signer)
@@ -287,25 +287,8 @@ fn sign_err(e: signature::Error) -> KeyError {
     KeyError::Signing(e.to_string())
 }
 
-#[cfg(unix)]
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
-}
-
-#[cfg(not(unix))]
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::write(path, bytes)
+    sigstack_durable::write_private(path, bytes)
 }
 
 /// A parsed public key, from untrusted SubjectPublicKeyInfo bytes.

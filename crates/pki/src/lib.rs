@@ -392,7 +392,7 @@ impl CertificateAuthority {
             let path = path.display().to_string();
             move |source| PkiError::Io { path, source }
         };
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        sigstack_durable::create_dir_all(dir).map_err(io(dir))?;
         let root_cert_path = dir.join("root.pem");
         let root_key = Arc::new(FileSigner::load_or_generate(
             &dir.join("root-key.pem"),
@@ -501,13 +501,12 @@ fn load_or_issue(
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let cert = make()?;
-            let tmp = path.with_extension("tmp");
-            let io = |source| PkiError::Io {
-                path: path.display().to_string(),
-                source,
-            };
-            std::fs::write(&tmp, certificate_pem(&cert)?).map_err(io)?;
-            std::fs::rename(&tmp, path).map_err(io)?;
+            sigstack_durable::write(path, certificate_pem(&cert)?.as_bytes()).map_err(|source| {
+                PkiError::Io {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
             Ok(cert)
         }
         Err(source) => Err(PkiError::Io {

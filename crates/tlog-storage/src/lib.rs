@@ -240,7 +240,7 @@ impl Log {
                 tiles::MAX_ENTRY_SIZE
             )));
         }
-        std::fs::create_dir_all(&dir).map_err(io_err("create log directory"))?;
+        sigstack_durable::create_dir_all(&dir).map_err(io_err("create log directory"))?;
         let lock = disk::lock_dir(&dir)?;
         let recovered = disk::recover(&dir)?;
         let readers = Readers {

@@ -89,7 +89,7 @@ impl RekorV1State {
             KeyIdRule::RekorV1,
         )
         .map_err(|e| RekorError::Config(format!("checkpoint signer: {e}")))?;
-        std::fs::create_dir_all(&config.dir)
+        sigstack_durable::create_dir_all(&config.dir)
             .map_err(|e| RekorError::Config(format!("create {}: {e}", config.dir.display())))?;
         let tree_id = load_or_create_tree_id(&config.dir)?;
         let max_entry_size = config.log.max_entry_size;
@@ -468,14 +468,5 @@ fn load_or_create_tree_id(dir: &Path) -> Result<u64, RekorError> {
 }
 
 fn write_durably(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(parent) = path.parent() {
-        std::fs::File::open(parent)?.sync_all()?;
-    }
-    Ok(())
+    sigstack_durable::write(path, bytes)
 }
