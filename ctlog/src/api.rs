@@ -110,13 +110,25 @@ async fn add_pre_chain(
 
 /// `GET /ct/v1/get-sth`
 async fn get_sth(State(state): State<CtLogState>) -> Result<Json<SthResponse>, ApiError> {
-    let sth = state.signed_tree_head()?;
-    Ok(Json(SthResponse {
+    let sth = state.signed_tree_head().await?;
+    Ok(Json(sth_response(&sth)?))
+}
+
+fn sth_response(sth: &crate::SignedTreeHead) -> Result<SthResponse, CtLogError> {
+    Ok(SthResponse {
         tree_size: sth.tree_size,
         timestamp: sth.timestamp,
         sha256_root_hash: B64.encode(sth.root),
-        tree_head_signature: B64.encode(sth.signature.to_tls().map_err(CtLogError::from)?),
-    }))
+        tree_head_signature: B64.encode(sth.signature.to_tls()?),
+    })
+}
+
+/// The `get-sth` JSON of a signed tree head (what the log records as its published checkpoint).
+pub(crate) fn sth_json(sth: &crate::SignedTreeHead) -> String {
+    sth_response(sth)
+        .ok()
+        .and_then(|r| serde_json::to_string(&r).ok())
+        .unwrap_or_default()
 }
 
 /// `GET /ct/v1/get-sth-consistency?first=&second=`
@@ -124,7 +136,9 @@ async fn get_sth_consistency(
     State(state): State<CtLogState>,
     params: Params,
 ) -> Result<Json<ConsistencyResponse>, ApiError> {
-    let proof = state.consistency_proof(params.u64("first")?, params.u64("second")?)?;
+    let proof = state
+        .consistency_proof(params.u64("first")?, params.u64("second")?)
+        .await?;
     Ok(Json(ConsistencyResponse {
         consistency: proof.iter().map(|h| B64.encode(h)).collect(),
     }))
@@ -135,8 +149,9 @@ async fn get_proof_by_hash(
     State(state): State<CtLogState>,
     params: Params,
 ) -> Result<Json<ProofByHashResponse>, ApiError> {
-    let (leaf_index, path) =
-        state.proof_by_hash(&params.hash("hash")?, params.u64("tree_size")?)?;
+    let (leaf_index, path) = state
+        .proof_by_hash(&params.hash("hash")?, params.u64("tree_size")?)
+        .await?;
     Ok(Json(ProofByHashResponse {
         leaf_index,
         audit_path: path.iter().map(|h| B64.encode(h)).collect(),
@@ -148,7 +163,9 @@ async fn get_entries(
     State(state): State<CtLogState>,
     params: Params,
 ) -> Result<Json<EntriesResponse>, ApiError> {
-    let entries = state.entries(params.u64("start")?, params.u64("end")?)?;
+    let entries = state
+        .entries(params.u64("start")?, params.u64("end")?)
+        .await?;
     Ok(Json(EntriesResponse {
         entries: entries
             .iter()
@@ -231,9 +248,10 @@ impl IntoResponse for ApiError {
                     StatusCode::BAD_REQUEST
                 }
                 StorageError::NotFound(_) => StatusCode::NOT_FOUND,
-                StorageError::Overloaded | StorageError::Closed | StorageError::Failed => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                StorageError::Overloaded
+                | StorageError::Closed
+                | StorageError::Failed
+                | StorageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
             _ => StatusCode::INTERNAL_SERVER_ERROR,

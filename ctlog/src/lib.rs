@@ -11,13 +11,13 @@
 //! timestamp, so a resubmitted chain gets an SCT with the original timestamp.
 //! SCT extensions are always empty.
 //!
-//! `get-proof-by-hash` uses an in-memory leaf-hash index, rebuilt on open from the log's
-//! level-0 hash tiles (32 bytes read per entry).
+//! `get-proof-by-hash` finds leaves through the storage's search index: every entry is filed
+//! under its RFC 6962 leaf hash ([`leaf_key`]). Storage is any `LogStore` driver
+//! ([`CtLogState::open_with_store`]); [`CtLogState::open`] uses the embedded one.
 
 mod api;
 mod chain;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,9 +33,10 @@ use sigstack_ct::{
 };
 use sigstack_http::Metrics;
 use sigstack_keys::Signer;
-use sigstack_tlog::TilePath;
-use sigstack_tlog::tiles::TILE_WIDTH;
-use sigstack_tlog_storage::{Log, LogConfig, MAX_METADATA_SIZE, StorageError};
+use sigstack_tlog_storage::{
+    EmbeddedLog, IndexKey, LogConfig, LogStore, MAX_METADATA_SIZE, NewEntry, StorageError,
+    StoredCheckpoint,
+};
 use x509_cert::Certificate;
 
 pub use api::{
@@ -139,26 +140,30 @@ pub struct CtLogState {
 }
 
 struct Inner {
-    log: Log,
+    log: Arc<dyn LogStore>,
     signer: CtSigner,
     roots: Vec<Certificate>,
     roots_der: Vec<Vec<u8>>,
-    /// RFC 6962 leaf hash → index, for `get-proof-by-hash`.
-    leaf_index: parking_lot::RwLock<HashMap<[u8; 32], u64>>,
     clock: Clock,
     metrics: Metrics,
     submissions: Family<Vec<(String, String)>, Counter>,
     max_entry_size: usize,
     /// The latest SCT timestamp issued or found at startup, so tree heads never predate it.
     latest_timestamp: AtomicU64,
-    sth: parking_lot::Mutex<Option<SignedTreeHead>>,
+    sth: tokio::sync::Mutex<Option<SignedTreeHead>>,
+}
+
+/// The search key under which an entry with RFC 6962 leaf hash `hash` is filed.
+#[must_use]
+pub fn leaf_key(hash: &[u8; 32]) -> IndexKey {
+    IndexKey::new("ct-leaf", hash)
 }
 
 impl std::fmt::Debug for CtLogState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CtLogState")
             .field("log_id", &B64.encode(self.inner.signer.log_id()))
-            .field("tree_size", &self.inner.log.tree_head().size)
+            .field("log", &self.inner.log)
             .finish_non_exhaustive()
     }
 }
@@ -177,6 +182,24 @@ impl CtLogState {
     /// # Errors
     /// As [`Self::open`].
     pub async fn open_with_clock(config: CtLogConfig, clock: Clock) -> Result<Self, CtLogError> {
+        sigstack_durable::create_dir_all(&config.dir).map_err(|source| CtLogError::Io {
+            op: format!("create {}", config.dir.display()),
+            source,
+        })?;
+        let store = EmbeddedLog::open(&config.dir, config.log.clone()).await?;
+        Self::open_with_store(config, Arc::new(store), clock).await
+    }
+
+    /// Open the log on any storage driver (`config.dir` is unused; `config.log` gives only the
+    /// entry-size limit).
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub async fn open_with_store(
+        config: CtLogConfig,
+        store: Arc<dyn LogStore>,
+        clock: Clock,
+    ) -> Result<Self, CtLogError> {
         let signer = CtSigner::new(config.signer).map_err(|e| CtLogError::Config(e.to_string()))?;
         if config.roots.is_empty() {
             return Err(CtLogError::Config(
@@ -189,23 +212,13 @@ impl CtLogState {
             .map(Encode::to_der)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| CtLogError::Config(format!("root certificate: {e}")))?;
-        let dir = config.dir;
-        sigstack_durable::create_dir_all(&dir).map_err(|source| CtLogError::Io {
-            op: format!("create {}", dir.display()),
-            source,
-        })?;
         let max_entry_size = config.log.max_entry_size;
-        let log = Log::open(&dir, config.log).await?;
-        let reader = log.clone();
-        let leaf_index = tokio::task::spawn_blocking(move || index_leaf_hashes(&reader))
-            .await
-            .map_err(|e| CtLogError::Internal(e.to_string()))??;
-
-        let head = log.tree_head();
+        let log = store;
+        let head = log.tree_head().await?;
         let latest_timestamp = if head.size == 0 {
             0
         } else {
-            MerkleTreeLeaf::from_tls(&log.entry(head.size - 1)?)?.timestamp
+            MerkleTreeLeaf::from_tls(&log.entry(head.size - 1).await?.entry)?.timestamp
         };
         let submissions = Family::<Vec<(String, String)>, Counter>::default();
         config.metrics.register(
@@ -219,13 +232,12 @@ impl CtLogState {
                 signer,
                 roots: config.roots,
                 roots_der,
-                leaf_index: parking_lot::RwLock::new(leaf_index),
                 clock,
                 metrics: config.metrics,
                 submissions,
                 max_entry_size,
                 latest_timestamp: AtomicU64::new(latest_timestamp),
-                sth: parking_lot::Mutex::new(None),
+                sth: tokio::sync::Mutex::new(None),
             }),
         })
     }
@@ -319,8 +331,8 @@ impl CtLogState {
             .to_tls()
             .map_err(|e| CtLogError::BadChain(e.to_string()))?;
         let identity = sigstack_keys::sha256(&entry_tls);
-        if let Some(index) = self.inner.log.lookup(&identity) {
-            return Ok((self.sct_for_index(index)?, false));
+        if let Some(index) = self.inner.log.lookup(&identity).await? {
+            return Ok((self.sct_for_index(index).await?, false));
         }
 
         let timestamp = self.now_ms();
@@ -350,14 +362,15 @@ impl CtLogState {
         match self
             .inner
             .log
-            .append_with_metadata(leaf_bytes, identity, verified.extra_data)
+            .append(NewEntry {
+                entry: leaf_bytes,
+                identity,
+                metadata: verified.extra_data,
+                index_keys: vec![leaf_key(&leaf_hash)],
+            })
             .await
         {
-            Ok(appended) => {
-                self.inner
-                    .leaf_index
-                    .write()
-                    .insert(leaf_hash, appended.index);
+            Ok(_) => {
                 self.inner
                     .latest_timestamp
                     .fetch_max(timestamp, Ordering::SeqCst);
@@ -367,16 +380,16 @@ impl CtLogState {
                     .sign_entry(timestamp, &leaf.entry, &leaf.extensions)?;
                 Ok((sct, true))
             }
-            Err(StorageError::Duplicate { index }) => Ok((self.sct_for_index(index)?, false)),
+            Err(StorageError::Duplicate { index }) => Ok((self.sct_for_index(index).await?, false)),
             Err(e) => Err(e.into()),
         }
     }
 
     /// Re-sign the SCT of a logged entry, with its original timestamp.
-    fn sct_for_index(&self, index: u64) -> Result<SignedCertificateTimestamp, CtLogError> {
-        // Storage publishes the tree head before the dedup index, so a looked-up index is
+    async fn sct_for_index(&self, index: u64) -> Result<SignedCertificateTimestamp, CtLogError> {
+        // Storage makes an entry readable before its dedup identity, so a looked-up index is
         // always readable.
-        let bytes = self.inner.log.entry(index)?;
+        let bytes = self.inner.log.entry(index).await?.entry;
         let leaf = MerkleTreeLeaf::from_tls(&bytes)?;
         Ok(self
             .inner
@@ -394,10 +407,10 @@ impl CtLogState {
     ///
     /// # Errors
     /// [`CtLogError::Ct`] if signing fails.
-    pub fn signed_tree_head(&self) -> Result<SignedTreeHead, CtLogError> {
-        let head = self.inner.log.tree_head();
+    pub async fn signed_tree_head(&self) -> Result<SignedTreeHead, CtLogError> {
+        let mut cached = self.inner.sth.lock().await;
+        let head = self.inner.log.tree_head().await?;
         let now = self.now_ms();
-        let mut cached = self.inner.sth.lock();
         if let Some(sth) = cached.as_ref() {
             let fresh = now.saturating_sub(sth.timestamp) < STH_REFRESH.as_millis() as u64;
             if sth.tree_size == head.size && fresh {
@@ -416,6 +429,16 @@ impl CtLogState {
             root,
             signature,
         };
+        let published = StoredCheckpoint {
+            size: head.size,
+            root: head.root,
+            signed: api::sth_json(&sth).into_bytes(),
+        };
+        match self.inner.log.publish_checkpoint(&published).await {
+            // A replica published a larger tree meanwhile: this STH is still valid, just older.
+            Ok(()) | Err(StorageError::InvalidRequest(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
         *cached = Some(sth.clone());
         Ok(sth)
     }
@@ -425,8 +448,12 @@ impl CtLogState {
     ///
     /// # Errors
     /// [`CtLogError::BadRequest`] for `first == 0`, `first > second` or `second` beyond the tree.
-    pub fn consistency_proof(&self, first: u64, second: u64) -> Result<Vec<[u8; 32]>, CtLogError> {
-        let size = self.inner.log.tree_head().size;
+    pub async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<[u8; 32]>, CtLogError> {
+        let size = self.inner.log.tree_head().await?.size;
         if first == 0 || first > second || second > size {
             return Err(CtLogError::BadRequest(format!(
                 "no consistency proof from {first} to {second} (tree size {size})"
@@ -435,7 +462,7 @@ impl CtLogState {
         if first == second {
             return Ok(Vec::new());
         }
-        let proof = self.inner.log.consistency_proof(first, second)?;
+        let proof = self.inner.log.consistency_proof(first, second).await?;
         Ok(proof.into_iter().map(|h| h.0).collect())
     }
 
@@ -445,12 +472,12 @@ impl CtLogState {
     /// # Errors
     /// [`CtLogError::BadRequest`] for a tree size of 0 or beyond the tree,
     /// [`CtLogError::NotFound`] if the hash is not a leaf of that tree.
-    pub fn proof_by_hash(
+    pub async fn proof_by_hash(
         &self,
         hash: &[u8; 32],
         tree_size: u64,
     ) -> Result<(u64, Vec<[u8; 32]>), CtLogError> {
-        let size = self.inner.log.tree_head().size;
+        let size = self.inner.log.tree_head().await?.size;
         if tree_size == 0 || tree_size > size {
             return Err(CtLogError::BadRequest(format!(
                 "tree_size {tree_size} is not between 1 and the tree size {size}"
@@ -463,15 +490,16 @@ impl CtLogState {
         };
         let index = self
             .inner
-            .leaf_index
-            .read()
-            .get(hash)
+            .log
+            .search(&leaf_key(hash), 1)
+            .await?
+            .first()
             .copied()
             .ok_or_else(not_found)?;
         if index >= tree_size {
             return Err(not_found());
         }
-        let proof = self.inner.log.inclusion_proof(index, tree_size)?;
+        let proof = self.inner.log.inclusion_proof(index, tree_size).await?;
         Ok((index, proof.into_iter().map(|h| h.0).collect()))
     }
 
@@ -480,22 +508,25 @@ impl CtLogState {
     ///
     /// # Errors
     /// [`CtLogError::BadRequest`] for `start > end` or `start` beyond the tree.
-    pub fn entries(&self, start: u64, end: u64) -> Result<Vec<LoggedEntry>, CtLogError> {
-        let size = self.inner.log.tree_head().size;
+    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<LoggedEntry>, CtLogError> {
+        let size = self.inner.log.tree_head().await?.size;
         if start > end || start >= size {
             return Err(CtLogError::BadRequest(format!(
                 "invalid range {start}..={end} for tree size {size}"
             )));
         }
         let last = end.min(size - 1).min(start + MAX_GET_ENTRIES - 1);
-        (start..=last)
-            .map(|index| {
-                Ok(LoggedEntry {
-                    leaf_input: self.inner.log.entry(index)?,
-                    extra_data: self.inner.log.metadata(index)?,
-                })
+        Ok(self
+            .inner
+            .log
+            .entries(start, last - start + 1)
+            .await?
+            .into_iter()
+            .map(|stored| LoggedEntry {
+                leaf_input: stored.entry,
+                extra_data: stored.metadata,
             })
-            .collect()
+            .collect())
     }
 
     /// The accepted roots as DER (RFC 6962 §4.7).
@@ -512,32 +543,6 @@ impl CtLogState {
 
     /// Stop sequencing: commit what is queued and release the storage lock.
     pub async fn close(self) {
-        self.inner.log.clone().close().await;
+        self.inner.log.close().await;
     }
-}
-
-/// Map every committed leaf hash to its index, reading the level-0 hash tiles.
-fn index_leaf_hashes(log: &Log) -> Result<HashMap<[u8; 32], u64>, CtLogError> {
-    let size = log.tree_head().size;
-    let mut index = HashMap::with_capacity(usize::try_from(size).unwrap_or(0));
-    let width = u64::from(TILE_WIDTH);
-    for tile in 0..size.div_ceil(width) {
-        let first = tile * width;
-        let count = (size - first).min(width);
-        // `count` is at most 256.
-        let path = TilePath::hash(0, tile, u16::try_from(count).unwrap_or(TILE_WIDTH));
-        let bytes = log.tile(&path)?;
-        if bytes.len() as u64 != count * 32 {
-            return Err(CtLogError::Internal(format!(
-                "level-0 tile {tile} has {} bytes",
-                bytes.len()
-            )));
-        }
-        for (i, hash) in bytes.chunks_exact(32).enumerate() {
-            let mut h = [0u8; 32];
-            h.copy_from_slice(hash);
-            index.entry(h).or_insert(first + i as u64);
-        }
-    }
-    Ok(index)
 }

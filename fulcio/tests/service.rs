@@ -106,7 +106,7 @@ async fn email_public_key_request_issues_a_chain_with_a_verified_embedded_sct() 
     assert_eq!(chain.len(), 3, "leaf, intermediate, root");
     assert_chain_verifies(&stack, &chain);
     assert_embedded_sct_verifies(&stack, &chain[0]);
-    assert_eq!(stack.ct_size(), 1);
+    assert_eq!(stack.ct_size().await, 1);
     assert_eq!(stack.issued(), 1);
 
     let der = chain[0].to_der().unwrap();
@@ -182,7 +182,7 @@ async fn github_csr_with_bearer_token_issues_a_ci_certificate() {
         ]
         .concat()
     );
-    assert_eq!(stack.ct_size(), 1);
+    assert_eq!(stack.ct_size().await, 1);
 }
 
 #[tokio::test]
@@ -273,7 +273,7 @@ async fn assert_refused(stack: &Stack, request: Request<Body>, status: StatusCod
         message.contains(needle),
         "{message:?} should mention {needle:?}"
     );
-    assert_eq!(stack.ct_size(), 0, "nothing may reach the CT log");
+    assert_eq!(stack.ct_size().await, 0, "nothing may reach the CT log");
     assert_eq!(stack.issued(), 0, "nothing may be issued");
 }
 
@@ -571,7 +571,7 @@ async fn malformed_requests_are_refused_before_anything_else() {
     let (status, body) = call(stack.app(), request).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["code"], 413);
-    assert_eq!(stack.ct_size(), 0);
+    assert_eq!(stack.ct_size().await, 0);
 }
 
 #[tokio::test]
@@ -759,7 +759,7 @@ async fn legacy_v1_endpoints() {
         .unwrap();
     let (status, answer) = call(stack.app(), request).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
-    assert_eq!(stack.ct_size(), 1);
+    assert_eq!(stack.ct_size().await, 1);
 
     let response = tower::ServiceExt::oneshot(
         stack.app(),

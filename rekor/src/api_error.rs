@@ -48,7 +48,10 @@ impl IntoResponse for ApiError {
             RekorError::TooManyQueries { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             RekorError::EntryTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RekorError::Storage(
-                StorageError::Overloaded | StorageError::Closed | StorageError::Failed,
+                StorageError::Overloaded
+                | StorageError::Closed
+                | StorageError::Failed
+                | StorageError::Unavailable(_),
             ) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -56,10 +59,13 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self.error, "rekor request failed");
             return json_error(status, "internal error");
         }
+        let mut response = json_error(status, &self.error);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(error = %self.error, "rekor log unavailable");
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
-        let mut response = json_error(status, &self.error);
         if let RekorError::Duplicate { index, entry_id } = &self.error {
             let (name, value) = match self.api {
                 Api::V1 => (header::LOCATION, format!("/api/v1/log/entries/{entry_id}")),

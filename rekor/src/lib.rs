@@ -14,6 +14,7 @@
 //! `sigstack-tlog`; durable storage from `sigstack-tlog-storage`.
 
 mod api_error;
+mod checkpoints;
 mod clock;
 mod error;
 pub mod jcs;

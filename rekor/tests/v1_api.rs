@@ -611,7 +611,7 @@ async fn opening_entry_is_a_verifiable_statement_signed_by_the_log_key() {
     let router = v1.router();
     assert_eq!(tree_size(&router).await, 1);
 
-    let entry = v1.state.entry_by_index(0).unwrap();
+    let entry = v1.state.entry_by_index(0).await.unwrap();
     let body: Value = serde_json::from_slice(&verify_entry(&v1, &entry)).unwrap();
     assert_eq!(body["kind"], "hashedrekord");
     let statement = format!(
@@ -635,4 +635,84 @@ async fn opening_entry_is_a_verifiable_statement_signed_by_the_log_key() {
         &unb64(body["spec"]["signature"]["content"].as_str().unwrap()),
     )
     .unwrap();
+}
+
+/// `POST /api/v1/index/retrieve` finds entries by artifact hash, key fingerprint and email,
+/// combining criteria with `and`/`or`; malformed queries are 400s.
+#[tokio::test]
+async fn index_retrieve_finds_entries_by_hash_key_and_email() {
+    let v1 = V1::new().await;
+    let app = v1.router();
+    let alice = Client::with_email(SignatureAlgorithm::EcdsaP256Sha256, "Alice@Example.Test");
+    let bob = Client::with_email(SignatureAlgorithm::EcdsaP256Sha256, "bob@example.test");
+    let mut ids = Vec::new();
+    for (client, artifact) in [
+        (&alice, b"artifact one".as_slice()),
+        (&alice, b"artifact two".as_slice()),
+        (&bob, b"artifact one".as_slice()),
+    ] {
+        let reply = post_json(
+            &app,
+            ENTRIES,
+            &hashedrekord(client, artifact, &client.cert_pem),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+        let entry: LogEntry = serde_json::from_slice(&reply.body).unwrap();
+        ids.push(entry.entry_id);
+    }
+    let search = |q: Value| {
+        let app = app.clone();
+        async move {
+            let reply = post_json(&app, "/api/v1/index/retrieve", &q).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+            serde_json::from_slice::<Vec<String>>(&reply.body).unwrap()
+        }
+    };
+    let one = hex::encode(sha256(b"artifact one"));
+    assert_eq!(
+        search(json!({"hash": format!("sha256:{one}")})).await,
+        vec![ids[0].clone(), ids[2].clone()]
+    );
+    assert_eq!(
+        search(json!({"hash": one.to_uppercase()})).await,
+        vec![ids[0].clone(), ids[2].clone()],
+        "bare, any case"
+    );
+    assert_eq!(
+        search(json!({"email": "alice@example.test"})).await,
+        ids[..2].to_vec()
+    );
+    assert_eq!(
+        search(json!({"email": "ALICE@example.test", "hash": one, "operator": "and"})).await,
+        vec![ids[0].clone()]
+    );
+    assert_eq!(
+        search(json!({"email": "bob@example.test", "hash": hex::encode(sha256(b"artifact two")), "operator": "or"})).await,
+        vec![ids[1].clone(), ids[2].clone()]
+    );
+    let key = json!({"publicKey": {"format": "x509", "content": b64(bob.cert_pem.replace('\n', "\r\n").as_bytes())}});
+    assert_eq!(
+        search(key).await,
+        vec![ids[2].clone()],
+        "fingerprint of the canonical PEM"
+    );
+    assert!(
+        search(json!({"email": "nobody@example.test"}))
+            .await
+            .is_empty()
+    );
+
+    for bad in [
+        json!({}),
+        json!({"email": "alice@example.test", "operator": "xor"}),
+        json!({"hash": "sha256:1234"}),
+        json!({"email": "not-an-email"}),
+        json!({"publicKey": {"format": "ssh", "content": "AAAA"}}),
+        json!({"publicKey": {"format": "x509", "url": "https://example.test/key"}}),
+        json!({"unknown": 1}),
+    ] {
+        let reply = post_json(&app, "/api/v1/index/retrieve", &bad).await;
+        reply.assert_error(StatusCode::BAD_REQUEST);
+    }
 }

@@ -470,7 +470,8 @@ async fn opening_entry_is_a_verifiable_hashedrekord_naming_the_log() {
     let v2 = V2::new().await;
     assert_eq!(v2.state.append_opening_entry().await.unwrap(), Some(0));
     assert_eq!(v2.state.append_opening_entry().await.unwrap(), None);
-    let bundle = decode_entry_bundle(&v2.state.tile("entries/000.p/1").unwrap().bytes).unwrap();
+    let bundle =
+        decode_entry_bundle(&v2.state.tile("entries/000.p/1").await.unwrap().bytes).unwrap();
     let body: Value = serde_json::from_slice(&bundle[0]).unwrap();
     let spec = &body["spec"]["hashedRekordV002"];
     let statement = format!("sigstack transparency log\norigin: {V2_ORIGIN}\n");
@@ -492,7 +493,7 @@ async fn opening_entry_is_a_verifiable_hashedrekord_naming_the_log() {
     // The checkpoint covers it.
     let verifier =
         NoteVerifier::for_key(V2_ORIGIN, v2.signer.public_key().unwrap(), KeyIdRule::C2sp).unwrap();
-    let checkpoint = open_checkpoint(&v2.state.checkpoint().unwrap(), &[verifier]).unwrap();
+    let checkpoint = open_checkpoint(&v2.state.checkpoint().await.unwrap(), &[verifier]).unwrap();
     assert_eq!(
         (checkpoint.size, checkpoint.root_hash),
         (1, leaf_hash(&bundle[0]))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use sigstack_tlog::merkle::leaf_hash;
-use sigstack_tlog_storage::{Log, LogConfig};
+use sigstack_tlog_storage::{EmbeddedLog, LogConfig};
 
 const ENTRIES: u64 = 1024;
 
@@ -29,7 +29,7 @@ fn append_batched(c: &mut Criterion) {
                         batch_max_age: Duration::from_millis(age_ms),
                         ..LogConfig::default()
                     };
-                    let log = Log::open(dir.path(), config).await.expect("open");
+                    let log = EmbeddedLog::open(dir.path(), config).await.expect("open");
                     let tasks: Vec<_> = (0..ENTRIES)
                         .map(|i| {
                             let log = log.clone();

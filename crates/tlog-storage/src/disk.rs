@@ -10,6 +10,8 @@
 //!               meta.dat (16 bytes), append-only
 //! hashes.dat    32-byte stored Merkle hashes in sumdb stored-hash order, append-only
 //! ids.dat       per entry: its 32-byte dedup identity, append-only
+//! keys.dat      per entry with search keys: u64 BE index, u8 count, count × 32-byte key
+//! checkpoint    the largest published checkpoint: u64 BE size, root, signed bytes, SHA-256
 //! ```
 //! `state` alone decides what is committed; every other file may hold an uncommitted tail
 //! after a crash, which `recover` truncates.
@@ -25,6 +27,7 @@ use sigstack_tlog::merkle::{self, Hash, HashReader, stored_hash_count};
 use sigstack_tlog::{Result as TlogResult, TlogError};
 
 use crate::StorageError;
+use crate::store::{IndexKey, StoredCheckpoint};
 
 pub(crate) const LOCK_FILE: &str = "LOCK";
 pub(crate) const STATE_FILE: &str = "state";
@@ -34,21 +37,29 @@ pub(crate) const INDEX_FILE: &str = "entries.idx";
 pub(crate) const META_FILE: &str = "meta.dat";
 pub(crate) const HASH_FILE: &str = "hashes.dat";
 pub(crate) const ID_FILE: &str = "ids.dat";
+pub(crate) const KEYS_FILE: &str = "keys.dat";
+pub(crate) const CHECKPOINT_FILE: &str = "checkpoint";
 
-const STATE_MAGIC: &[u8; 8] = b"SGTLOG01";
-const STATE_BODY: usize = 8 + 8 + 8 + 8 + 32;
+/// Version 1 of the state record (no keys.dat); still read, never written.
+const STATE_MAGIC_V1: &[u8; 8] = b"SGTLOG01";
+const STATE_MAGIC: &[u8; 8] = b"SGTLOG02";
+const STATE_BODY_V1: usize = 8 + 8 + 8 + 8 + 32;
+const STATE_LEN_V1: usize = STATE_BODY_V1 + 32;
+const STATE_BODY: usize = STATE_BODY_V1 + 8;
 const STATE_LEN: usize = STATE_BODY + 32;
 /// Bytes per entries.idx record.
 pub(crate) const INDEX_RECORD: u64 = 16;
 
-/// The committed state record: `magic "SGTLOG01" || size u64 BE || data_len u64 BE ||
-/// meta_len u64 BE || root [32] || SHA-256 of the preceding 64 bytes`.
+/// The committed state record: `magic "SGTLOG02" || size u64 BE || data_len u64 BE ||
+/// meta_len u64 BE || root [32] || keys_len u64 BE || SHA-256 of the preceding 72 bytes`.
+/// Version 1 (`"SGTLOG01"`, no `keys_len`) is read as `keys_len = 0`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct State {
     pub size: u64,
     pub data_len: u64,
     pub meta_len: u64,
     pub root: Hash,
+    pub keys_len: u64,
 }
 
 impl State {
@@ -58,6 +69,7 @@ impl State {
             data_len: 0,
             meta_len: 0,
             root: merkle::empty_root(),
+            keys_len: 0,
         }
     }
 
@@ -67,7 +79,8 @@ impl State {
         out[8..16].copy_from_slice(&self.size.to_be_bytes());
         out[16..24].copy_from_slice(&self.data_len.to_be_bytes());
         out[24..32].copy_from_slice(&self.meta_len.to_be_bytes());
-        out[32..STATE_BODY].copy_from_slice(&self.root.0);
+        out[32..STATE_BODY_V1].copy_from_slice(&self.root.0);
+        out[STATE_BODY_V1..STATE_BODY].copy_from_slice(&self.keys_len.to_be_bytes());
         let sum: [u8; 32] = Sha256::digest(&out[..STATE_BODY]).into();
         out[STATE_BODY..].copy_from_slice(&sum);
         out
@@ -75,14 +88,16 @@ impl State {
 
     fn decode(bytes: &[u8]) -> Result<Self, StorageError> {
         let corrupt = |why: &str| StorageError::Corrupt(format!("state file: {why}"));
-        if bytes.len() != STATE_LEN {
-            return Err(corrupt("wrong length"));
-        }
-        if &bytes[..8] != STATE_MAGIC {
-            return Err(corrupt("bad magic"));
-        }
-        let sum: [u8; 32] = Sha256::digest(&bytes[..STATE_BODY]).into();
-        if bytes[STATE_BODY..] != sum {
+        let body = match (bytes.get(..8), bytes.len()) {
+            (Some(m), STATE_LEN) if m == STATE_MAGIC => STATE_BODY,
+            (Some(m), STATE_LEN_V1) if m == STATE_MAGIC_V1 => STATE_BODY_V1,
+            (Some(m), _) if m == STATE_MAGIC || m == STATE_MAGIC_V1 => {
+                return Err(corrupt("wrong length"));
+            }
+            _ => return Err(corrupt("bad magic")),
+        };
+        let sum: [u8; 32] = Sha256::digest(&bytes[..body]).into();
+        if bytes[body..] != sum {
             return Err(corrupt("checksum mismatch"));
         }
         let u64_at = |at: usize| {
@@ -91,23 +106,29 @@ impl State {
             u64::from_be_bytes(b)
         };
         let mut root = [0u8; 32];
-        root.copy_from_slice(&bytes[32..STATE_BODY]);
+        root.copy_from_slice(&bytes[32..STATE_BODY_V1]);
         Ok(Self {
             size: u64_at(8),
             data_len: u64_at(16),
             meta_len: u64_at(24),
             root: Hash(root),
+            keys_len: if body == STATE_BODY {
+                u64_at(STATE_BODY_V1)
+            } else {
+                0
+            },
         })
     }
 
     /// Committed length of each file, in [`DataFiles::as_array`] order.
-    pub(crate) fn file_lengths(&self) -> [u64; 5] {
+    pub(crate) fn file_lengths(&self) -> [u64; 6] {
         [
             self.data_len,
             self.meta_len,
             INDEX_RECORD * self.size,
             32 * stored_hash_count(self.size),
             32 * self.size,
+            self.keys_len,
         ]
     }
 }
@@ -168,16 +189,18 @@ pub(crate) struct DataFiles {
     pub index: File,
     pub hashes: File,
     pub ids: File,
+    pub keys: File,
 }
 
 impl DataFiles {
-    pub(crate) fn as_array(&self) -> [(&'static str, &File); 5] {
+    pub(crate) fn as_array(&self) -> [(&'static str, &File); 6] {
         [
             (DATA_FILE, &self.data),
             (META_FILE, &self.meta),
             (INDEX_FILE, &self.index),
             (HASH_FILE, &self.hashes),
             (ID_FILE, &self.ids),
+            (KEYS_FILE, &self.keys),
         ]
     }
 }
@@ -201,6 +224,8 @@ pub(crate) struct Recovered {
     pub state: State,
     pub files: DataFiles,
     pub dedup: HashMap<[u8; 32], u64>,
+    pub search: HashMap<IndexKey, Vec<u64>>,
+    pub checkpoint: Option<StoredCheckpoint>,
 }
 
 /// Bring the directory to its committed state: read (or create) `state`, cut uncommitted
@@ -216,7 +241,9 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, StorageError> {
         Ok(bytes) => State::decode(&bytes)?,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // A new log. Refuse to guess if data files already hold something.
-            for name in [DATA_FILE, META_FILE, INDEX_FILE, HASH_FILE, ID_FILE] {
+            for name in [
+                DATA_FILE, META_FILE, INDEX_FILE, HASH_FILE, ID_FILE, KEYS_FILE,
+            ] {
                 match std::fs::metadata(dir.join(name)) {
                     Ok(m) if m.len() > 0 => {
                         return Err(StorageError::Corrupt(format!(
@@ -238,6 +265,7 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, StorageError> {
         index: open_rw(dir, INDEX_FILE)?,
         hashes: open_rw(dir, HASH_FILE)?,
         ids: open_rw(dir, ID_FILE)?,
+        keys: open_rw(dir, KEYS_FILE)?,
     };
     let mut truncated = false;
     for ((name, file), want) in files.as_array().into_iter().zip(state.file_lengths()) {
@@ -287,12 +315,26 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, StorageError> {
             "stored hashes do not reproduce the committed root".into(),
         ));
     }
+    let checkpoint = read_checkpoint(dir)?;
+    if let Some(c) = &checkpoint
+        && c.size > state.size
+    {
+        return Err(StorageError::Corrupt(format!(
+            "the log holds {} entries but a checkpoint of size {} was published: the data \
+             directory was rolled back (restored from an older backup?); restore the newest \
+             copy instead",
+            state.size, c.size
+        )));
+    }
     let dedup = load_ids(&files.ids, state.size)?;
+    let search = load_keys(&files.keys, state.keys_len, state.size)?;
     tracing::info!(dir = %dir.display(), size = state.size, root = %state.root, "opened log");
     Ok(Recovered {
         state,
         files,
         dedup,
+        search,
+        checkpoint,
     })
 }
 
@@ -307,6 +349,97 @@ fn load_ids(file: &File, size: u64) -> Result<HashMap<[u8; 32], u64>, StorageErr
         map.entry(id).or_insert(index);
     }
     Ok(map)
+}
+
+/// Encodes one entry's record in keys.dat.
+pub(crate) fn encode_keys(index: u64, keys: &[IndexKey], out: &mut Vec<u8>) {
+    out.extend_from_slice(&index.to_be_bytes());
+    // At most MAX_INDEX_KEYS_PER_ENTRY keys, checked before queueing.
+    out.push(u8::try_from(keys.len()).unwrap_or(u8::MAX));
+    for k in keys.iter().take(usize::from(u8::MAX)) {
+        out.extend_from_slice(&k.0);
+    }
+}
+
+fn load_keys(
+    file: &File,
+    len: u64,
+    size: u64,
+) -> Result<HashMap<IndexKey, Vec<u64>>, StorageError> {
+    let mut map: HashMap<IndexKey, Vec<u64>> = HashMap::new();
+    let mut reader =
+        io::BufReader::with_capacity(1 << 20, file.try_clone().map_err(io_err("clone keys.dat"))?);
+    let corrupt = |why: &str| StorageError::Corrupt(format!("keys.dat: {why}"));
+    let mut at = 0u64;
+    let mut last: Option<u64> = None;
+    while at < len {
+        let mut head = [0u8; 9];
+        reader
+            .read_exact(&mut head)
+            .map_err(io_err("read keys.dat"))?;
+        let mut ib = [0u8; 8];
+        ib.copy_from_slice(&head[..8]);
+        let index = u64::from_be_bytes(ib);
+        if index >= size || last.is_some_and(|l| index <= l) {
+            return Err(corrupt("record index out of order"));
+        }
+        last = Some(index);
+        for _ in 0..head[8] {
+            let mut k = [0u8; 32];
+            reader.read_exact(&mut k).map_err(io_err("read keys.dat"))?;
+            let list = map.entry(IndexKey(k)).or_default();
+            if list.last() != Some(&index) {
+                list.push(index);
+            }
+        }
+        at += 9 + 32 * u64::from(head[8]);
+    }
+    if at != len {
+        return Err(corrupt("records overrun the committed length"));
+    }
+    Ok(map)
+}
+
+/// checkpoint file: `u64 BE size || root [32] || signed bytes || SHA-256 of the preceding`.
+pub(crate) fn write_checkpoint(dir: &Path, c: &StoredCheckpoint) -> Result<(), StorageError> {
+    let mut bytes = Vec::with_capacity(8 + 32 + c.signed.len() + 32);
+    bytes.extend_from_slice(&c.size.to_be_bytes());
+    bytes.extend_from_slice(&c.root.0);
+    bytes.extend_from_slice(&c.signed);
+    let sum: [u8; 32] = Sha256::digest(&bytes).into();
+    bytes.extend_from_slice(&sum);
+    sigstack_durable::write(&dir.join(CHECKPOINT_FILE), &bytes).map_err(io_err("write checkpoint"))
+}
+
+fn read_checkpoint(dir: &Path) -> Result<Option<StoredCheckpoint>, StorageError> {
+    let bytes = match std::fs::read(dir.join(CHECKPOINT_FILE)) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err("read checkpoint")(e)),
+    };
+    let corrupt = || {
+        StorageError::Corrupt(
+            "the checkpoint file is damaged (checksum mismatch); restore it from a backup or \
+             remove it to accept the log's current tree as published"
+                .into(),
+        )
+    };
+    if bytes.len() < 8 + 32 + 32 {
+        return Err(corrupt());
+    }
+    let (body, sum) = bytes.split_at(bytes.len() - 32);
+    if Sha256::digest(body).as_slice() != sum {
+        return Err(corrupt());
+    }
+    let mut sb = [0u8; 8];
+    sb.copy_from_slice(&body[..8]);
+    let mut root = [0u8; 32];
+    root.copy_from_slice(&body[8..40]);
+    Ok(Some(StoredCheckpoint {
+        size: u64::from_be_bytes(sb),
+        root: Hash(root),
+        signed: body[40..].to_vec(),
+    }))
 }
 
 pub(crate) fn read_u64_at(file: &File, offset: u64) -> io::Result<u64> {

@@ -2,20 +2,20 @@
 //!
 //! This crate does file I/O and uses tokio only for its async API (oneshot replies and
 //! `spawn_blocking`); it has no HTTP and no database. Rekor (v1 and v2) and the RFC 6962 CT log
-//! keep their entries in a [`Log`]; Merkle math, notes and tiles come from `sigstack-tlog`.
+//! keep their entries in a [`EmbeddedLog`]; Merkle math, notes and tiles come from `sigstack-tlog`.
 //!
 //! # Model
 //!
-//! One [`Log`] owns one data directory for the lifetime of the process (an exclusive
-//! `flock` on `LOCK`; a second open fails with [`StorageError::Locked`]). [`Log::append`]
+//! One [`EmbeddedLog`] owns one data directory for the lifetime of the process (an exclusive
+//! `flock` on `LOCK`; a second open fails with [`StorageError::Locked`]). [`EmbeddedLog::append`]
 //! queues an entry for the single sequencer thread, which gathers a batch (up to
 //! [`LogConfig::batch_max_size`] entries or [`LogConfig::batch_max_age`]), writes the entries,
 //! their stored Merkle hashes and dedup identities, fsyncs each file once, atomically replaces
 //! the committed state record, and only then answers every waiter. Entry `i`'s Merkle leaf hash
 //! is `SHA-256(0x00 || entry)`, i.e. the entry bytes are the RFC 6962 leaf data.
 //!
-//! Reads ([`Log::entry`], proofs, [`Log::tile`]) are synchronous `pread`s and only ever see
-//! committed data: anything at or beyond [`Log::tree_head`]'s size is refused.
+//! Reads ([`EmbeddedLog::entry`], proofs, [`EmbeddedLog::tile`]) are synchronous `pread`s and only ever see
+//! committed data: anything at or beyond [`EmbeddedLog::tree_head`]'s size is refused.
 //!
 //! # Crash safety
 //!
@@ -30,10 +30,10 @@
 //!
 //! On-disk layout (all files but `state` and `LOCK` are append-only):
 //! ```text
-//! LOCK          flock(2)-ed by the open Log
+//! LOCK          flock(2)-ed by the open EmbeddedLog
 //! state         size, entries.dat and meta.dat lengths, root, SHA-256 checksum (atomic replace)
 //! entries.dat   entry bytes back to back
-//! meta.dat      per-entry metadata (Log::append_with_metadata) back to back
+//! meta.dat      per-entry metadata (EmbeddedLog::append_with_metadata) back to back
 //! entries.idx   per entry: u64 BE end offset in entries.dat, u64 BE end offset in meta.dat
 //! hashes.dat    32-byte stored Merkle hashes in sumdb stored-hash order
 //! ids.dat       per entry: its 32-byte dedup identity
@@ -43,8 +43,17 @@
 //! loaded into a hash map on open (roughly 50–80 bytes of memory per entry). Hashes are read
 //! with `pread` on demand (the OS page cache is the only cache), never loaded whole.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod disk;
+mod embedded;
 mod sequencer;
+mod store;
+
+pub use crate::store::{
+    IndexKey, LogStore, MAX_CHECKPOINT_SIZE, MAX_ENTRIES_PER_READ, MAX_INDEX_KEYS_PER_ENTRY,
+    MAX_SEARCH_RESULTS, NewEntry, StoredCheckpoint, StoredEntry, check_publishable, check_range,
+};
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -64,7 +73,7 @@ use tokio::sync::oneshot;
 use crate::disk::{FileHashes, INDEX_RECORD, io_err};
 use crate::sequencer::{Msg, Permit, Request, Writer};
 
-/// Largest metadata [`Log::append_with_metadata`] accepts, in bytes.
+/// Largest metadata [`EmbeddedLog::append_with_metadata`] accepts, in bytes.
 pub const MAX_METADATA_SIZE: usize = 65535;
 
 /// Tuning for the sequencer.
@@ -102,7 +111,7 @@ pub struct TreeHead {
     pub root: Hash,
 }
 
-/// The result of a successful [`Log::append`].
+/// The result of a successful [`EmbeddedLog::append`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Appended {
     /// The entry's index.
@@ -135,6 +144,10 @@ pub enum StorageError {
     /// The log has been closed (503).
     #[error("log is closed")]
     Closed,
+    /// A remote store (database) cannot be reached or lost this log's sequencer role mid-way;
+    /// retry later (503).
+    #[error("log storage unavailable: {0}")]
+    Unavailable(String),
     /// An earlier write failed; the log accepts no more entries until reopened (503).
     #[error("log stopped after a write failure; reopen required")]
     Failed,
@@ -144,7 +157,7 @@ pub enum StorageError {
     /// Arguments that can never be valid, such as `old > new` for a proof (400).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// Another [`Log`] (in this or another process) has the directory open (startup error).
+    /// Another [`EmbeddedLog`] (in this or another process) has the directory open (startup error).
     #[error("log directory {0} is locked by another process")]
     Locked(PathBuf),
     /// The configuration is unusable (startup error).
@@ -170,6 +183,9 @@ pub enum StorageError {
 pub(crate) struct Shared {
     pub head: RwLock<TreeHead>,
     pub dedup: RwLock<HashMap<[u8; 32], u64>>,
+    pub search: RwLock<HashMap<IndexKey, Vec<u64>>>,
+    /// The largest published checkpoint; its lock also serialises publishing.
+    pub checkpoint: parking_lot::Mutex<Option<StoredCheckpoint>>,
     pub failed: AtomicBool,
     /// Appends accepted but not yet answered (queued, batching or committing).
     pub outstanding: AtomicUsize,
@@ -199,26 +215,26 @@ struct Inner {
 
 /// An open transparency log. Cheap to clone; all clones share one sequencer.
 #[derive(Clone)]
-pub struct Log {
+pub struct EmbeddedLog {
     inner: Arc<Inner>,
 }
 
-impl std::fmt::Debug for Log {
+impl std::fmt::Debug for EmbeddedLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Log")
+        f.debug_struct("EmbeddedLog")
             .field("dir", &self.inner.dir)
             .field("head", &self.tree_head())
             .finish_non_exhaustive()
     }
 }
 
-impl Log {
+impl EmbeddedLog {
     /// Open (or create) the log in `dir`, recovering from any crash, and start its sequencer.
     ///
     /// # Errors
     /// [`StorageError::Locked`], [`StorageError::InvalidConfig`], [`StorageError::Corrupt`] or
     /// [`StorageError::Io`].
-    pub async fn open(dir: &Path, config: LogConfig) -> Result<Log, StorageError> {
+    pub async fn open(dir: &Path, config: LogConfig) -> Result<EmbeddedLog, StorageError> {
         let dir = dir.to_owned();
         tokio::task::spawn_blocking(move || Self::open_blocking(dir, config))
             .await
@@ -228,7 +244,7 @@ impl Log {
             })?
     }
 
-    fn open_blocking(dir: PathBuf, config: LogConfig) -> Result<Log, StorageError> {
+    fn open_blocking(dir: PathBuf, config: LogConfig) -> Result<EmbeddedLog, StorageError> {
         if config.batch_max_size == 0 || config.max_pending == 0 {
             return Err(StorageError::InvalidConfig(
                 "batch_max_size and max_pending must be at least 1".into(),
@@ -256,6 +272,8 @@ impl Log {
                 root: state.root,
             }),
             dedup: RwLock::new(recovered.dedup),
+            search: RwLock::new(recovered.search),
+            checkpoint: parking_lot::Mutex::new(recovered.checkpoint),
             failed: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
         });
@@ -274,7 +292,7 @@ impl Log {
             .name("tlog-sequencer".into())
             .spawn(move || writer.run(rx))
             .map_err(io_err("start sequencer thread"))?;
-        Ok(Log {
+        Ok(EmbeddedLog {
             inner: Arc::new(Inner {
                 tx,
                 shared,
@@ -304,13 +322,13 @@ impl Log {
         self.append_with_metadata(entry, identity, Vec::new()).await
     }
 
-    /// [`Log::append`], also storing `metadata` with the entry in the same durable batch.
+    /// [`EmbeddedLog::append`], also storing `metadata` with the entry in the same durable batch.
     /// Metadata is not part of the Merkle leaf and never appears in tiles; read it back with
-    /// [`Log::metadata`] (Rekor v1 keeps each entry's `integratedTime` here). A duplicate keeps
+    /// [`EmbeddedLog::metadata`] (Rekor v1 keeps each entry's `integratedTime` here). A duplicate keeps
     /// the metadata of the original entry.
     ///
     /// # Errors
-    /// As [`Log::append`], plus [`StorageError::InvalidRequest`] for metadata over
+    /// As [`EmbeddedLog::append`], plus [`StorageError::InvalidRequest`] for metadata over
     /// [`MAX_METADATA_SIZE`] bytes.
     pub async fn append_with_metadata(
         &self,
@@ -318,19 +336,30 @@ impl Log {
         identity: [u8; 32],
         metadata: Vec<u8>,
     ) -> Result<Appended, StorageError> {
-        let max = self.inner.config.max_entry_size;
-        if entry.len() > max {
-            return Err(StorageError::EntryTooLarge {
-                size: entry.len(),
-                max,
-            });
-        }
-        if metadata.len() > MAX_METADATA_SIZE {
-            return Err(StorageError::InvalidRequest(format!(
-                "metadata of {} bytes exceeds {MAX_METADATA_SIZE}",
-                metadata.len()
-            )));
-        }
+        self.append_entry(NewEntry {
+            entry,
+            identity,
+            metadata,
+            index_keys: Vec::new(),
+        })
+        .await
+    }
+
+    /// Sequence a [`NewEntry`] (entry, identity, metadata and search keys) durably.
+    ///
+    /// # Errors
+    /// As [`EmbeddedLog::append_with_metadata`], plus [`StorageError::InvalidRequest`] for more than
+    /// [`MAX_INDEX_KEYS_PER_ENTRY`] search keys.
+    pub async fn append_entry(&self, new: NewEntry) -> Result<Appended, StorageError> {
+        new.check_limits(self.inner.config.max_entry_size)?;
+        let NewEntry {
+            entry,
+            identity,
+            metadata,
+            mut index_keys,
+        } = new;
+        index_keys.sort_unstable();
+        index_keys.dedup();
         if self.inner.shared.failed.load(Ordering::SeqCst) {
             return Err(StorageError::Failed);
         }
@@ -344,6 +373,7 @@ impl Log {
             entry,
             identity,
             metadata,
+            index_keys,
             reply,
             _permit: permit,
         };
@@ -355,6 +385,48 @@ impl Log {
                 TrySendError::Disconnected(_) => StorageError::Closed,
             })?;
         rx.await.map_err(|_| StorageError::Closed)?
+    }
+
+    /// Indices of committed entries carrying `key`, ascending, at most `limit`.
+    #[must_use]
+    pub fn search(&self, key: &IndexKey, limit: usize) -> Vec<u64> {
+        let size = self.tree_head().size;
+        self.inner
+            .shared
+            .search
+            .read()
+            .get(key)
+            .map(|list| {
+                list.iter()
+                    .copied()
+                    .filter(|&i| i < size)
+                    .take(limit.min(MAX_SEARCH_RESULTS))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Record a published checkpoint durably (see [`LogStore::publish_checkpoint`]).
+    ///
+    /// # Errors
+    /// As [`LogStore::publish_checkpoint`], and write failures.
+    pub fn publish_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StorageError> {
+        let head = self.tree_head();
+        let root = self.root_at(checkpoint.size.min(head.size))?;
+        let mut published = self.inner.shared.checkpoint.lock();
+        check_publishable(checkpoint, head.size, Some(root), published.as_ref())?;
+        if published.as_ref() == Some(checkpoint) {
+            return Ok(());
+        }
+        disk::write_checkpoint(&self.inner.dir, checkpoint)?;
+        *published = Some(checkpoint.clone());
+        Ok(())
+    }
+
+    /// The largest checkpoint published so far.
+    #[must_use]
+    pub fn latest_checkpoint(&self) -> Option<StoredCheckpoint> {
+        self.inner.shared.checkpoint.lock().clone()
     }
 
     /// Whether the log takes appends: `Err(StorageError::Failed)` after a failed write (until
@@ -373,6 +445,21 @@ impl Log {
     #[must_use]
     pub fn tree_head(&self) -> TreeHead {
         *self.inner.shared.head.read()
+    }
+
+    /// `count` committed entries with their metadata, starting at `start`.
+    ///
+    /// # Errors
+    /// As [`LogStore::entries`].
+    pub fn entries(&self, start: u64, count: u64) -> Result<Vec<StoredEntry>, StorageError> {
+        check_range(start, count, self.tree_head().size)?;
+        let entries = self.read_records(Column::Entry, start, count)?;
+        let metadata = self.read_records(Column::Metadata, start, count)?;
+        Ok(entries
+            .into_iter()
+            .zip(metadata)
+            .map(|(entry, metadata)| StoredEntry { entry, metadata })
+            .collect())
     }
 
     /// The committed entry at `index`.

@@ -23,7 +23,8 @@ use sigstack_tlog::merkle::{self, Hash, HashReader, stored_hash_count};
 use sigstack_tlog::{Result as TlogResult, TlogError};
 use tokio::sync::oneshot;
 
-use crate::disk::{DataFiles, FileHashes, INDEX_RECORD, State, io_err, write_state};
+use crate::disk::{DataFiles, FileHashes, INDEX_RECORD, State, encode_keys, io_err, write_state};
+use crate::store::IndexKey;
 use crate::{Appended, Shared, StorageError, TreeHead};
 
 /// One queued append.
@@ -32,6 +33,8 @@ pub(crate) struct Request {
     pub identity: [u8; 32],
     /// Stored beside the entry, outside the Merkle tree.
     pub metadata: Vec<u8>,
+    /// Search keys, deduplicated.
+    pub index_keys: Vec<IndexKey>,
     pub reply: oneshot::Sender<Result<Appended, StorageError>>,
     /// Counts the request as outstanding until it is answered (dropped).
     pub _permit: Permit,
@@ -173,8 +176,13 @@ impl Writer {
                 let first = head.size - fresh.len() as u64;
                 {
                     let mut dedup = self.shared.dedup.write();
+                    let mut search = self.shared.search.write();
                     for (i, r) in fresh.iter().enumerate() {
-                        dedup.insert(r.identity, first + i as u64);
+                        let index = first + i as u64;
+                        dedup.insert(r.identity, index);
+                        for key in &r.index_keys {
+                            search.entry(*key).or_default().push(index);
+                        }
                     }
                 }
                 for (i, r) in fresh.into_iter().enumerate() {
@@ -213,8 +221,12 @@ impl Writer {
         let mut meta = Vec::with_capacity(fresh.iter().map(|r| r.metadata.len()).sum());
         let mut index = Vec::with_capacity(INDEX_RECORD as usize * fresh.len());
         let mut ids = Vec::with_capacity(32 * fresh.len());
+        let mut keys = Vec::new();
         let (mut end, mut meta_end) = (old.data_len, old.meta_len);
-        for r in fresh {
+        for (i, r) in fresh.iter().enumerate() {
+            if !r.index_keys.is_empty() {
+                encode_keys(old.size + i as u64, &r.index_keys, &mut keys);
+            }
             data.extend_from_slice(&r.entry);
             meta.extend_from_slice(&r.metadata);
             end += r.entry.len() as u64;
@@ -256,22 +268,28 @@ impl Writer {
             data_len: end,
             meta_len: meta_end,
             root,
+            keys_len: old.keys_len + keys.len() as u64,
         };
-        let [data_at, meta_at, index_at, hash_at, id_at] = old.file_lengths();
-        let writes: [(&str, &File, &[u8], u64); 5] = [
+        let [data_at, meta_at, index_at, hash_at, id_at, keys_at] = old.file_lengths();
+        let writes: [(&str, &File, &[u8], u64); 6] = [
             ("entries.dat", &self.files.data, &data, data_at),
             ("meta.dat", &self.files.meta, &meta, meta_at),
             ("entries.idx", &self.files.index, &index, index_at),
             ("hashes.dat", &self.files.hashes, &hash_bytes, hash_at),
             ("ids.dat", &self.files.ids, &ids, id_at),
+            ("keys.dat", &self.files.keys, &keys, keys_at),
         ];
         let result = (|| {
             for (name, file, bytes, at) in writes {
-                file.write_all_at(bytes, at)
-                    .map_err(io_err(format!("write {name}")))?;
+                if !bytes.is_empty() {
+                    file.write_all_at(bytes, at)
+                        .map_err(io_err(format!("write {name}")))?;
+                }
             }
-            for (name, file, _, _) in writes {
-                file.sync_data().map_err(io_err(format!("fsync {name}")))?;
+            for (name, file, bytes, _) in writes {
+                if !bytes.is_empty() {
+                    file.sync_data().map_err(io_err(format!("fsync {name}")))?;
+                }
             }
             Ok(())
         })();

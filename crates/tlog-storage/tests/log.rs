@@ -14,7 +14,7 @@ use sigstack_tlog::merkle::{
     self, Hash, leaf_hash, stored_hashes_for_record, verify_consistency, verify_inclusion,
 };
 use sigstack_tlog::tiles::{self, decode_entry_bundle, read_tile_hashes, tiles_for_size};
-use sigstack_tlog_storage::{Log, LogConfig, StorageError};
+use sigstack_tlog_storage::{EmbeddedLog, LogConfig, StorageError};
 
 const FILES: [&str; 5] = [
     "entries.dat",
@@ -55,7 +55,7 @@ fn reference(entries: &[Vec<u8>]) -> Vec<Hash> {
     stored
 }
 
-async fn append_all(log: &Log, from: u64, to: u64) -> Vec<Vec<u8>> {
+async fn append_all(log: &EmbeddedLog, from: u64, to: u64) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for i in from..to {
         let e = entry(i);
@@ -79,7 +79,7 @@ fn meta(i: u64) -> Vec<u8> {
     }
 }
 
-fn check_entries(log: &Log, entries: &[Vec<u8>]) {
+fn check_entries(log: &EmbeddedLog, entries: &[Vec<u8>]) {
     for (i, e) in entries.iter().enumerate() {
         assert_eq!(&log.entry(i as u64).unwrap(), e, "entry {i}");
         assert_eq!(
@@ -93,7 +93,7 @@ fn check_entries(log: &Log, entries: &[Vec<u8>]) {
 #[tokio::test]
 async fn append_and_read_back() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     assert_eq!(log.tree_head().size, 0);
     assert_eq!(log.tree_head().root, merkle::empty_root());
     let entries = append_all(&log, 0, 40).await;
@@ -121,7 +121,7 @@ async fn append_and_read_back() {
 #[tokio::test]
 async fn appended_tree_head_includes_the_entry() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     let entries = append_all(&log, 0, 5).await;
     let e = entry(5);
     let a = log.append(e.clone(), id(&e, 5)).await.unwrap();
@@ -140,7 +140,7 @@ async fn duplicates_are_reported_with_the_first_index() {
         batch_max_age: Duration::from_millis(200),
         ..LogConfig::default()
     };
-    let log = Log::open(dir.path(), slow.clone()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), slow.clone()).await.unwrap();
     // Two appends with one identity in the same batch: one wins, the other learns its index.
     let (a, b) = tokio::join!(
         log.append(b"one".to_vec(), [1; 32]),
@@ -161,7 +161,7 @@ async fn duplicates_are_reported_with_the_first_index() {
     log.append(b"four".to_vec(), [2; 32]).await.unwrap();
     log.close().await;
     // The dedup index survives a reopen.
-    let log = Log::open(dir.path(), slow).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), slow).await.unwrap();
     assert_eq!(log.lookup(&[1; 32]), Some(0));
     assert_eq!(log.lookup(&[2; 32]), Some(1));
     assert!(matches!(
@@ -174,7 +174,7 @@ async fn duplicates_are_reported_with_the_first_index() {
 #[tokio::test]
 async fn proofs_verify_against_tlog_verifiers() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     let entries = append_all(&log, 0, 70).await;
     for size in 1..=70u64 {
         let root = log.root_at(size).unwrap();
@@ -219,7 +219,7 @@ async fn proofs_verify_against_tlog_verifiers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiles_equal_recomputation() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(
+    let log = EmbeddedLog::open(
         dir.path(),
         LogConfig {
             batch_max_age: Duration::ZERO,
@@ -291,11 +291,11 @@ async fn tiles_equal_recomputation() {
 #[tokio::test]
 async fn reopen_after_close_continues_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     let mut entries = append_all(&log, 0, 20).await;
     let head = log.tree_head();
     log.close().await;
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     assert_eq!(log.tree_head(), head);
     entries.extend(append_all(&log, 20, 30).await);
     check_entries(&log, &entries);
@@ -324,7 +324,7 @@ fn append_garbage(dir: &Path, name: &str, bytes: &[u8]) {
 #[tokio::test]
 async fn garbage_tails_from_a_crash_are_truncated() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     let mut entries = append_all(&log, 0, 300).await;
     let head = log.tree_head();
     log.close().await;
@@ -340,7 +340,7 @@ async fn garbage_tails_from_a_crash_are_truncated() {
     }
     std::fs::write(dir.path().join("state.tmp"), b"torn").unwrap();
 
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     assert_eq!(log.tree_head(), head);
     for (name, len) in FILES.iter().zip(&lens) {
         assert_eq!(
@@ -365,7 +365,7 @@ async fn garbage_tails_from_a_crash_are_truncated() {
 #[tokio::test]
 async fn contradictions_with_the_committed_state_refuse_to_open() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     append_all(&log, 0, 10).await;
     log.close().await;
     let backup = tempfile::tempdir().unwrap();
@@ -384,7 +384,7 @@ async fn contradictions_with_the_committed_state_refuse_to_open() {
             .unwrap();
         let len = f.metadata().unwrap().len();
         f.set_len(len - 1).unwrap();
-        let err = Log::open(dir.path(), fast()).await.unwrap_err();
+        let err = EmbeddedLog::open(dir.path(), fast()).await.unwrap_err();
         assert!(matches!(err, StorageError::Corrupt(_)), "{name}: {err}");
         copy(backup.path(), dir.path());
     }
@@ -393,7 +393,7 @@ async fn contradictions_with_the_committed_state_refuse_to_open() {
     state[10] ^= 1;
     std::fs::write(dir.path().join("state"), &state).unwrap();
     assert!(matches!(
-        Log::open(dir.path(), fast()).await,
+        EmbeddedLog::open(dir.path(), fast()).await,
         Err(StorageError::Corrupt(_))
     ));
     copy(backup.path(), dir.path());
@@ -403,19 +403,19 @@ async fn contradictions_with_the_committed_state_refuse_to_open() {
     hashes[last] ^= 1;
     std::fs::write(dir.path().join("hashes.dat"), &hashes).unwrap();
     assert!(matches!(
-        Log::open(dir.path(), fast()).await,
+        EmbeddedLog::open(dir.path(), fast()).await,
         Err(StorageError::Corrupt(_))
     ));
     copy(backup.path(), dir.path());
     // The state file vanished but data is present: never silently restart from zero.
     std::fs::remove_file(dir.path().join("state")).unwrap();
     assert!(matches!(
-        Log::open(dir.path(), fast()).await,
+        EmbeddedLog::open(dir.path(), fast()).await,
         Err(StorageError::Corrupt(_))
     ));
     copy(backup.path(), dir.path());
     assert_eq!(
-        Log::open(dir.path(), fast())
+        EmbeddedLog::open(dir.path(), fast())
             .await
             .unwrap()
             .tree_head()
@@ -427,7 +427,7 @@ async fn contradictions_with_the_committed_state_refuse_to_open() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_appends_get_distinct_indexes() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(
+    let log = EmbeddedLog::open(
         dir.path(),
         LogConfig {
             batch_max_size: 64,
@@ -461,7 +461,7 @@ async fn concurrent_appends_get_distinct_indexes() {
 #[tokio::test]
 async fn entry_size_and_config_limits() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     assert!(matches!(
         log.append(vec![0; 65536], [1; 32]).await,
         Err(StorageError::EntryTooLarge {
@@ -480,7 +480,7 @@ async fn entry_size_and_config_limits() {
         max_entry_size: 10,
         ..fast()
     };
-    let log = Log::open(dir.path(), small).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), small).await.unwrap();
     assert!(matches!(
         log.append(vec![0; 11], [4; 32]).await,
         Err(StorageError::EntryTooLarge { max: 10, .. })
@@ -505,7 +505,7 @@ async fn entry_size_and_config_limits() {
         },
     ] {
         assert!(matches!(
-            Log::open(dir.path(), bad).await,
+            EmbeddedLog::open(dir.path(), bad).await,
             Err(StorageError::InvalidConfig(_))
         ));
     }
@@ -519,7 +519,7 @@ async fn full_queue_pushes_back() {
         batch_max_age: Duration::from_millis(300),
         ..LogConfig::default()
     };
-    let log = Log::open(dir.path(), config).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), config).await.unwrap();
     let (a, b, c) = tokio::join!(
         log.append(b"a".to_vec(), [1; 32]),
         log.append(b"b".to_vec(), [2; 32]),
@@ -535,12 +535,16 @@ async fn full_queue_pushes_back() {
 #[tokio::test]
 async fn second_open_of_the_same_directory_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), fast()).await.unwrap();
-    let err = Log::open(dir.path(), fast()).await.unwrap_err();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
+    let err = EmbeddedLog::open(dir.path(), fast()).await.unwrap_err();
     assert!(matches!(err, StorageError::Locked(_)), "{err}");
     assert!(err.to_string().contains("locked"));
     log.close().await;
-    Log::open(dir.path(), fast()).await.unwrap().close().await;
+    EmbeddedLog::open(dir.path(), fast())
+        .await
+        .unwrap()
+        .close()
+        .await;
 }
 
 /// Child half of `killed_writer_loses_no_acknowledged_entry`: appends forever, printing each
@@ -550,7 +554,7 @@ async fn crash_child_appender() {
     let Ok(dir) = std::env::var("SIGSTACK_TLOG_CRASH_DIR") else {
         return;
     };
-    let log = Log::open(Path::new(&dir), fast()).await.unwrap();
+    let log = EmbeddedLog::open(Path::new(&dir), fast()).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     for w in 0..8u64 {
         let (log, tx) = (log.clone(), tx.clone());
@@ -603,7 +607,7 @@ async fn killed_writer_loses_no_acknowledged_entry() {
     child.wait().unwrap();
     assert_eq!(acked.len(), 1500, "child stopped early");
 
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     let head = log.tree_head();
     for (index, e) in &acked {
         assert!(*index < head.size);
@@ -635,7 +639,7 @@ async fn killed_writer_loses_no_acknowledged_entry() {
 #[tokio::test]
 async fn metadata_is_stored_with_the_entry_outside_the_tree() {
     let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     let a = log
         .append_with_metadata(b"e0".to_vec(), [1; 32], b"time=1".to_vec())
         .await
@@ -664,7 +668,7 @@ async fn metadata_is_stored_with_the_entry_outside_the_tree() {
         Err(StorageError::InvalidRequest(_))
     ));
     log.close().await;
-    let log = Log::open(dir.path(), fast()).await.unwrap();
+    let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     assert_eq!(log.metadata(0).unwrap(), b"time=1");
     assert_eq!(log.tree_head().size, 2);
 }
@@ -672,5 +676,5 @@ async fn metadata_is_stored_with_the_entry_outside_the_tree() {
 #[test]
 fn log_is_send_sync_and_clone() {
     fn assert_traits<T: Send + Sync + Clone + 'static>() {}
-    assert_traits::<Log>();
+    assert_traits::<EmbeddedLog>();
 }

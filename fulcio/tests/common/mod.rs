@@ -306,10 +306,11 @@ impl Stack {
     }
 
     /// Entries in the CT log.
-    pub fn ct_size(&self) -> u64 {
-        self.ct
-            .as_ref()
-            .map_or(0, |(log, _)| log.signed_tree_head().unwrap().tree_size)
+    pub async fn ct_size(&self) -> u64 {
+        match self.ct.as_ref() {
+            Some((log, _)) => log.signed_tree_head().await.unwrap().tree_size,
+            None => 0,
+        }
     }
 
     /// Certificates Fulcio reports as issued.

@@ -12,6 +12,7 @@ use serde_json::Value;
 use sigstack_http::{JsonBody, observe};
 
 use super::RekorV1State;
+use super::search::SearchIndex;
 use super::wire::SearchLogQuery;
 use crate::MAX_REQUEST_BODY;
 use crate::api_error::ApiError;
@@ -32,6 +33,7 @@ pub fn v1_router(state: RekorV1State) -> Router {
         )
         .route("/api/v1/log/entries/retrieve", post(search_log_query))
         .route("/api/v1/log/entries/retrieve/", post(search_log_query))
+        .route("/api/v1/index/retrieve", post(search_index))
         .route(
             "/api/v1/log/entries/{entry_uuid}",
             get(get_log_entry_by_uuid),
@@ -78,6 +80,7 @@ async fn get_log_entry_by_index(
     let Query(query) = query.map_err(bad_query)?;
     let entry = state
         .entry_by_index(query.log_index)
+        .await
         .map_err(ApiError::v1)?;
     Ok(Json(&entry).into_response())
 }
@@ -87,7 +90,10 @@ async fn get_log_entry_by_uuid(
     State(state): State<RekorV1State>,
     Path(entry_uuid): Path<String>,
 ) -> Result<Response, ApiError> {
-    let entry = state.entry_by_uuid(&entry_uuid).map_err(ApiError::v1)?;
+    let entry = state
+        .entry_by_uuid(&entry_uuid)
+        .await
+        .map_err(ApiError::v1)?;
     Ok(Json(&entry).into_response())
 }
 
@@ -96,13 +102,22 @@ async fn search_log_query(
     State(state): State<RekorV1State>,
     JsonBody(query): JsonBody<SearchLogQuery>,
 ) -> Result<Response, ApiError> {
-    let entries = state.search(&query).map_err(ApiError::v1)?;
+    let entries = state.search(&query).await.map_err(ApiError::v1)?;
     Ok(Json(&entries).into_response())
+}
+
+/// `POST /api/v1/index/retrieve`: `SearchIndex` -> array of entry IDs.
+async fn search_index(
+    State(state): State<RekorV1State>,
+    JsonBody(query): JsonBody<SearchIndex>,
+) -> Result<Response, ApiError> {
+    let ids = state.search_index(&query).await.map_err(ApiError::v1)?;
+    Ok(Json(&ids).into_response())
 }
 
 /// `GET /api/v1/log`: `LogInfo`.
 async fn get_log_info(State(state): State<RekorV1State>) -> Result<Response, ApiError> {
-    Ok(Json(state.log_info().map_err(ApiError::v1)?).into_response())
+    Ok(Json(state.log_info().await.map_err(ApiError::v1)?).into_response())
 }
 
 /// `GET /api/v1/log/publicKey`: the log key as PEM.
@@ -135,6 +150,7 @@ async fn get_log_proof(
     let Query(query) = query.map_err(bad_query)?;
     let proof = state
         .consistency_proof(query.first_size, query.last_size)
+        .await
         .map_err(ApiError::v1)?;
     Ok(Json(proof).into_response())
 }

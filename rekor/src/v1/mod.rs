@@ -1,7 +1,8 @@
 //! Rekor v1: the REST API of `sigstore/rekor` on the Sigstack tlog engine.
 //!
 //! - Checkpoint origin `"<hostname> - <treeID>"`, key name `hostname`, key ID
-//!   `SHA-256(SPKI DER)[:4]` (Rekor's rule for every key type); freshly signed per response.
+//!   `SHA-256(SPKI DER)[:4]` (Rekor's rule for every key type); signed once per tree head and
+//!   recorded in storage before it is served (see [`crate::checkpoints`]).
 //! - `logID` = hex SHA-256 of the log key's DER SubjectPublicKeyInfo.
 //! - Entry ID = 16-hex tree ID ‖ 64-hex leaf hash; the tree ID is a random positive 63-bit
 //!   number chosen on first open and kept in `<dir>/tree-id`. The log itself lives in
@@ -11,6 +12,7 @@
 //!   is recomputed on every read.
 
 mod http;
+pub mod search;
 pub mod wire;
 
 use std::path::{Path, PathBuf};
@@ -20,13 +22,14 @@ use serde_json::Value;
 use sigstack_http::Metrics;
 use sigstack_keys::{Signer, pem_encode, sha256};
 use sigstack_tlog::merkle::{Hash, leaf_hash};
-use sigstack_tlog::{Checkpoint, KeyIdRule, NoteSigner, sign_checkpoint};
-use sigstack_tlog_storage::{Log, LogConfig, StorageError, TreeHead};
+use sigstack_tlog::{KeyIdRule, NoteSigner};
+use sigstack_tlog_storage::{EmbeddedLog, LogConfig, LogStore, NewEntry, StorageError, TreeHead};
 
 pub use self::http::v1_router;
 use self::wire::{
     ConsistencyProof, InclusionProof, LogEntry, LogEntryAnon, LogInfo, SearchLogQuery, Verification,
 };
+use crate::checkpoints::{PublishedCheckpoint, SignedHead};
 use crate::clock::Clock;
 use crate::error::RekorError;
 use crate::kinds::canonicalize_proposed_entry;
@@ -64,9 +67,9 @@ pub struct RekorV1State {
 
 #[derive(Debug)]
 struct Inner {
-    log: Log,
+    log: Arc<dyn LogStore>,
     signer: Arc<dyn Signer>,
-    note_signer: NoteSigner,
+    checkpoints: PublishedCheckpoint,
     origin: String,
     tree_id: u64,
     log_id: [u8; 32],
@@ -77,12 +80,25 @@ struct Inner {
 }
 
 impl RekorV1State {
-    /// Open (or create) the log in `config.dir`.
+    /// Open (or create) the log on embedded storage in `config.dir/log`.
     ///
     /// # Errors
     /// [`RekorError::Config`] for an unusable hostname, key or tree-ID file;
     /// [`RekorError::Storage`] when the log cannot be opened.
     pub async fn open(config: RekorV1Config) -> Result<Self, RekorError> {
+        let store = EmbeddedLog::open(&config.dir.join("log"), config.log.clone()).await?;
+        Self::open_with_store(config, Arc::new(store)).await
+    }
+
+    /// Open the log on any storage driver; `config.dir` keeps only the tree ID and
+    /// `config.log` only its entry-size limit.
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub async fn open_with_store(
+        config: RekorV1Config,
+        store: Arc<dyn LogStore>,
+    ) -> Result<Self, RekorError> {
         let note_signer = NoteSigner::new(
             config.hostname.clone(),
             Arc::clone(&config.signer),
@@ -93,14 +109,18 @@ impl RekorV1State {
             .map_err(|e| RekorError::Config(format!("create {}: {e}", config.dir.display())))?;
         let tree_id = load_or_create_tree_id(&config.dir)?;
         let max_entry_size = config.log.max_entry_size;
-        let log = Log::open(&config.dir.join("log"), config.log).await?;
         let log_id = sha256(config.signer.public_key_der());
+        let origin = format!("{} - {tree_id}", config.hostname);
         Ok(Self {
             inner: Arc::new(Inner {
-                log,
-                origin: format!("{} - {tree_id}", config.hostname),
+                checkpoints: PublishedCheckpoint::new(
+                    Arc::clone(&store),
+                    note_signer,
+                    origin.clone(),
+                ),
+                log: store,
+                origin,
                 signer: config.signer,
-                note_signer,
                 tree_id,
                 log_id,
                 log_id_hex: hex::encode(log_id),
@@ -123,14 +143,15 @@ impl RekorV1State {
     /// # Errors
     /// Signing or storage failures.
     pub async fn append_opening_entry(&self) -> Result<Option<u64>, RekorError> {
-        if self.inner.log.tree_head().size > 0 {
+        if self.inner.log.tree_head().await?.size > 0 {
             return Ok(None);
         }
         let statement = crate::opening_statement(&self.inner.origin);
-        let signature = self
-            .inner
-            .signer
-            .sign(statement.as_bytes())
+        let signer = Arc::clone(&self.inner.signer);
+        let message = statement.clone().into_bytes();
+        let signature = tokio::task::spawn_blocking(move || signer.sign(&message))
+            .await
+            .map_err(|e| RekorError::Signing(e.to_string()))?
             .map_err(|e| RekorError::Signing(e.to_string()))?;
         let key_pem = pem_encode("PUBLIC KEY", self.inner.signer.public_key_der());
         let proposed = serde_json::json!({
@@ -208,11 +229,12 @@ impl RekorV1State {
         let appended = match self
             .inner
             .log
-            .append_with_metadata(
-                entry.body.clone(),
-                leaf.0,
-                integrated_time.to_be_bytes().to_vec(),
-            )
+            .append(NewEntry {
+                entry: entry.body.clone(),
+                identity: leaf.0,
+                metadata: integrated_time.to_be_bytes().to_vec(),
+                index_keys: search::index_keys(&entry.body),
+            })
             .await
         {
             Ok(a) => a,
@@ -229,20 +251,24 @@ impl RekorV1State {
             kind = entry.kind,
             "rekor v1 entry appended"
         );
-        self.log_entry(appended.index, &entry.body, integrated_time, appended.tree)
+        let head = self.inner.checkpoints.current().await?;
+        self.log_entry(appended.index, &entry.body, integrated_time, &head)
+            .await
     }
 
     /// The entry at `index`, with a proof against the current tree.
     ///
     /// # Errors
     /// [`RekorError::NotFound`] beyond the tree; storage or signing failures.
-    pub fn entry_by_index(&self, index: u64) -> Result<LogEntry, RekorError> {
-        let head = self.inner.log.tree_head();
-        if index >= head.size {
+    pub async fn entry_by_index(&self, index: u64) -> Result<LogEntry, RekorError> {
+        let head = self.inner.checkpoints.current().await?;
+        if index >= head.head.size {
             return Err(RekorError::NotFound(format!("no entry at index {index}")));
         }
-        let body = self.inner.log.entry(index)?;
-        self.log_entry(index, &body, self.integrated_time(index)?, head)
+        let stored = self.inner.log.entry(index).await?;
+        let integrated_time = integrated_time(index, &stored.metadata)?;
+        self.log_entry(index, &stored.entry, integrated_time, &head)
+            .await
     }
 
     /// The entry with this UUID (64 hex: leaf hash) or entry ID (80 hex: tree ID ‖ leaf hash).
@@ -250,9 +276,10 @@ impl RekorV1State {
     /// # Errors
     /// [`RekorError::InvalidRequest`] for a malformed identifier, [`RekorError::NotFound`] for
     /// an unknown one or another tree's ID.
-    pub fn entry_by_uuid(&self, unverified_id: &str) -> Result<LogEntry, RekorError> {
+    pub async fn entry_by_uuid(&self, unverified_id: &str) -> Result<LogEntry, RekorError> {
         let leaf = self.parse_entry_id(unverified_id)?;
-        self.entry_by_leaf_hash(&leaf)?
+        self.entry_by_leaf_hash(&leaf)
+            .await?
             .ok_or_else(|| RekorError::NotFound(format!("no entry with UUID {unverified_id}")))
     }
 
@@ -262,7 +289,7 @@ impl RekorV1State {
     /// # Errors
     /// [`RekorError::TooManyQueries`] above [`MAX_SEARCH_QUERIES`], [`RekorError::InvalidRequest`]
     /// or [`RekorError::InvalidEntry`] for malformed identifiers or entries.
-    pub fn search(&self, query: &SearchLogQuery) -> Result<Vec<LogEntry>, RekorError> {
+    pub async fn search(&self, query: &SearchLogQuery) -> Result<Vec<LogEntry>, RekorError> {
         let total = query.entry_uuids.len() + query.log_indexes.len() + query.entries.len();
         if total > MAX_SEARCH_QUERIES {
             return Err(RekorError::TooManyQueries {
@@ -283,10 +310,10 @@ impl RekorV1State {
         }
         let mut out = Vec::new();
         for leaf in &leaves {
-            out.extend(self.entry_by_leaf_hash(leaf)?);
+            out.extend(self.entry_by_leaf_hash(leaf).await?);
         }
         for &index in &query.log_indexes {
-            match self.entry_by_index(index) {
+            match self.entry_by_index(index).await {
                 Ok(entry) => out.push(entry),
                 Err(RekorError::NotFound(_)) => {}
                 Err(e) => return Err(e),
@@ -295,16 +322,43 @@ impl RekorV1State {
         Ok(out)
     }
 
+    /// `POST /api/v1/index/retrieve`: entry IDs (tree ID ‖ UUID) of the entries matching a
+    /// [`search::SearchIndex`], ascending by index.
+    ///
+    /// # Errors
+    /// [`RekorError::InvalidRequest`] for a malformed query; storage failures.
+    pub async fn search_index(
+        &self,
+        unverified: &search::SearchIndex,
+    ) -> Result<Vec<String>, RekorError> {
+        let query = unverified.to_query()?;
+        let mut lists = Vec::with_capacity(query.keys.len());
+        for key in &query.keys {
+            lists.push(
+                self.inner
+                    .log
+                    .search(key, sigstack_tlog_storage::MAX_SEARCH_RESULTS)
+                    .await?,
+            );
+        }
+        let mut ids = Vec::new();
+        for index in search::combine(query.operator, lists) {
+            let stored = self.inner.log.entry(index).await?;
+            ids.push(self.entry_id(&leaf_hash(&stored.entry)));
+        }
+        Ok(ids)
+    }
+
     /// `GET /api/v1/log`: the current tree head and its signed checkpoint.
     ///
     /// # Errors
     /// [`RekorError::Signing`] when the checkpoint cannot be signed.
-    pub fn log_info(&self) -> Result<LogInfo, RekorError> {
-        let head = self.inner.log.tree_head();
+    pub async fn log_info(&self) -> Result<LogInfo, RekorError> {
+        let SignedHead { head, note } = self.inner.checkpoints.current().await?;
         Ok(LogInfo {
             root_hash: head.root.to_hex(),
             tree_size: head.size,
-            signed_tree_head: self.checkpoint(head)?,
+            signed_tree_head: note,
             tree_id: self.inner.tree_id.to_string(),
         })
     }
@@ -314,7 +368,7 @@ impl RekorV1State {
     /// # Errors
     /// [`RekorError::InvalidRequest`] if a size is 0, `first_size > last_size` or `last_size` is
     /// beyond the tree; storage failures.
-    pub fn consistency_proof(
+    pub async fn consistency_proof(
         &self,
         first_size: u64,
         last_size: u64,
@@ -330,7 +384,7 @@ impl RekorV1State {
                 "firstSize({first_size}) must be less than or equal to lastSize({last_size})"
             )));
         }
-        let size = log.tree_head().size;
+        let size = log.tree_head().await?.size;
         if last_size > size {
             return Err(RekorError::InvalidRequest(format!(
                 "lastSize({last_size}) is beyond the current tree size ({size})"
@@ -339,24 +393,24 @@ impl RekorV1State {
         let hashes = if first_size == last_size {
             Vec::new()
         } else {
-            log.consistency_proof(first_size, last_size)?
+            log.consistency_proof(first_size, last_size).await?
         };
         Ok(ConsistencyProof {
-            root_hash: log.root_at(last_size)?.to_hex(),
+            root_hash: log.root_at(last_size).await?.to_hex(),
             hashes: hashes.iter().map(Hash::to_hex).collect(),
         })
     }
 
     /// Commit queued appends and release the data directory (other clones keep serving reads).
     pub async fn close(self) {
-        self.inner.log.clone().close().await;
+        self.inner.log.close().await;
     }
 
-    fn entry_by_leaf_hash(&self, leaf: &Hash) -> Result<Option<LogEntry>, RekorError> {
-        let Some(index) = self.inner.log.lookup(&leaf.0) else {
+    async fn entry_by_leaf_hash(&self, leaf: &Hash) -> Result<Option<LogEntry>, RekorError> {
+        let Some(index) = self.inner.log.lookup(&leaf.0).await? else {
             return Ok(None);
         };
-        self.entry_by_index(index).map(Some)
+        self.entry_by_index(index).await.map(Some)
     }
 
     /// Parse a 64-hex UUID or an 80-hex entry ID of this tree into a leaf hash.
@@ -386,34 +440,25 @@ impl RekorV1State {
         format!("{:016x}{}", self.inner.tree_id, leaf.to_hex())
     }
 
-    fn integrated_time(&self, index: u64) -> Result<i64, RekorError> {
-        let meta = self.inner.log.metadata(index).map_err(|e| {
-            RekorError::Inconsistent(format!("integratedTime of entry {index}: {e}"))
-        })?;
-        let bytes: [u8; METADATA_LEN] = meta.as_slice().try_into().map_err(|_| {
-            RekorError::Inconsistent(format!("integratedTime of entry {index} is malformed"))
-        })?;
-        Ok(i64::from_be_bytes(bytes))
-    }
-
-    fn checkpoint(&self, head: TreeHead) -> Result<String, RekorError> {
-        let checkpoint = Checkpoint::new(self.inner.origin.clone(), head.size, head.root);
-        Ok(sign_checkpoint(&checkpoint, &[&self.inner.note_signer])?)
-    }
-
-    /// Assemble the response for entry `index` with a proof against `head`.
-    fn log_entry(
+    /// Assemble the response for entry `index` with a proof against the published `signed`
+    /// head and a freshly signed SET.
+    async fn log_entry(
         &self,
         index: u64,
         body: &[u8],
         integrated_time: i64,
-        head: TreeHead,
+        signed: &SignedHead,
     ) -> Result<LogEntry, RekorError> {
-        let proof = self.inner.log.inclusion_proof(index, head.size)?;
+        let head: TreeHead = signed.head;
+        let proof = self.inner.log.inclusion_proof(index, head.size).await?;
         let body_b64 = b64(body);
         let payload = set_payload(&body_b64, integrated_time, &self.inner.log_id_hex, index)
             .map_err(|e| RekorError::Signing(e.to_string()))?;
-        let set = sign_set(self.inner.signer.as_ref(), &payload)
+        let signer = Arc::clone(&self.inner.signer);
+        // Signing may be an HSM round trip: off the async workers.
+        let set = tokio::task::spawn_blocking(move || sign_set(signer.as_ref(), &payload))
+            .await
+            .map_err(|e| RekorError::Signing(e.to_string()))?
             .map_err(|e| RekorError::Signing(e.to_string()))?;
         Ok(LogEntry {
             entry_id: self.entry_id(&leaf_hash(body)),
@@ -424,7 +469,7 @@ impl RekorV1State {
                 log_index: index,
                 verification: Verification {
                     inclusion_proof: InclusionProof {
-                        checkpoint: self.checkpoint(head)?,
+                        checkpoint: signed.note.clone(),
                         hashes: proof.iter().map(Hash::to_hex).collect(),
                         log_index: index,
                         root_hash: head.root.to_hex(),
@@ -435,6 +480,14 @@ impl RekorV1State {
             },
         })
     }
+}
+
+/// The `integratedTime` stored as entry `index`'s metadata.
+fn integrated_time(index: u64, metadata: &[u8]) -> Result<i64, RekorError> {
+    let bytes: [u8; METADATA_LEN] = metadata.try_into().map_err(|_| {
+        RekorError::Inconsistent(format!("integratedTime of entry {index} is malformed"))
+    })?;
+    Ok(i64::from_be_bytes(bytes))
 }
 
 /// Read the tree ID from `dir/tree-id`, or pick a random positive 63-bit one and store it.

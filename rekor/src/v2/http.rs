@@ -45,7 +45,7 @@ async fn create_entry(
 
 /// `GET /api/v2/checkpoint`: the signed checkpoint note.
 async fn get_checkpoint(State(state): State<RekorV2State>) -> Result<Response, ApiError> {
-    let note = state.checkpoint().map_err(ApiError::v2)?;
+    let note = state.checkpoint().await.map_err(ApiError::v2)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
@@ -61,7 +61,7 @@ async fn get_tile(
     State(state): State<RekorV2State>,
     Path(path): Path<String>,
 ) -> Result<Response, ApiError> {
-    let tile = state.tile(&path).map_err(ApiError::v2)?;
+    let tile = state.tile(&path).await.map_err(ApiError::v2)?;
     let cache = if tile.full { IMMUTABLE } else { "no-cache" };
     Ok((
         [

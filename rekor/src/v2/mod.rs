@@ -16,11 +16,12 @@ use serde_json::Value;
 use sigstack_http::Metrics;
 use sigstack_keys::{SignatureAlgorithm, Signer};
 use sigstack_tlog::merkle::{Hash, leaf_hash};
-use sigstack_tlog::{Checkpoint, KeyIdRule, NoteSigner, TilePath, sign_checkpoint};
-use sigstack_tlog_storage::{Log, LogConfig, StorageError, TreeHead};
+use sigstack_tlog::{KeyIdRule, NoteSigner, TilePath};
+use sigstack_tlog_storage::{EmbeddedLog, LogConfig, LogStore, NewEntry, StorageError};
 
 pub use self::http::v2_router;
 use self::wire::{CheckpointEnvelope, InclusionProof, KindVersion, LogId, TransparencyLogEntry};
+use crate::checkpoints::PublishedCheckpoint;
 use crate::error::RekorError;
 use crate::kinds::encoding::b64;
 use crate::kinds::v2::canonicalize_request;
@@ -48,8 +49,8 @@ pub struct RekorV2State {
 
 #[derive(Debug)]
 struct Inner {
-    log: Log,
-    note_signer: NoteSigner,
+    log: Arc<dyn LogStore>,
+    checkpoints: PublishedCheckpoint,
     origin: String,
     log_id: [u8; 32],
     max_entry_size: usize,
@@ -66,12 +67,25 @@ pub struct Tile {
 }
 
 impl RekorV2State {
-    /// Open (or create) the log in `config.dir`.
+    /// Open (or create) the log on embedded storage in `config.dir/log`.
     ///
     /// # Errors
     /// [`RekorError::Config`] for a non-Ed25519 key or an invalid origin;
     /// [`RekorError::Storage`] when the log cannot be opened.
     pub async fn open(config: RekorV2Config) -> Result<Self, RekorError> {
+        let store = EmbeddedLog::open(&config.dir.join("log"), config.log.clone()).await?;
+        Self::open_with_store(config, Arc::new(store)).await
+    }
+
+    /// Open the log on any storage driver (`config.dir` is unused; `config.log` gives only the
+    /// entry-size limit).
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub async fn open_with_store(
+        config: RekorV2Config,
+        store: Arc<dyn LogStore>,
+    ) -> Result<Self, RekorError> {
         if config.signer.algorithm() != SignatureAlgorithm::Ed25519 {
             return Err(RekorError::Config(
                 "the Rekor v2 checkpoint key must be Ed25519".into(),
@@ -84,12 +98,15 @@ impl RekorV2State {
         )
         .map_err(|e| RekorError::Config(format!("checkpoint signer: {e}")))?;
         let max_entry_size = config.log.max_entry_size;
-        let log = Log::open(&config.dir.join("log"), config.log).await?;
         Ok(Self {
             inner: Arc::new(Inner {
-                log,
                 log_id: note_signer.key_hash(),
-                note_signer,
+                checkpoints: PublishedCheckpoint::new(
+                    Arc::clone(&store),
+                    note_signer,
+                    config.origin.clone(),
+                ),
+                log: store,
                 origin: config.origin,
                 max_entry_size,
                 metrics: config.metrics,
@@ -112,7 +129,7 @@ impl RekorV2State {
     /// Rekor v2 entries take ECDSA keys only, so the statement is signed with a one-time P-256
     /// key whose public half is in the entry.
     pub async fn append_opening_entry(&self) -> Result<Option<u64>, RekorError> {
-        if self.inner.log.tree_head().size > 0 {
+        if self.inner.log.tree_head().await?.size > 0 {
             return Ok(None);
         }
         let statement = crate::opening_statement(&self.inner.origin);
@@ -183,7 +200,12 @@ impl RekorV2State {
             });
         }
         let leaf = leaf_hash(&entry.body);
-        let appended = match self.inner.log.append(entry.body.clone(), leaf.0).await {
+        let appended = match self
+            .inner
+            .log
+            .append(NewEntry::new(entry.body.clone(), leaf.0))
+            .await
+        {
             Ok(a) => a,
             Err(StorageError::Duplicate { index }) => {
                 return Err(RekorError::Duplicate {
@@ -194,10 +216,14 @@ impl RekorV2State {
             Err(e) => return Err(e.into()),
         };
         tracing::info!(index = appended.index, "rekor v2 entry appended");
+        // Prove against the published checkpoint (it covers the entry: the entry is committed).
+        let signed = self.inner.checkpoints.current().await?;
+        let head = signed.head;
         let proof = self
             .inner
             .log
-            .inclusion_proof(appended.index, appended.tree.size)?;
+            .inclusion_proof(appended.index, head.size)
+            .await?;
         Ok(TransparencyLogEntry {
             log_index: appended.index.to_string(),
             log_id: LogId {
@@ -209,11 +235,11 @@ impl RekorV2State {
             },
             inclusion_proof: InclusionProof {
                 log_index: appended.index.to_string(),
-                root_hash: appended.tree.root.to_base64(),
-                tree_size: appended.tree.size.to_string(),
+                root_hash: head.root.to_base64(),
+                tree_size: head.size.to_string(),
                 hashes: proof.iter().map(Hash::to_base64).collect(),
                 checkpoint: CheckpointEnvelope {
-                    envelope: self.checkpoint_at(appended.tree)?,
+                    envelope: signed.note,
                 },
             },
             canonicalized_body: b64(&entry.body),
@@ -224,8 +250,8 @@ impl RekorV2State {
     ///
     /// # Errors
     /// [`RekorError::Signing`].
-    pub fn checkpoint(&self) -> Result<String, RekorError> {
-        self.checkpoint_at(self.inner.log.tree_head())
+    pub async fn checkpoint(&self) -> Result<String, RekorError> {
+        Ok(self.inner.checkpoints.current().await?.note)
     }
 
     /// A hash tile or entry bundle by its tlog-tiles path below `tile/` (for example `0/x001/234`,
@@ -234,10 +260,10 @@ impl RekorV2State {
     /// # Errors
     /// [`RekorError::InvalidRequest`] for a malformed path, [`RekorError::NotFound`] for a tile
     /// the tree does not cover.
-    pub fn tile(&self, unverified_path: &str) -> Result<Tile, RekorError> {
+    pub async fn tile(&self, unverified_path: &str) -> Result<Tile, RekorError> {
         let path = TilePath::parse(&format!("tile/{unverified_path}"))
             .map_err(|e| RekorError::InvalidRequest(e.to_string()))?;
-        let bytes = self.inner.log.tile(&path)?;
+        let bytes = self.inner.log.tile(&path).await?;
         Ok(Tile {
             bytes,
             full: path.is_full(),
@@ -246,11 +272,6 @@ impl RekorV2State {
 
     /// Commit queued appends and release the data directory.
     pub async fn close(self) {
-        self.inner.log.clone().close().await;
-    }
-
-    fn checkpoint_at(&self, head: TreeHead) -> Result<String, RekorError> {
-        let checkpoint = Checkpoint::new(self.inner.origin.clone(), head.size, head.root);
-        Ok(sign_checkpoint(&checkpoint, &[&self.inner.note_signer])?)
+        self.inner.log.close().await;
     }
 }

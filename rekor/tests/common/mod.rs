@@ -114,6 +114,26 @@ pub struct Client {
 
 impl Client {
     pub fn new(alg: SignatureAlgorithm) -> Self {
+        Self::with_extensions(alg, Vec::new())
+    }
+
+    /// A client whose certificate names `email` in its subject alternative name.
+    pub fn with_email(alg: SignatureAlgorithm, email: &str) -> Self {
+        use x509_cert::ext::pkix::SubjectAltName;
+        use x509_cert::ext::pkix::name::GeneralName;
+        let san = SubjectAltName(vec![GeneralName::Rfc822Name(
+            der::asn1::Ia5String::new(email).unwrap(),
+        )]);
+        let ext =
+            sigstack_pki::raw_extension(&san, const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME, true)
+                .unwrap();
+        Self::with_extensions(alg, vec![ext])
+    }
+
+    fn with_extensions(
+        alg: SignatureAlgorithm,
+        extensions: Vec<x509_cert::ext::Extension>,
+    ) -> Self {
         let ca_dir = tempfile::tempdir().unwrap();
         let now = SystemTime::now();
         let ca = CertificateAuthority::load_or_create(
@@ -137,7 +157,7 @@ impl Client {
             not_before: now,
             not_after: now + Duration::from_secs(600),
             subject_public_key_der: key.public_key_der().to_vec(),
-            extensions: Vec::new(),
+            extensions,
         }
         .issue(ca.signer.as_ref())
         .unwrap();

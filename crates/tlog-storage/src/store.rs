@@ -1,0 +1,303 @@
+//! The storage interface every log driver implements, and the types it speaks.
+//!
+//! Rekor v1, Rekor v2 and the CT log hold an `Arc<dyn LogStore>` and never name a driver: the
+//! embedded driver ([`crate::EmbeddedLog`], one data directory) and the PostgreSQL driver both
+//! implement [`LogStore`], and both pass the same conformance suite ([`crate::conformance`],
+//! behind the `conformance` feature).
+//!
+//! # Contract
+//!
+//! - [`LogStore::append`] returns only once the entry, its Merkle hashes, its dedup identity and
+//!   its search keys are durable and the entry is visible to every reader of the log, on every
+//!   replica. Nothing that failed is ever reported as logged; a retry of an entry whose append
+//!   failed after all reaching storage gets [`StorageError::Duplicate`] with its index.
+//! - Indices are dense and permanent: entry `i` never changes once acknowledged.
+//! - Reads only ever see committed data; sizes beyond the current tree are
+//!   [`StorageError::NotFound`], impossible arguments [`StorageError::InvalidRequest`].
+//! - [`LogStore::publish_checkpoint`] records the signed checkpoint the service hands out; the
+//!   store never accepts a checkpoint smaller than the largest one published, and a driver
+//!   refuses to open a log whose tree is smaller than that checkpoint (rollback protection).
+
+use std::fmt;
+
+use async_trait::async_trait;
+use sha2::{Digest as _, Sha256};
+use sigstack_tlog::TilePath;
+use sigstack_tlog::merkle::Hash;
+
+use crate::{Appended, StorageError, TreeHead};
+
+/// Most search keys one entry may carry.
+pub const MAX_INDEX_KEYS_PER_ENTRY: usize = 16;
+/// Most entries one [`LogStore::entries`] call returns (one full tile).
+pub const MAX_ENTRIES_PER_READ: u64 = 256;
+/// Most indices one [`LogStore::search`] call returns.
+pub const MAX_SEARCH_RESULTS: usize = 1024;
+/// Largest signed checkpoint a store keeps, in bytes.
+pub const MAX_CHECKPOINT_SIZE: usize = 16 * 1024;
+
+/// A secondary-index key: SHA-256 over a namespace and a value, so that keys of different kinds
+/// (artifact hashes, key fingerprints, email addresses, leaf hashes) never collide and every key
+/// has the same fixed size in every driver.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IndexKey(pub [u8; 32]);
+
+impl IndexKey {
+    /// `SHA-256(namespace ‖ 0x00 ‖ value)`. Namespaces are short ASCII words chosen by the
+    /// service (`"sha256"`, `"email"`, ...); the value is already normalised by the service.
+    #[must_use]
+    pub fn new(namespace: &str, value: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(namespace.as_bytes());
+        h.update([0u8]);
+        h.update(value);
+        Self(h.finalize().into())
+    }
+}
+
+impl fmt::Debug for IndexKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IndexKey({})", hex_prefix(&self.0))
+    }
+}
+
+fn hex_prefix(bytes: &[u8]) -> String {
+    bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// An entry to sequence.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NewEntry {
+    /// The RFC 6962 leaf data (its leaf hash is `SHA-256(0x00 ‖ entry)`).
+    pub entry: Vec<u8>,
+    /// The dedup identity: a second entry with the same identity is a
+    /// [`StorageError::Duplicate`] of the first.
+    pub identity: [u8; 32],
+    /// Stored with the entry, outside the Merkle tree (at most [`crate::MAX_METADATA_SIZE`]).
+    pub metadata: Vec<u8>,
+    /// Secondary-index keys under which [`LogStore::search`] finds the entry (at most
+    /// [`MAX_INDEX_KEYS_PER_ENTRY`]; duplicates are ignored).
+    pub index_keys: Vec<IndexKey>,
+}
+
+impl NewEntry {
+    /// An entry with no metadata and no search keys.
+    #[must_use]
+    pub fn new(entry: Vec<u8>, identity: [u8; 32]) -> Self {
+        Self {
+            entry,
+            identity,
+            ..Self::default()
+        }
+    }
+
+    /// Checks the limits every driver enforces before any work.
+    ///
+    /// # Errors
+    /// [`StorageError::EntryTooLarge`] or [`StorageError::InvalidRequest`].
+    pub fn check_limits(&self, max_entry_size: usize) -> Result<(), StorageError> {
+        if self.entry.len() > max_entry_size {
+            return Err(StorageError::EntryTooLarge {
+                size: self.entry.len(),
+                max: max_entry_size,
+            });
+        }
+        if self.metadata.len() > crate::MAX_METADATA_SIZE {
+            return Err(StorageError::InvalidRequest(format!(
+                "metadata of {} bytes exceeds {}",
+                self.metadata.len(),
+                crate::MAX_METADATA_SIZE
+            )));
+        }
+        if self.index_keys.len() > MAX_INDEX_KEYS_PER_ENTRY {
+            return Err(StorageError::InvalidRequest(format!(
+                "{} search keys exceed the limit of {MAX_INDEX_KEYS_PER_ENTRY}",
+                self.index_keys.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A committed entry with its metadata.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEntry {
+    /// The leaf data.
+    pub entry: Vec<u8>,
+    /// The metadata given at append time (empty if none).
+    pub metadata: Vec<u8>,
+}
+
+/// A signed checkpoint as the service published it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// The tree size it commits to.
+    pub size: u64,
+    /// Its root hash.
+    pub root: Hash,
+    /// The signed note (or any signed tree head encoding the service uses).
+    pub signed: Vec<u8>,
+}
+
+/// Transparency-log storage: the one interface every driver implements.
+#[async_trait]
+pub trait LogStore: Send + Sync + fmt::Debug {
+    /// Sequence `entry` durably; see the module's contract.
+    ///
+    /// # Errors
+    /// [`StorageError::Duplicate`], [`StorageError::EntryTooLarge`],
+    /// [`StorageError::InvalidRequest`], [`StorageError::Overloaded`], [`StorageError::Closed`],
+    /// [`StorageError::Failed`], [`StorageError::Unavailable`] or [`StorageError::Io`].
+    async fn append(&self, entry: NewEntry) -> Result<Appended, StorageError>;
+
+    /// The latest committed tree head.
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when a remote store cannot be reached.
+    async fn tree_head(&self) -> Result<TreeHead, StorageError>;
+
+    /// The index of the committed entry with this dedup identity.
+    ///
+    /// # Errors
+    /// Read failures.
+    async fn lookup(&self, identity: &[u8; 32]) -> Result<Option<u64>, StorageError>;
+
+    /// Indices of committed entries carrying `key`, ascending, at most `limit` (capped at
+    /// [`MAX_SEARCH_RESULTS`]).
+    ///
+    /// # Errors
+    /// Read failures.
+    async fn search(&self, key: &IndexKey, limit: usize) -> Result<Vec<u64>, StorageError>;
+
+    /// `count` committed entries starting at `start` (`1..=`[`MAX_ENTRIES_PER_READ`]).
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if the range reaches beyond the tree,
+    /// [`StorageError::InvalidRequest`] for an empty or oversized range.
+    async fn entries(&self, start: u64, count: u64) -> Result<Vec<StoredEntry>, StorageError>;
+
+    /// The committed entry at `index`.
+    ///
+    /// # Errors
+    /// As [`LogStore::entries`].
+    async fn entry(&self, index: u64) -> Result<StoredEntry, StorageError> {
+        self.entries(index, 1)
+            .await?
+            .pop()
+            .ok_or_else(|| StorageError::Corrupt(format!("entry {index} read came back empty")))
+    }
+
+    /// Inclusion proof of entry `index` in the committed tree of `size` entries (RFC 9162
+    /// audit path, leaf to root).
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if `size` exceeds the tree, [`StorageError::InvalidRequest`]
+    /// if `index >= size`.
+    async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StorageError>;
+
+    /// Consistency proof between committed tree sizes `old` and `new` (`0 < old <= new`).
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if `new` exceeds the tree, [`StorageError::InvalidRequest`]
+    /// for `old == 0` or `old > new`.
+    async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, StorageError>;
+
+    /// Root hash of the committed tree of `size` entries.
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if `size` exceeds the tree.
+    async fn root_at(&self, size: u64) -> Result<Hash, StorageError>;
+
+    /// The bytes of a hash tile or entry bundle of the committed tree (any width the tree
+    /// covers, so partial tiles of older sizes stay available).
+    ///
+    /// # Errors
+    /// [`StorageError::NotFound`] if the tree does not cover the tile.
+    async fn tile(&self, path: &TilePath) -> Result<Vec<u8>, StorageError>;
+
+    /// Record a signed checkpoint the service is about to hand out. A checkpoint of the same
+    /// size as the stored one replaces it only if its root matches; a smaller one is refused.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidRequest`] for a size beyond the tree, a root that differs from the
+    /// tree's, a checkpoint smaller than the published one, or one over
+    /// [`MAX_CHECKPOINT_SIZE`] bytes.
+    async fn publish_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StorageError>;
+
+    /// The largest checkpoint published so far.
+    ///
+    /// # Errors
+    /// Read failures.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StorageError>;
+
+    /// Whether the log takes appends, as last observed (for `/readyz`; never blocks).
+    ///
+    /// # Errors
+    /// The reason it does not.
+    fn check_writable(&self) -> Result<(), StorageError>;
+
+    /// Commit what is queued, stop taking appends and release the storage. Reads through other
+    /// handles may continue where the driver allows it.
+    async fn close(&self);
+}
+
+/// Checks the arguments of [`LogStore::publish_checkpoint`] against the current head and the
+/// previously published checkpoint; shared by every driver.
+///
+/// # Errors
+/// As [`LogStore::publish_checkpoint`].
+pub fn check_publishable(
+    checkpoint: &StoredCheckpoint,
+    head_size: u64,
+    root_at_size: Option<Hash>,
+    published: Option<&StoredCheckpoint>,
+) -> Result<(), StorageError> {
+    if checkpoint.signed.len() > MAX_CHECKPOINT_SIZE {
+        return Err(StorageError::InvalidRequest(format!(
+            "checkpoint of {} bytes exceeds {MAX_CHECKPOINT_SIZE}",
+            checkpoint.signed.len()
+        )));
+    }
+    if checkpoint.size > head_size {
+        return Err(StorageError::InvalidRequest(format!(
+            "checkpoint size {} is beyond the tree ({head_size})",
+            checkpoint.size
+        )));
+    }
+    if let Some(root) = root_at_size
+        && root != checkpoint.root
+    {
+        return Err(StorageError::InvalidRequest(format!(
+            "checkpoint root does not match the tree of size {}",
+            checkpoint.size
+        )));
+    }
+    if let Some(p) = published
+        && checkpoint.size < p.size
+    {
+        return Err(StorageError::InvalidRequest(format!(
+            "checkpoint size {} is smaller than the published {}",
+            checkpoint.size, p.size
+        )));
+    }
+    Ok(())
+}
+
+/// Checks an entry range request; shared by every driver.
+///
+/// # Errors
+/// As [`LogStore::entries`].
+pub fn check_range(start: u64, count: u64, size: u64) -> Result<(), StorageError> {
+    if count == 0 || count > MAX_ENTRIES_PER_READ {
+        return Err(StorageError::InvalidRequest(format!(
+            "entry count must be 1..={MAX_ENTRIES_PER_READ}, got {count}"
+        )));
+    }
+    match start.checked_add(count) {
+        Some(end) if end <= size => Ok(()),
+        _ => Err(StorageError::NotFound(format!(
+            "entries {start}..{} (tree size {size})",
+            start.saturating_add(count)
+        ))),
+    }
+}

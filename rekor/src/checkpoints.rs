@@ -1,0 +1,85 @@
+//! The log's published checkpoint: signed once per tree head, recorded in storage before it is
+//! handed out, and reused by every response about that head.
+//!
+//! Signing per response would cost one signature per request (and, for ECDSA, a different note
+//! each time); a head changes once per sequenced batch, so one signature covers every entry of
+//! the batch. Recording it in storage first means no replica ever serves a checkpoint that a
+//! restart could contradict, and the storage refuses to go below it.
+
+use std::sync::Arc;
+
+use sigstack_tlog::{Checkpoint, NoteSigner, sign_checkpoint};
+use sigstack_tlog_storage::{LogStore, StorageError, StoredCheckpoint, TreeHead};
+
+use crate::error::RekorError;
+
+/// A signed checkpoint note with the head it commits to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SignedHead {
+    pub head: TreeHead,
+    pub note: String,
+}
+
+#[derive(Debug)]
+pub(crate) struct PublishedCheckpoint {
+    store: Arc<dyn LogStore>,
+    signer: Arc<NoteSigner>,
+    origin: String,
+    latest: tokio::sync::Mutex<Option<SignedHead>>,
+}
+
+impl PublishedCheckpoint {
+    pub(crate) fn new(store: Arc<dyn LogStore>, signer: NoteSigner, origin: String) -> Self {
+        Self {
+            store,
+            signer: Arc::new(signer),
+            origin,
+            latest: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// A checkpoint of the current tree: the published one when the tree has not grown since,
+    /// otherwise a new one, signed and recorded before it is returned.
+    pub(crate) async fn current(&self) -> Result<SignedHead, RekorError> {
+        let mut latest = self.latest.lock().await;
+        let head = self.store.tree_head().await?;
+        if let Some(signed) = latest.as_ref()
+            && signed.head == head
+        {
+            return Ok(signed.clone());
+        }
+        // Another replica may have published this head (or a newer one) already.
+        if let Some(stored) = self.store.latest_checkpoint().await?
+            && stored.size == head.size
+            && stored.root == head.root
+            && let Ok(note) = String::from_utf8(stored.signed)
+        {
+            let signed = SignedHead { head, note };
+            *latest = Some(signed.clone());
+            return Ok(signed);
+        }
+        let checkpoint = Checkpoint::new(self.origin.clone(), head.size, head.root);
+        let signer = Arc::clone(&self.signer);
+        // Signing may be an HSM round trip: off the async workers.
+        let note = tokio::task::spawn_blocking(move || sign_checkpoint(&checkpoint, &[&signer]))
+            .await
+            .map_err(|e| RekorError::Signing(e.to_string()))??;
+        let stored = StoredCheckpoint {
+            size: head.size,
+            root: head.root,
+            signed: note.clone().into_bytes(),
+        };
+        match self.store.publish_checkpoint(&stored).await {
+            Ok(()) => {}
+            // A replica published a larger head meanwhile: ours is still a valid checkpoint of
+            // an older tree, consistent with it, and fine to return; just don't cache it.
+            Err(StorageError::InvalidRequest(_)) => {
+                return Ok(SignedHead { head, note });
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let signed = SignedHead { head, note };
+        *latest = Some(signed.clone());
+        Ok(signed)
+    }
+}

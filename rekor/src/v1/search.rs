@@ -1,0 +1,361 @@
+//! Rekor v1's search index: the keys each entry is filed under, and
+//! `POST /api/v1/index/retrieve` queries over them.
+//!
+//! As in Rekor, an entry is found by
+//! - the artifact or payload digest, `"<algorithm>:<lowercase hex>"` (a bare 40/64/128-hex
+//!   query gets the `sha1:`/`sha256:`/`sha512:` prefix);
+//! - the public-key fingerprint: lowercase hex SHA-256 of the canonical PEM of each key or
+//!   certificate in the entry (what Rekor stores as `publicKey.content`);
+//! - each subject of a certificate in the entry: email SANs (lowercased) and URI SANs.
+//!
+//! Keys are derived from the canonical body alone, so every replica and driver files an entry
+//! identically. Pure: no I/O.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use der::Decode as _;
+use serde::Deserialize;
+use serde_json::Value;
+use sigstack_tlog_storage::{IndexKey, MAX_INDEX_KEYS_PER_ENTRY};
+use x509_cert::Certificate;
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::pkix::name::GeneralName;
+
+use crate::error::RekorError;
+use crate::kinds::material::KeyMaterial;
+
+/// Namespace of digest keys.
+const DIGEST: &str = "digest";
+/// Namespace of public-key fingerprint keys.
+const KEY: &str = "publickey";
+/// Namespace of certificate subject keys (emails and URIs).
+const SUBJECT: &str = "subject";
+
+/// The search keys of a canonical Rekor v1 body (hashedrekord, dsse, intoto), at most
+/// [`MAX_INDEX_KEYS_PER_ENTRY`].
+#[must_use]
+pub fn index_keys(body: &[u8]) -> Vec<IndexKey> {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return Vec::new();
+    };
+    let spec = &v["spec"];
+    let mut digests: Vec<(String, String)> = Vec::new();
+    let mut materials: Vec<&str> = Vec::new();
+    let mut push_hash = |h: &Value| {
+        if let (Some(a), Some(v)) = (h["algorithm"].as_str(), h["value"].as_str()) {
+            digests.push((a.to_ascii_lowercase(), v.to_ascii_lowercase()));
+        }
+    };
+    match v["kind"].as_str() {
+        Some("hashedrekord") => {
+            push_hash(&spec["data"]["hash"]);
+            materials.extend(spec["signature"]["publicKey"]["content"].as_str());
+        }
+        Some("dsse") => {
+            push_hash(&spec["payloadHash"]);
+            push_hash(&spec["envelopeHash"]);
+            if let Some(sigs) = spec["signatures"].as_array() {
+                materials.extend(sigs.iter().filter_map(|s| s["verifier"].as_str()));
+            }
+        }
+        Some("intoto") => {
+            push_hash(&spec["content"]["payloadHash"]);
+            push_hash(&spec["content"]["hash"]);
+            if let Some(sigs) = spec["content"]["envelope"]["signatures"].as_array() {
+                materials.extend(sigs.iter().filter_map(|s| s["publicKey"].as_str()));
+            }
+        }
+        _ => {}
+    }
+    let mut keys: Vec<IndexKey> = digests
+        .iter()
+        .map(|(a, v)| digest_key(&format!("{a}:{v}")))
+        .collect();
+    for b64 in materials {
+        let Ok(pem) = STANDARD.decode(b64) else {
+            continue;
+        };
+        keys.push(IndexKey::new(
+            KEY,
+            hex::encode(sigstack_keys::sha256(&pem)).as_bytes(),
+        ));
+        if let Ok(m) = KeyMaterial::from_pem(&pem)
+            && let Ok(cert) = Certificate::from_der(&m.der)
+        {
+            keys.extend(certificate_subjects(&cert).iter().map(|s| subject_key(s)));
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys.truncate(MAX_INDEX_KEYS_PER_ENTRY);
+    keys
+}
+
+fn digest_key(prefixed: &str) -> IndexKey {
+    IndexKey::new(DIGEST, prefixed.as_bytes())
+}
+
+fn subject_key(subject: &str) -> IndexKey {
+    IndexKey::new(SUBJECT, subject.as_bytes())
+}
+
+/// Email SANs (lowercased) and URI SANs of a certificate.
+fn certificate_subjects(cert: &Certificate) -> Vec<String> {
+    let Ok(Some(san)) = cert.tbs_certificate().get_extension::<SubjectAltName>() else {
+        return Vec::new();
+    };
+    san.1
+        .0
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::Rfc822Name(email) => Some(email.as_str().to_ascii_lowercase()),
+            GeneralName::UniformResourceIdentifier(uri) => Some(uri.as_str().to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `SearchIndex` of the Rekor v1 OpenAPI:
+///
+/// ```yaml
+/// SearchIndex:
+///   type: object
+///   properties:
+///     email: {type: string, format: email}
+///     publicKey:
+///       type: object
+///       properties:
+///         format: {type: string, enum: [pgp, x509, minisign, ssh, tuf]}
+///         content: {type: string, format: byte}
+///         url: {type: string, format: uri}
+///       required: [format]
+///     hash: {type: string, pattern: '^(sha512:)?[0-9a-fA-F]{128}$|^(sha256:)?[0-9a-fA-F]{64}$|^(sha1:)?[0-9a-fA-F]{40}$'}
+///     operator: {type: string, enum: [and, or]}
+/// ```
+/// `subject` (a URI SAN) is this log's addition for workload identities.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchIndex {
+    /// An email SAN.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// A URI SAN (extension).
+    #[serde(default)]
+    pub subject: Option<String>,
+    /// A public key or certificate.
+    #[serde(default, rename = "publicKey")]
+    pub public_key: Option<SearchPublicKey>,
+    /// An artifact digest.
+    #[serde(default)]
+    pub hash: Option<String>,
+    /// `and` or `or` (default `or`).
+    #[serde(default)]
+    pub operator: Option<String>,
+}
+
+/// `SearchIndex.publicKey`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchPublicKey {
+    /// Only `x509` is indexed by this log.
+    pub format: String,
+    /// Base64 of the PEM key or certificate.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Fetching keys from URLs is not supported (no outbound requests from the log).
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// How the criteria of one query combine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operator {
+    /// Entries matching every criterion.
+    And,
+    /// Entries matching any criterion.
+    Or,
+}
+
+/// A checked [`SearchIndex`]: the operator and the keys to look up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexQuery {
+    /// How the keys combine.
+    pub operator: Operator,
+    /// One key per criterion.
+    pub keys: Vec<IndexKey>,
+}
+
+impl SearchIndex {
+    /// Check the query and derive its keys.
+    ///
+    /// # Errors
+    /// [`RekorError::InvalidRequest`] for no criteria, an unknown operator, a malformed hash,
+    /// email or key, a key format other than `x509`, or a key given by URL.
+    pub fn to_query(&self) -> Result<IndexQuery, RekorError> {
+        let bad = |why: String| RekorError::InvalidRequest(why);
+        let operator = match self.operator.as_deref() {
+            None | Some("or") => Operator::Or,
+            Some("and") => Operator::And,
+            Some(other) => {
+                return Err(bad(format!(
+                    "unknown operator {other:?}: use \"and\" or \"or\""
+                )));
+            }
+        };
+        let mut keys = Vec::new();
+        if let Some(hash) = &self.hash {
+            keys.push(digest_key(&prefixed_hash(hash).ok_or_else(|| {
+                bad(format!(
+                    "hash {hash:?} must be 40, 64 or 128 hex digits, optionally prefixed by its algorithm"
+                ))
+            })?));
+        }
+        if let Some(email) = &self.email {
+            let (local, domain) = email
+                .split_once('@')
+                .ok_or_else(|| bad(format!("email {email:?} is not an email address")))?;
+            if local.is_empty() || domain.is_empty() || email.len() > 320 {
+                return Err(bad(format!("email {email:?} is not an email address")));
+            }
+            keys.push(subject_key(&email.to_ascii_lowercase()));
+        }
+        if let Some(subject) = &self.subject {
+            if subject.is_empty() || subject.len() > 2048 {
+                return Err(bad("subject must be 1 to 2048 characters".into()));
+            }
+            keys.push(subject_key(subject));
+        }
+        if let Some(pk) = &self.public_key {
+            if pk.format != "x509" {
+                return Err(bad(format!(
+                    "publicKey format {:?} is not indexed by this log (only x509)",
+                    pk.format
+                )));
+            }
+            if pk.url.is_some() {
+                return Err(bad(
+                    "publicKey.url is not supported; send the key as content".into(),
+                ));
+            }
+            let content = pk
+                .content
+                .as_deref()
+                .ok_or_else(|| bad("publicKey needs content".into()))?;
+            let material = KeyMaterial::from_b64_pem("publicKey.content", content)?;
+            let canonical = material.canonical_pem();
+            keys.push(IndexKey::new(
+                KEY,
+                hex::encode(sigstack_keys::sha256(canonical.as_bytes())).as_bytes(),
+            ));
+        }
+        if keys.is_empty() {
+            return Err(bad(
+                "give at least one of hash, email, subject or publicKey".into(),
+            ));
+        }
+        Ok(IndexQuery { operator, keys })
+    }
+}
+
+/// `"<alg>:<lowercase hex>"` for a hash query, adding the algorithm to bare hex by its length.
+fn prefixed_hash(unverified: &str) -> Option<String> {
+    let lower = unverified.to_ascii_lowercase();
+    let (alg, hex) = match lower.split_once(':') {
+        Some((alg, hex)) => (Some(alg), hex),
+        None => (None, lower.as_str()),
+    };
+    if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let by_len = match hex.len() {
+        40 => "sha1",
+        64 => "sha256",
+        128 => "sha512",
+        _ => return None,
+    };
+    match alg {
+        None => Some(format!("{by_len}:{hex}")),
+        Some(a) if a == by_len => Some(format!("{a}:{hex}")),
+        Some(_) => None,
+    }
+}
+
+/// Combine the per-key result lists (each ascending) by the operator; ascending, unique.
+#[must_use]
+pub fn combine(operator: Operator, lists: Vec<Vec<u64>>) -> Vec<u64> {
+    let mut lists = lists.into_iter();
+    let Some(first) = lists.next() else {
+        return Vec::new();
+    };
+    let mut acc: std::collections::BTreeSet<u64> = first.into_iter().collect();
+    for list in lists {
+        let set: std::collections::BTreeSet<u64> = list.into_iter().collect();
+        acc = match operator {
+            Operator::And => acc.intersection(&set).copied().collect(),
+            Operator::Or => acc.union(&set).copied().collect(),
+        };
+    }
+    acc.into_iter().collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bare_hashes_get_their_algorithm() {
+        let h = "A".repeat(64);
+        assert_eq!(
+            prefixed_hash(&h).unwrap(),
+            format!("sha256:{}", "a".repeat(64))
+        );
+        assert_eq!(
+            prefixed_hash(&format!("sha256:{h}")).unwrap(),
+            format!("sha256:{}", "a".repeat(64))
+        );
+        assert!(
+            prefixed_hash(&format!("sha1:{h}")).is_none(),
+            "algorithm must fit the length"
+        );
+        assert!(prefixed_hash("sha256:xyz").is_none());
+        assert_eq!(
+            prefixed_hash(&"b".repeat(40)).unwrap(),
+            format!("sha1:{}", "b".repeat(40))
+        );
+    }
+
+    #[test]
+    fn queries_are_checked() {
+        let q = |json: &str| {
+            serde_json::from_str::<SearchIndex>(json)
+                .unwrap()
+                .to_query()
+        };
+        assert!(q("{}").is_err(), "no criteria");
+        assert!(
+            q(r#"{"email":"a@b","operator":"xor"}"#).is_err(),
+            "unknown operator"
+        );
+        assert!(q(r#"{"email":"nope"}"#).is_err());
+        assert!(q(r#"{"hash":"12"}"#).is_err());
+        assert!(q(r#"{"publicKey":{"format":"ssh","content":"AA=="}}"#).is_err());
+        assert!(q(r#"{"publicKey":{"format":"x509","url":"http://x"}}"#).is_err());
+        let ok = q(r#"{"email":"Alice@Example.Test","operator":"and"}"#).unwrap();
+        assert_eq!(ok.operator, Operator::And);
+        assert_eq!(
+            ok.keys,
+            vec![subject_key("alice@example.test")],
+            "emails are lowercased"
+        );
+        assert!(serde_json::from_str::<SearchIndex>(r#"{"bogus":1}"#).is_err());
+    }
+
+    #[test]
+    fn combine_by_operator() {
+        let lists = vec![vec![1, 2, 5], vec![2, 5, 9]];
+        assert_eq!(combine(Operator::And, lists.clone()), vec![2, 5]);
+        assert_eq!(combine(Operator::Or, lists), vec![1, 2, 5, 9]);
+        assert!(combine(Operator::And, Vec::new()).is_empty());
+    }
+}
