@@ -3,63 +3,54 @@
 //! One data directory holds:
 //! ```text
 //! LOCK          flock(2)-ed exclusively by the process that has the log open
-//! state         the committed state record (see `State`), replaced atomically
+//! index.redb    the commit point: state record, dedup identities, search keys, checkpoint
 //! entries.dat   entry bytes, back to back, append-only
 //! meta.dat      per-entry metadata bytes (often empty), back to back, append-only
 //! entries.idx   per entry: u64 BE end offset into entries.dat, u64 BE end offset into
 //!               meta.dat (16 bytes), append-only
 //! hashes.dat    32-byte stored Merkle hashes in sumdb stored-hash order, append-only
-//! ids.dat       per entry: its 32-byte dedup identity, append-only
-//! keys.dat      per entry with search keys: u64 BE index, u8 count, count × 32-byte key
-//! checkpoint    the largest published checkpoint: u64 BE size, root, signed bytes, SHA-256
 //! ```
-//! `state` alone decides what is committed; every other file may hold an uncommitted tail
-//! after a crash, which `recover` truncates.
+//! The state record in `index.redb` alone decides what is committed; the append-only files may
+//! hold an uncommitted tail after a crash, which [`recover`] truncates. A directory written by
+//! an earlier version (a `state` file and `ids.dat`) is migrated into `index.redb` on open.
 
-use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read as _, Write as _};
-use std::os::unix::fs::FileExt as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use sha2::{Digest as _, Sha256};
 use sigstack_tlog::merkle::{self, Hash, HashReader, stored_hash_count};
 use sigstack_tlog::{Result as TlogResult, TlogError};
 
 use crate::StorageError;
-use crate::store::{IndexKey, StoredCheckpoint};
+use crate::fs::{DirLock, FileSystem, StorageFile};
+use crate::index::{Index, IndexRows};
 
-pub(crate) const LOCK_FILE: &str = "LOCK";
-pub(crate) const STATE_FILE: &str = "state";
-pub(crate) const STATE_TMP: &str = "state.tmp";
 pub(crate) const DATA_FILE: &str = "entries.dat";
 pub(crate) const INDEX_FILE: &str = "entries.idx";
 pub(crate) const META_FILE: &str = "meta.dat";
 pub(crate) const HASH_FILE: &str = "hashes.dat";
-pub(crate) const ID_FILE: &str = "ids.dat";
-pub(crate) const KEYS_FILE: &str = "keys.dat";
-pub(crate) const CHECKPOINT_FILE: &str = "checkpoint";
+pub(crate) const INDEX_DB: &str = "index.redb";
+/// Files of the earlier layout, read only to migrate.
+const LEGACY_STATE_FILE: &str = "state";
+const LEGACY_STATE_TMP: &str = "state.tmp";
+const LEGACY_ID_FILE: &str = "ids.dat";
 
-/// Version 1 of the state record (no keys.dat); still read, never written.
-const STATE_MAGIC_V1: &[u8; 8] = b"SGTLOG01";
-const STATE_MAGIC: &[u8; 8] = b"SGTLOG02";
-const STATE_BODY_V1: usize = 8 + 8 + 8 + 8 + 32;
-const STATE_LEN_V1: usize = STATE_BODY_V1 + 32;
-const STATE_BODY: usize = STATE_BODY_V1 + 8;
+const STATE_MAGIC: &[u8; 8] = b"SGTLOG01";
+const STATE_BODY: usize = 8 + 8 + 8 + 8 + 32;
 const STATE_LEN: usize = STATE_BODY + 32;
 /// Bytes per entries.idx record.
 pub(crate) const INDEX_RECORD: u64 = 16;
+/// Entries migrated per index transaction.
+const MIGRATION_CHUNK: u64 = 65_536;
 
-/// The committed state record: `magic "SGTLOG02" || size u64 BE || data_len u64 BE ||
-/// meta_len u64 BE || root [32] || keys_len u64 BE || SHA-256 of the preceding 72 bytes`.
-/// Version 1 (`"SGTLOG01"`, no `keys_len`) is read as `keys_len = 0`.
+/// The committed state record: `magic "SGTLOG01" || size u64 BE || data_len u64 BE ||
+/// meta_len u64 BE || root [32] || SHA-256 of the preceding 64 bytes`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct State {
     pub size: u64,
     pub data_len: u64,
     pub meta_len: u64,
     pub root: Hash,
-    pub keys_len: u64,
 }
 
 impl State {
@@ -69,35 +60,31 @@ impl State {
             data_len: 0,
             meta_len: 0,
             root: merkle::empty_root(),
-            keys_len: 0,
         }
     }
 
-    fn encode(&self) -> [u8; STATE_LEN] {
+    pub(crate) fn encode(&self) -> [u8; STATE_LEN] {
         let mut out = [0u8; STATE_LEN];
         out[..8].copy_from_slice(STATE_MAGIC);
         out[8..16].copy_from_slice(&self.size.to_be_bytes());
         out[16..24].copy_from_slice(&self.data_len.to_be_bytes());
         out[24..32].copy_from_slice(&self.meta_len.to_be_bytes());
-        out[32..STATE_BODY_V1].copy_from_slice(&self.root.0);
-        out[STATE_BODY_V1..STATE_BODY].copy_from_slice(&self.keys_len.to_be_bytes());
+        out[32..STATE_BODY].copy_from_slice(&self.root.0);
         let sum: [u8; 32] = Sha256::digest(&out[..STATE_BODY]).into();
         out[STATE_BODY..].copy_from_slice(&sum);
         out
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, StorageError> {
-        let corrupt = |why: &str| StorageError::Corrupt(format!("state file: {why}"));
-        let body = match (bytes.get(..8), bytes.len()) {
-            (Some(m), STATE_LEN) if m == STATE_MAGIC => STATE_BODY,
-            (Some(m), STATE_LEN_V1) if m == STATE_MAGIC_V1 => STATE_BODY_V1,
-            (Some(m), _) if m == STATE_MAGIC || m == STATE_MAGIC_V1 => {
-                return Err(corrupt("wrong length"));
-            }
-            _ => return Err(corrupt("bad magic")),
-        };
-        let sum: [u8; 32] = Sha256::digest(&bytes[..body]).into();
-        if bytes[body..] != sum {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, StorageError> {
+        let corrupt = |why: &str| StorageError::Corrupt(format!("state record: {why}"));
+        if bytes.len() != STATE_LEN {
+            return Err(corrupt("wrong length"));
+        }
+        if &bytes[..8] != STATE_MAGIC {
+            return Err(corrupt("bad magic"));
+        }
+        let sum: [u8; 32] = Sha256::digest(&bytes[..STATE_BODY]).into();
+        if bytes[STATE_BODY..] != sum {
             return Err(corrupt("checksum mismatch"));
         }
         let u64_at = |at: usize| {
@@ -106,176 +93,130 @@ impl State {
             u64::from_be_bytes(b)
         };
         let mut root = [0u8; 32];
-        root.copy_from_slice(&bytes[32..STATE_BODY_V1]);
+        root.copy_from_slice(&bytes[32..STATE_BODY]);
         Ok(Self {
             size: u64_at(8),
             data_len: u64_at(16),
             meta_len: u64_at(24),
             root: Hash(root),
-            keys_len: if body == STATE_BODY {
-                u64_at(STATE_BODY_V1)
-            } else {
-                0
-            },
         })
     }
 
     /// Committed length of each file, in [`DataFiles::as_array`] order.
-    pub(crate) fn file_lengths(&self) -> [u64; 6] {
+    pub(crate) fn file_lengths(&self) -> [u64; 4] {
         [
             self.data_len,
             self.meta_len,
             INDEX_RECORD * self.size,
             32 * stored_hash_count(self.size),
-            32 * self.size,
-            self.keys_len,
         ]
     }
 }
 
-pub(crate) fn io_err(op: impl Into<String>) -> impl FnOnce(io::Error) -> StorageError {
+pub(crate) fn io_err(op: impl Into<String>) -> impl FnOnce(std::io::Error) -> StorageError {
     let op = op.into();
     move |source| StorageError::Io { op, source }
 }
 
-/// Replace the state record atomically: write a temporary file, fsync it, rename it over
-/// `state`, fsync the directory.
-pub(crate) fn write_state(dir: &Path, state: &State) -> Result<(), StorageError> {
-    let tmp = dir.join(STATE_TMP);
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(&tmp)
-        .map_err(io_err("create state.tmp"))?;
-    f.write_all(&state.encode())
-        .map_err(io_err("write state.tmp"))?;
-    f.sync_all().map_err(io_err("fsync state.tmp"))?;
-    drop(f);
-    std::fs::rename(&tmp, dir.join(STATE_FILE)).map_err(io_err("rename state"))?;
-    sync_dir(dir)
-}
-
-pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err("fsync data directory"))
-}
-
-/// Take the directory lock, failing at once if another `Log` holds it.
-pub(crate) fn lock_dir(dir: &Path) -> Result<File, StorageError> {
-    let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_err("open LOCK"))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
-        Err(e) if e == rustix::io::Errno::WOULDBLOCK => Err(StorageError::Locked(dir.to_owned())),
-        Err(e) => Err(StorageError::Io {
-            op: "lock LOCK".into(),
-            source: e.into(),
-        }),
-    }
-}
-
-/// The four append-only files, opened for reading and writing.
+/// The append-only files.
+#[derive(Clone)]
 pub(crate) struct DataFiles {
-    pub data: File,
-    pub meta: File,
-    pub index: File,
-    pub hashes: File,
-    pub ids: File,
-    pub keys: File,
+    pub data: Arc<dyn StorageFile>,
+    pub meta: Arc<dyn StorageFile>,
+    pub index: Arc<dyn StorageFile>,
+    pub hashes: Arc<dyn StorageFile>,
 }
 
 impl DataFiles {
-    pub(crate) fn as_array(&self) -> [(&'static str, &File); 6] {
+    pub(crate) fn as_array(&self) -> [(&'static str, &Arc<dyn StorageFile>); 4] {
         [
             (DATA_FILE, &self.data),
             (META_FILE, &self.meta),
             (INDEX_FILE, &self.index),
             (HASH_FILE, &self.hashes),
-            (ID_FILE, &self.ids),
-            (KEYS_FILE, &self.keys),
         ]
     }
 }
 
-fn open_rw(dir: &Path, name: &str) -> Result<File, StorageError> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(dir.join(name))
-        .map_err(io_err(format!("open {name}")))
-}
-
-pub(crate) fn open_ro(dir: &Path, name: &str) -> Result<File, StorageError> {
-    File::open(dir.join(name)).map_err(io_err(format!("open {name}")))
-}
-
-/// Everything `Log::open` needs after recovery.
+/// Everything `EmbeddedLog::open` needs after recovery.
 pub(crate) struct Recovered {
     pub state: State,
     pub files: DataFiles,
-    pub dedup: HashMap<[u8; 32], u64>,
-    pub search: HashMap<IndexKey, Vec<u64>>,
-    pub checkpoint: Option<StoredCheckpoint>,
+    pub index: Index,
+    pub lock: Box<dyn DirLock>,
 }
 
-/// Bring the directory to its committed state: read (or create) `state`, cut uncommitted
-/// tails off every file, check that the hashes reproduce the committed root, and load the
-/// dedup index.
-pub(crate) fn recover(dir: &Path) -> Result<Recovered, StorageError> {
-    match std::fs::remove_file(dir.join(STATE_TMP)) {
-        Ok(()) => tracing::info!(dir = %dir.display(), "removed leftover state.tmp"),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err("remove state.tmp")(e)),
+/// Lock the directory and bring it to its committed state: read (or create) the state in
+/// `index.redb`, migrate an earlier layout, cut uncommitted tails off every file, and check that
+/// the stored hashes reproduce the committed root.
+pub(crate) fn recover(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    cache_bytes: usize,
+) -> Result<Recovered, StorageError> {
+    fs.create_dir_all(dir)
+        .map_err(io_err("create log directory"))?;
+    let lock = fs
+        .lock_dir(dir)
+        .map_err(io_err("lock log directory"))?
+        .ok_or_else(|| StorageError::Locked(dir.to_owned()))?;
+    let db_path = dir.join(INDEX_DB);
+    let had_index = fs.exists(&db_path).map_err(io_err("stat index.redb"))?;
+    let open = |name: &str| {
+        fs.open(&dir.join(name))
+            .map_err(io_err(format!("open {name}")))
+    };
+    let lens_before: Vec<u64> = [DATA_FILE, META_FILE, INDEX_FILE, HASH_FILE]
+        .iter()
+        .map(|n| -> Result<u64, StorageError> {
+            if fs.exists(&dir.join(n)).map_err(io_err("stat"))? {
+                open(n)?.len().map_err(io_err(format!("stat {n}")))
+            } else {
+                Ok(0)
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let legacy = fs
+        .exists(&dir.join(LEGACY_STATE_FILE))
+        .map_err(io_err("stat state"))?;
+    if !had_index && !legacy && lens_before.iter().any(|&l| l > 0) {
+        return Err(StorageError::Corrupt(format!(
+            "{} holds log data but no {INDEX_DB}: the committed state is lost; restore the \
+             directory from a backup",
+            dir.display()
+        )));
     }
-    let state = match std::fs::read(dir.join(STATE_FILE)) {
-        Ok(bytes) => State::decode(&bytes)?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            // A new log. Refuse to guess if data files already hold something.
-            for name in [
-                DATA_FILE, META_FILE, INDEX_FILE, HASH_FILE, ID_FILE, KEYS_FILE,
-            ] {
-                match std::fs::metadata(dir.join(name)) {
-                    Ok(m) if m.len() > 0 => {
-                        return Err(StorageError::Corrupt(format!(
-                            "{name} has data but the state file is missing"
-                        )));
-                    }
-                    _ => {}
-                }
+    let index = Index::open(open(INDEX_DB)?, cache_bytes)?;
+    let files = DataFiles {
+        data: open(DATA_FILE)?,
+        meta: open(META_FILE)?,
+        index: open(INDEX_FILE)?,
+        hashes: open(HASH_FILE)?,
+    };
+    // New names (the index, empty data files) must survive a crash before anything relies on
+    // them.
+    fs.sync_dir(dir).map_err(io_err("fsync log directory"))?;
+    let state = match index.state()? {
+        Some(state) => state,
+        None if legacy => migrate_legacy(fs, dir, &index)?,
+        None => {
+            if had_index && !index.is_empty()? {
+                return Err(StorageError::Corrupt(format!(
+                    "{INDEX_DB} has entries but no state record"
+                )));
             }
             let state = State::empty();
-            write_state(dir, &state)?;
+            index.commit(&state, &[])?;
             state
         }
-        Err(e) => return Err(io_err("read state")(e)),
-    };
-    let files = DataFiles {
-        data: open_rw(dir, DATA_FILE)?,
-        meta: open_rw(dir, META_FILE)?,
-        index: open_rw(dir, INDEX_FILE)?,
-        hashes: open_rw(dir, HASH_FILE)?,
-        ids: open_rw(dir, ID_FILE)?,
-        keys: open_rw(dir, KEYS_FILE)?,
     };
     let mut truncated = false;
     for ((name, file), want) in files.as_array().into_iter().zip(state.file_lengths()) {
-        let len = file
-            .metadata()
-            .map_err(io_err(format!("stat {name}")))?
-            .len();
+        let len = file.len().map_err(io_err(format!("stat {name}")))?;
         if len < want {
             return Err(StorageError::Corrupt(format!(
-                "{name} is {len} bytes but the committed state needs {want}"
+                "{name} is {len} bytes but the committed state needs {want}: acknowledged data \
+                 is missing; restore the directory from a backup"
             )));
         }
         if len > want {
@@ -287,25 +228,26 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, StorageError> {
             );
             file.set_len(want)
                 .map_err(io_err(format!("truncate {name}")))?;
-            file.sync_all().map_err(io_err(format!("fsync {name}")))?;
+            file.sync_data().map_err(io_err(format!("fsync {name}")))?;
             truncated = true;
         }
     }
     if truncated {
-        sync_dir(dir)?;
+        tracing::info!(dir = %dir.display(), "recovered from an interrupted batch");
     }
     if state.size > 0 {
         let at = INDEX_RECORD * (state.size - 1);
-        let end = read_u64_at(&files.index, at).map_err(io_err("read entries.idx"))?;
-        let meta_end = read_u64_at(&files.index, at + 8).map_err(io_err("read entries.idx"))?;
+        let end = read_u64_at(files.index.as_ref(), at).map_err(io_err("read entries.idx"))?;
+        let meta_end =
+            read_u64_at(files.index.as_ref(), at + 8).map_err(io_err("read entries.idx"))?;
         if end != state.data_len || meta_end != state.meta_len {
             return Err(StorageError::Corrupt(
-                "entries.idx disagrees with the state file".into(),
+                "entries.idx disagrees with the committed state".into(),
             ));
         }
     }
     let reader = FileHashes {
-        file: &files.hashes,
+        file: files.hashes.as_ref(),
         count: stored_hash_count(state.size),
     };
     let root = merkle::tree_hash(state.size, &reader)
@@ -315,142 +257,91 @@ pub(crate) fn recover(dir: &Path) -> Result<Recovered, StorageError> {
             "stored hashes do not reproduce the committed root".into(),
         ));
     }
-    let checkpoint = read_checkpoint(dir)?;
-    if let Some(c) = &checkpoint
+    if let Some(c) = index.checkpoint()?
         && c.size > state.size
     {
         return Err(StorageError::Corrupt(format!(
-            "the log holds {} entries but a checkpoint of size {} was published: the data \
-             directory was rolled back (restored from an older backup?); restore the newest \
-             copy instead",
+            "the log holds {} entries but a checkpoint of size {} was published: the log was \
+             rolled back; restore the newest copy of the directory",
             state.size, c.size
         )));
     }
-    let dedup = load_ids(&files.ids, state.size)?;
-    let search = load_keys(&files.keys, state.keys_len, state.size)?;
     tracing::info!(dir = %dir.display(), size = state.size, root = %state.root, "opened log");
     Ok(Recovered {
         state,
         files,
-        dedup,
-        search,
-        checkpoint,
+        index,
+        lock,
     })
 }
 
-fn load_ids(file: &File, size: u64) -> Result<HashMap<[u8; 32], u64>, StorageError> {
-    let mut map = HashMap::with_capacity(usize::try_from(size).unwrap_or(0));
-    let mut reader =
-        io::BufReader::with_capacity(1 << 20, file.try_clone().map_err(io_err("clone ids.dat"))?);
-    let mut id = [0u8; 32];
-    for index in 0..size {
-        reader.read_exact(&mut id).map_err(io_err("read ids.dat"))?;
-        // The first entry with an identity wins, as it did when appending.
-        map.entry(id).or_insert(index);
-    }
-    Ok(map)
-}
-
-/// Encodes one entry's record in keys.dat.
-pub(crate) fn encode_keys(index: u64, keys: &[IndexKey], out: &mut Vec<u8>) {
-    out.extend_from_slice(&index.to_be_bytes());
-    // At most MAX_INDEX_KEYS_PER_ENTRY keys, checked before queueing.
-    out.push(u8::try_from(keys.len()).unwrap_or(u8::MAX));
-    for k in keys.iter().take(usize::from(u8::MAX)) {
-        out.extend_from_slice(&k.0);
-    }
-}
-
-fn load_keys(
-    file: &File,
-    len: u64,
-    size: u64,
-) -> Result<HashMap<IndexKey, Vec<u64>>, StorageError> {
-    let mut map: HashMap<IndexKey, Vec<u64>> = HashMap::new();
-    let mut reader =
-        io::BufReader::with_capacity(1 << 20, file.try_clone().map_err(io_err("clone keys.dat"))?);
-    let corrupt = |why: &str| StorageError::Corrupt(format!("keys.dat: {why}"));
-    let mut at = 0u64;
-    let mut last: Option<u64> = None;
-    while at < len {
-        let mut head = [0u8; 9];
-        reader
-            .read_exact(&mut head)
-            .map_err(io_err("read keys.dat"))?;
-        let mut ib = [0u8; 8];
-        ib.copy_from_slice(&head[..8]);
-        let index = u64::from_be_bytes(ib);
-        if index >= size || last.is_some_and(|l| index <= l) {
-            return Err(corrupt("record index out of order"));
+/// Move a directory of the earlier layout (`state` + `ids.dat`) into `index.redb`. Idempotent:
+/// a crash midway repeats it on the next open; the state row is written last.
+fn migrate_legacy(fs: &dyn FileSystem, dir: &Path, index: &Index) -> Result<State, StorageError> {
+    let _ = fs.remove(&dir.join(LEGACY_STATE_TMP));
+    let state_file = fs
+        .open(&dir.join(LEGACY_STATE_FILE))
+        .map_err(io_err("open state"))?;
+    let mut bytes = vec![0u8; STATE_LEN];
+    state_file
+        .read_exact_at(&mut bytes, 0)
+        .map_err(|_| StorageError::Corrupt("legacy state file: wrong length".into()))?;
+    let state = State::decode(&bytes)?;
+    let ids = fs
+        .open(&dir.join(LEGACY_ID_FILE))
+        .map_err(io_err("open ids.dat"))?;
+    tracing::info!(dir = %dir.display(), size = state.size, "migrating the log's index to index.redb");
+    let mut start = 0;
+    while start < state.size {
+        let count = MIGRATION_CHUNK.min(state.size - start);
+        let mut buf = vec![0u8; usize::try_from(count * 32).unwrap_or(0)];
+        ids.read_exact_at(&mut buf, start * 32)
+            .map_err(io_err("read ids.dat"))?;
+        let identities: Vec<[u8; 32]> = buf
+            .chunks_exact(32)
+            .map(|c| {
+                let mut id = [0u8; 32];
+                id.copy_from_slice(c);
+                id
+            })
+            .collect();
+        let rows: Vec<IndexRows<'_>> = identities
+            .iter()
+            .enumerate()
+            .map(|(i, identity)| IndexRows {
+                index: start + i as u64,
+                identity,
+                keys: &[],
+            })
+            .collect();
+        let last = start + count >= state.size;
+        if last {
+            index.commit(&state, &rows)?;
+        } else {
+            index.add_rows(&rows)?;
         }
-        last = Some(index);
-        for _ in 0..head[8] {
-            let mut k = [0u8; 32];
-            reader.read_exact(&mut k).map_err(io_err("read keys.dat"))?;
-            let list = map.entry(IndexKey(k)).or_default();
-            if list.last() != Some(&index) {
-                list.push(index);
-            }
-        }
-        at += 9 + 32 * u64::from(head[8]);
+        start += count;
     }
-    if at != len {
-        return Err(corrupt("records overrun the committed length"));
+    if state.size == 0 {
+        index.commit(&state, &[])?;
     }
-    Ok(map)
+    for name in [LEGACY_STATE_FILE, LEGACY_ID_FILE] {
+        fs.remove(&dir.join(name))
+            .map_err(io_err(format!("remove {name}")))?;
+    }
+    fs.sync_dir(dir).map_err(io_err("fsync log directory"))?;
+    Ok(state)
 }
 
-/// checkpoint file: `u64 BE size || root [32] || signed bytes || SHA-256 of the preceding`.
-pub(crate) fn write_checkpoint(dir: &Path, c: &StoredCheckpoint) -> Result<(), StorageError> {
-    let mut bytes = Vec::with_capacity(8 + 32 + c.signed.len() + 32);
-    bytes.extend_from_slice(&c.size.to_be_bytes());
-    bytes.extend_from_slice(&c.root.0);
-    bytes.extend_from_slice(&c.signed);
-    let sum: [u8; 32] = Sha256::digest(&bytes).into();
-    bytes.extend_from_slice(&sum);
-    sigstack_durable::write(&dir.join(CHECKPOINT_FILE), &bytes).map_err(io_err("write checkpoint"))
-}
-
-fn read_checkpoint(dir: &Path) -> Result<Option<StoredCheckpoint>, StorageError> {
-    let bytes = match std::fs::read(dir.join(CHECKPOINT_FILE)) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("read checkpoint")(e)),
-    };
-    let corrupt = || {
-        StorageError::Corrupt(
-            "the checkpoint file is damaged (checksum mismatch); restore it from a backup or \
-             remove it to accept the log's current tree as published"
-                .into(),
-        )
-    };
-    if bytes.len() < 8 + 32 + 32 {
-        return Err(corrupt());
-    }
-    let (body, sum) = bytes.split_at(bytes.len() - 32);
-    if Sha256::digest(body).as_slice() != sum {
-        return Err(corrupt());
-    }
-    let mut sb = [0u8; 8];
-    sb.copy_from_slice(&body[..8]);
-    let mut root = [0u8; 32];
-    root.copy_from_slice(&body[8..40]);
-    Ok(Some(StoredCheckpoint {
-        size: u64::from_be_bytes(sb),
-        root: Hash(root),
-        signed: body[40..].to_vec(),
-    }))
-}
-
-pub(crate) fn read_u64_at(file: &File, offset: u64) -> io::Result<u64> {
+pub(crate) fn read_u64_at(file: &dyn StorageFile, offset: u64) -> std::io::Result<u64> {
     let mut b = [0u8; 8];
     file.read_exact_at(&mut b, offset)?;
     Ok(u64::from_be_bytes(b))
 }
 
-/// Stored hashes read with `pread` from hashes.dat, limited to the first `count`.
+/// Stored hashes read positionally from hashes.dat, limited to the first `count`.
 pub(crate) struct FileHashes<'a> {
-    pub file: &'a File,
+    pub file: &'a dyn StorageFile,
     pub count: u64,
 }
 
@@ -468,7 +359,8 @@ impl HashReader for FileHashes<'_> {
         let mut sorted: Vec<u64> = indexes.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        let mut found: HashMap<u64, Hash> = HashMap::with_capacity(sorted.len());
+        let mut found: std::collections::HashMap<u64, Hash> =
+            std::collections::HashMap::with_capacity(sorted.len());
         let mut i = 0;
         while i < sorted.len() {
             let start = sorted[i];

@@ -20,11 +20,11 @@ impl LogStore for EmbeddedLog {
     }
 
     async fn lookup(&self, identity: &[u8; 32]) -> Result<Option<u64>, StorageError> {
-        Ok(EmbeddedLog::lookup(self, identity))
+        EmbeddedLog::lookup(self, identity)
     }
 
     async fn search(&self, key: &IndexKey, limit: usize) -> Result<Vec<u64>, StorageError> {
-        Ok(EmbeddedLog::search(self, key, limit))
+        EmbeddedLog::search(self, key, limit)
     }
 
     async fn entries(&self, start: u64, count: u64) -> Result<Vec<StoredEntry>, StorageError> {

@@ -7,57 +7,55 @@
 //! # Model
 //!
 //! One [`EmbeddedLog`] owns one data directory for the lifetime of the process (an exclusive
-//! `flock` on `LOCK`; a second open fails with [`StorageError::Locked`]). [`EmbeddedLog::append`]
+//! lock on `LOCK`; a second open fails with [`StorageError::Locked`]). [`EmbeddedLog::append`]
 //! queues an entry for the single sequencer thread, which gathers a batch (up to
-//! [`LogConfig::batch_max_size`] entries or [`LogConfig::batch_max_age`]), writes the entries,
-//! their stored Merkle hashes and dedup identities, fsyncs each file once, atomically replaces
-//! the committed state record, and only then answers every waiter. Entry `i`'s Merkle leaf hash
-//! is `SHA-256(0x00 || entry)`, i.e. the entry bytes are the RFC 6962 leaf data.
+//! [`LogConfig::batch_max_size`] entries or [`LogConfig::batch_max_age`]), appends the entries
+//! and their stored Merkle hashes to their files, fsyncs each file once, then commits the new
+//! state with the batch's dedup identities and search keys in one `index.redb` transaction, and
+//! only then answers every waiter. Entry `i`'s Merkle leaf hash is `SHA-256(0x00 || entry)`,
+//! i.e. the entry bytes are the RFC 6962 leaf data.
 //!
-//! Reads ([`EmbeddedLog::entry`], proofs, [`EmbeddedLog::tile`]) are synchronous `pread`s and only ever see
-//! committed data: anything at or beyond [`EmbeddedLog::tree_head`]'s size is refused.
+//! Reads ([`EmbeddedLog::entry`], proofs, [`EmbeddedLog::tile`]) are positional reads that only
+//! ever see committed data: anything at or beyond [`EmbeddedLog::tree_head`]'s size is refused.
+//!
+//! # Memory
+//!
+//! Nothing grows with the log: dedup identities and search keys live in `index.redb` (a
+//! B-tree on disk with a bounded page cache, [`LogConfig::index_cache_bytes`]), hashes and
+//! entries are read on demand, and opening reads the state row, never the whole log.
 //!
 //! # Crash safety
 //!
-//! The state record (size, entries.dat length, root, checksum) is the commit point. On open,
-//! every file longer than the committed state is truncated back, so a crash mid-batch loses
-//! only entries that were never acknowledged; a file *shorter* than the committed state, a bad
-//! state checksum or stored hashes that do not reproduce the committed root make open fail
-//! with [`StorageError::Corrupt`] instead of silently serving a different tree. If the final
-//! state write itself fails, the log stops ([`StorageError::Failed`]) and the waiters get an
-//! error even though the batch may have reached the disk; a retry after reopening then gets
+//! The `index.redb` commit is the commit point. On open, every append-only file longer than the
+//! committed state is truncated back, so a crash mid-batch loses only entries that were never
+//! acknowledged; a file *shorter* than the committed state, a damaged state record or stored
+//! hashes that do not reproduce the committed root make open fail with [`StorageError::Corrupt`]
+//! and a message saying what to do, instead of silently serving a different tree. A published
+//! checkpoint larger than the committed tree (a rolled-back directory) is refused the same way.
+//! After any write or fsync failure the log stops ([`StorageError::Failed`]) and the waiters get
+//! an error even though the batch may have reached the disk; a retry after reopening then gets
 //! [`StorageError::Duplicate`] with the entry's index.
 //!
-//! On-disk layout (all files but `state` and `LOCK` are append-only):
-//! ```text
-//! LOCK          flock(2)-ed by the open EmbeddedLog
-//! state         size, entries.dat and meta.dat lengths, root, SHA-256 checksum (atomic replace)
-//! entries.dat   entry bytes back to back
-//! meta.dat      per-entry metadata (EmbeddedLog::append_with_metadata) back to back
-//! entries.idx   per entry: u64 BE end offset in entries.dat, u64 BE end offset in meta.dat
-//! hashes.dat    32-byte stored Merkle hashes in sumdb stored-hash order
-//! ids.dat       per entry: its 32-byte dedup identity
-//! ```
-//!
-//! The dedup index (identity → index) is persisted in `ids.dat` as part of each batch and
-//! loaded into a hash map on open (roughly 50–80 bytes of memory per entry). Hashes are read
-//! with `pread` on demand (the OS page cache is the only cache), never loaded whole.
+//! All I/O goes through a [`FileSystem`]; [`simulated::SimulatedDisk`] stands in for the disk in
+//! tests of power loss, failing fsync and full disks.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod disk;
 mod embedded;
+pub mod fs;
+mod index;
 mod sequencer;
+pub mod simulated;
 mod store;
+
+pub use crate::fs::{FileSystem, OsFileSystem};
 
 pub use crate::store::{
     IndexKey, LogStore, MAX_CHECKPOINT_SIZE, MAX_ENTRIES_PER_READ, MAX_INDEX_KEYS_PER_ENTRY,
     MAX_SEARCH_RESULTS, NewEntry, StoredCheckpoint, StoredEntry, check_publishable, check_range,
 };
 
-use std::collections::HashMap;
-use std::fs::File;
-use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -70,7 +68,8 @@ use sigstack_tlog::tiles::{self, TILE_WIDTH};
 use sigstack_tlog::{TileKind, TilePath, TlogError};
 use tokio::sync::oneshot;
 
-use crate::disk::{FileHashes, INDEX_RECORD, io_err};
+use crate::disk::{DataFiles, FileHashes, INDEX_RECORD, io_err};
+use crate::index::Index;
 use crate::sequencer::{Msg, Permit, Request, Writer};
 
 /// Largest metadata [`EmbeddedLog::append_with_metadata`] accepts, in bytes.
@@ -89,6 +88,9 @@ pub struct LogConfig {
     /// Most appends outstanding (queued, batching or being committed) before further appends
     /// fail with [`StorageError::Overloaded`] (default 4096).
     pub max_pending: usize,
+    /// Page cache of the on-disk index, in bytes (default 16 MiB): the log's memory does not
+    /// grow with its size.
+    pub index_cache_bytes: usize,
 }
 
 impl Default for LogConfig {
@@ -98,6 +100,7 @@ impl Default for LogConfig {
             batch_max_age: Duration::from_millis(50),
             max_entry_size: tiles::MAX_ENTRY_SIZE,
             max_pending: 4096,
+            index_cache_bytes: 16 << 20,
         }
     }
 }
@@ -182,8 +185,8 @@ pub enum StorageError {
 /// State shared by the writer thread and readers.
 pub(crate) struct Shared {
     pub head: RwLock<TreeHead>,
-    pub dedup: RwLock<HashMap<[u8; 32], u64>>,
-    pub search: RwLock<HashMap<IndexKey, Vec<u64>>>,
+    /// Committed state, dedup identities, search keys and the published checkpoint.
+    pub index: Index,
     /// The largest published checkpoint; its lock also serialises publishing.
     pub checkpoint: parking_lot::Mutex<Option<StoredCheckpoint>>,
     pub failed: AtomicBool,
@@ -198,17 +201,10 @@ enum Column {
     Metadata,
 }
 
-struct Readers {
-    data: File,
-    meta: File,
-    index: File,
-    hashes: File,
-}
-
 struct Inner {
     tx: SyncSender<Msg>,
     shared: Arc<Shared>,
-    readers: Readers,
+    readers: DataFiles,
     config: LogConfig,
     dir: PathBuf,
 }
@@ -235,8 +231,20 @@ impl EmbeddedLog {
     /// [`StorageError::Locked`], [`StorageError::InvalidConfig`], [`StorageError::Corrupt`] or
     /// [`StorageError::Io`].
     pub async fn open(dir: &Path, config: LogConfig) -> Result<EmbeddedLog, StorageError> {
+        Self::open_on(Arc::new(OsFileSystem), dir, config).await
+    }
+
+    /// [`EmbeddedLog::open`] on any [`FileSystem`] (tests use a simulated disk).
+    ///
+    /// # Errors
+    /// As [`EmbeddedLog::open`].
+    pub async fn open_on(
+        fs: Arc<dyn FileSystem>,
+        dir: &Path,
+        config: LogConfig,
+    ) -> Result<EmbeddedLog, StorageError> {
         let dir = dir.to_owned();
-        tokio::task::spawn_blocking(move || Self::open_blocking(dir, config))
+        tokio::task::spawn_blocking(move || Self::open_blocking(fs.as_ref(), dir, config))
             .await
             .map_err(|e| StorageError::Io {
                 op: "open log".into(),
@@ -244,7 +252,11 @@ impl EmbeddedLog {
             })?
     }
 
-    fn open_blocking(dir: PathBuf, config: LogConfig) -> Result<EmbeddedLog, StorageError> {
+    fn open_blocking(
+        fs: &dyn FileSystem,
+        dir: PathBuf,
+        config: LogConfig,
+    ) -> Result<EmbeddedLog, StorageError> {
         if config.batch_max_size == 0 || config.max_pending == 0 {
             return Err(StorageError::InvalidConfig(
                 "batch_max_size and max_pending must be at least 1".into(),
@@ -256,24 +268,17 @@ impl EmbeddedLog {
                 tiles::MAX_ENTRY_SIZE
             )));
         }
-        sigstack_durable::create_dir_all(&dir).map_err(io_err("create log directory"))?;
-        let lock = disk::lock_dir(&dir)?;
-        let recovered = disk::recover(&dir)?;
-        let readers = Readers {
-            data: disk::open_ro(&dir, disk::DATA_FILE)?,
-            meta: disk::open_ro(&dir, disk::META_FILE)?,
-            index: disk::open_ro(&dir, disk::INDEX_FILE)?,
-            hashes: disk::open_ro(&dir, disk::HASH_FILE)?,
-        };
+        let recovered = disk::recover(fs, &dir, config.index_cache_bytes)?;
+        let readers = recovered.files.clone();
         let state = recovered.state;
+        let checkpoint = recovered.index.checkpoint()?;
         let shared = Arc::new(Shared {
             head: RwLock::new(TreeHead {
                 size: state.size,
                 root: state.root,
             }),
-            dedup: RwLock::new(recovered.dedup),
-            search: RwLock::new(recovered.search),
-            checkpoint: parking_lot::Mutex::new(recovered.checkpoint),
+            index: recovered.index,
+            checkpoint: parking_lot::Mutex::new(checkpoint),
             failed: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
         });
@@ -281,7 +286,7 @@ impl EmbeddedLog {
         let writer = Writer {
             dir: dir.clone(),
             files: recovered.files,
-            _lock: lock,
+            _lock: recovered.lock,
             state,
             shared: Arc::clone(&shared),
             batch_max_size: config.batch_max_size,
@@ -363,7 +368,7 @@ impl EmbeddedLog {
         if self.inner.shared.failed.load(Ordering::SeqCst) {
             return Err(StorageError::Failed);
         }
-        if let Some(index) = self.lookup(&identity) {
+        if let Some(index) = self.lookup(&identity)? {
             return Err(StorageError::Duplicate { index });
         }
         let permit = Permit::try_acquire(&self.inner.shared, self.inner.config.max_pending)
@@ -388,22 +393,12 @@ impl EmbeddedLog {
     }
 
     /// Indices of committed entries carrying `key`, ascending, at most `limit`.
-    #[must_use]
-    pub fn search(&self, key: &IndexKey, limit: usize) -> Vec<u64> {
+    ///
+    /// # Errors
+    /// Index read failures.
+    pub fn search(&self, key: &IndexKey, limit: usize) -> Result<Vec<u64>, StorageError> {
         let size = self.tree_head().size;
-        self.inner
-            .shared
-            .search
-            .read()
-            .get(key)
-            .map(|list| {
-                list.iter()
-                    .copied()
-                    .filter(|&i| i < size)
-                    .take(limit.min(MAX_SEARCH_RESULTS))
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.inner.shared.index.search(key, size, limit)
     }
 
     /// Record a published checkpoint durably (see [`LogStore::publish_checkpoint`]).
@@ -418,7 +413,7 @@ impl EmbeddedLog {
         if published.as_ref() == Some(checkpoint) {
             return Ok(());
         }
-        disk::write_checkpoint(&self.inner.dir, checkpoint)?;
+        self.inner.shared.index.put_checkpoint(checkpoint)?;
         *published = Some(checkpoint.clone());
         Ok(())
     }
@@ -552,14 +547,22 @@ impl EmbeddedLog {
     }
 
     /// The committed index of the entry with this identity.
-    #[must_use]
-    pub fn lookup(&self, identity: &[u8; 32]) -> Option<u64> {
-        self.inner.shared.dedup.read().get(identity).copied()
+    ///
+    /// # Errors
+    /// Index read failures.
+    pub fn lookup(&self, identity: &[u8; 32]) -> Result<Option<u64>, StorageError> {
+        let size = self.tree_head().size;
+        Ok(self
+            .inner
+            .shared
+            .index
+            .lookup(identity)?
+            .filter(|&index| index < size))
     }
 
     fn hashes(&self, size: u64) -> FileHashes<'_> {
         FileHashes {
-            file: &self.inner.readers.hashes,
+            file: self.inner.readers.hashes.as_ref(),
             count: stored_hash_count(size),
         }
     }

@@ -1,18 +1,17 @@
 //! The single writer: batches appends, makes each batch durable, then answers its waiters.
 //!
 //! It runs on its own OS thread (all of its work is blocking file I/O and fsync) and receives
-//! requests over a bounded channel. Per batch it writes entries.dat, entries.idx, hashes.dat and
-//! ids.dat at their committed lengths, fsyncs each once, then replaces the state record
-//! (write-temp, fsync, rename, fsync directory). Only then are in-memory tree head and dedup
-//! index advanced and waiters answered, so nothing is acknowledged before it is durable.
+//! requests over a bounded channel. Per batch it writes entries.dat, meta.dat, entries.idx and
+//! hashes.dat at their committed lengths, fsyncs each once, then commits the new state record
+//! with the batch's dedup identities and search keys in one `index.redb` transaction (the commit
+//! point). Only then is the in-memory tree head advanced and are waiters answered, so nothing is
+//! acknowledged before it is durable.
 //!
 //! After any I/O error the writer stops accepting entries (every later append fails with
 //! [`StorageError::Failed`]): after a failed fsync the kernel may have dropped dirty pages, so
 //! the only safe way forward is to reopen, which recovers from the files on disk.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::os::unix::fs::FileExt as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,7 +22,9 @@ use sigstack_tlog::merkle::{self, Hash, HashReader, stored_hash_count};
 use sigstack_tlog::{Result as TlogResult, TlogError};
 use tokio::sync::oneshot;
 
-use crate::disk::{DataFiles, FileHashes, INDEX_RECORD, State, encode_keys, io_err, write_state};
+use crate::disk::{DataFiles, FileHashes, INDEX_RECORD, State, io_err};
+use crate::fs::{DirLock, StorageFile};
+use crate::index::IndexRows;
 use crate::store::IndexKey;
 use crate::{Appended, Shared, StorageError, TreeHead};
 
@@ -71,8 +72,8 @@ pub(crate) enum Msg {
 pub(crate) struct Writer {
     pub dir: PathBuf,
     pub files: DataFiles,
-    /// Held for its flock; released when the writer is dropped.
-    pub _lock: File,
+    /// Held for the directory lock; released when the writer is dropped.
+    pub _lock: Box<dyn DirLock>,
     pub state: State,
     pub shared: Arc<Shared>,
     pub batch_max_size: usize,
@@ -147,12 +148,15 @@ impl Writer {
         let mut duplicates: Vec<(Request, u64)> = Vec::new();
         let mut in_batch: HashMap<[u8; 32], u64> = HashMap::new();
         {
-            let dedup = self.shared.dedup.read();
             for r in batch {
-                let existing = dedup
-                    .get(&r.identity)
-                    .or_else(|| in_batch.get(&r.identity))
-                    .copied();
+                let committed = match self.shared.index.lookup(&r.identity) {
+                    Ok(found) => found,
+                    Err(e) => {
+                        let _ = r.reply.send(Err(e));
+                        continue;
+                    }
+                };
+                let existing = committed.or_else(|| in_batch.get(&r.identity).copied());
                 match existing {
                     Some(index) => duplicates.push((r, index)),
                     None => {
@@ -171,20 +175,10 @@ impl Writer {
         }
         match self.commit(&fresh) {
             Ok(head) => {
-                // Head first, so `lookup` never names an index that readers cannot see yet.
+                // Readers filter index rows by the head, so rows committed a moment before the
+                // head moves are never seen early.
                 *self.shared.head.write() = head;
                 let first = head.size - fresh.len() as u64;
-                {
-                    let mut dedup = self.shared.dedup.write();
-                    let mut search = self.shared.search.write();
-                    for (i, r) in fresh.iter().enumerate() {
-                        let index = first + i as u64;
-                        dedup.insert(r.identity, index);
-                        for key in &r.index_keys {
-                            search.entry(*key).or_default().push(index);
-                        }
-                    }
-                }
                 for (i, r) in fresh.into_iter().enumerate() {
                     let _ = r.reply.send(Ok(Appended {
                         index: first + i as u64,
@@ -220,27 +214,21 @@ impl Writer {
         let mut data = Vec::with_capacity(fresh.iter().map(|r| r.entry.len()).sum());
         let mut meta = Vec::with_capacity(fresh.iter().map(|r| r.metadata.len()).sum());
         let mut index = Vec::with_capacity(INDEX_RECORD as usize * fresh.len());
-        let mut ids = Vec::with_capacity(32 * fresh.len());
-        let mut keys = Vec::new();
         let (mut end, mut meta_end) = (old.data_len, old.meta_len);
-        for (i, r) in fresh.iter().enumerate() {
-            if !r.index_keys.is_empty() {
-                encode_keys(old.size + i as u64, &r.index_keys, &mut keys);
-            }
+        for r in fresh {
             data.extend_from_slice(&r.entry);
             meta.extend_from_slice(&r.metadata);
             end += r.entry.len() as u64;
             meta_end += r.metadata.len() as u64;
             index.extend_from_slice(&end.to_be_bytes());
             index.extend_from_slice(&meta_end.to_be_bytes());
-            ids.extend_from_slice(&r.identity);
         }
         let base = stored_hash_count(old.size);
         let mut pending: Vec<Hash> = Vec::with_capacity(2 * fresh.len() + 64);
         for (i, r) in fresh.iter().enumerate() {
             let overlay = Overlay {
                 disk: FileHashes {
-                    file: &self.files.hashes,
+                    file: self.files.hashes.as_ref(),
                     count: base,
                 },
                 base,
@@ -253,7 +241,7 @@ impl Writer {
         let new_size = old.size + fresh.len() as u64;
         let overlay = Overlay {
             disk: FileHashes {
-                file: &self.files.hashes,
+                file: self.files.hashes.as_ref(),
                 count: base,
             },
             base,
@@ -268,16 +256,18 @@ impl Writer {
             data_len: end,
             meta_len: meta_end,
             root,
-            keys_len: old.keys_len + keys.len() as u64,
         };
-        let [data_at, meta_at, index_at, hash_at, id_at, keys_at] = old.file_lengths();
-        let writes: [(&str, &File, &[u8], u64); 6] = [
-            ("entries.dat", &self.files.data, &data, data_at),
-            ("meta.dat", &self.files.meta, &meta, meta_at),
-            ("entries.idx", &self.files.index, &index, index_at),
-            ("hashes.dat", &self.files.hashes, &hash_bytes, hash_at),
-            ("ids.dat", &self.files.ids, &ids, id_at),
-            ("keys.dat", &self.files.keys, &keys, keys_at),
+        let [data_at, meta_at, index_at, hash_at] = old.file_lengths();
+        let writes: [(&str, &dyn StorageFile, &[u8], u64); 4] = [
+            ("entries.dat", self.files.data.as_ref(), &data, data_at),
+            ("meta.dat", self.files.meta.as_ref(), &meta, meta_at),
+            ("entries.idx", self.files.index.as_ref(), &index, index_at),
+            (
+                "hashes.dat",
+                self.files.hashes.as_ref(),
+                &hash_bytes,
+                hash_at,
+            ),
         ];
         let result = (|| {
             for (name, file, bytes, at) in writes {
@@ -303,9 +293,18 @@ impl Writer {
             }
             return Err(e);
         }
-        // Once the rename may have happened the batch may be committed on disk; never
+        // Once the index commit may have reached the disk the batch may be committed; never
         // truncate after this point.
-        write_state(&self.dir, &new_state)?;
+        let rows: Vec<IndexRows<'_>> = fresh
+            .iter()
+            .enumerate()
+            .map(|(i, r)| IndexRows {
+                index: old.size + i as u64,
+                identity: &r.identity,
+                keys: &r.index_keys,
+            })
+            .collect();
+        self.shared.index.commit(&new_state, &rows)?;
         self.state = new_state;
         Ok(TreeHead {
             size: new_size,

@@ -16,13 +16,7 @@ use sigstack_tlog::merkle::{
 use sigstack_tlog::tiles::{self, decode_entry_bundle, read_tile_hashes, tiles_for_size};
 use sigstack_tlog_storage::{EmbeddedLog, LogConfig, StorageError};
 
-const FILES: [&str; 5] = [
-    "entries.dat",
-    "meta.dat",
-    "entries.idx",
-    "hashes.dat",
-    "ids.dat",
-];
+const FILES: [&str; 4] = ["entries.dat", "meta.dat", "entries.idx", "hashes.dat"];
 
 fn fast() -> LogConfig {
     LogConfig {
@@ -103,11 +97,11 @@ async fn append_and_read_back() {
     assert_eq!(head.root, merkle::tree_hash(40, &stored).unwrap());
     check_entries(&log, &entries);
     for (i, e) in entries.iter().enumerate() {
-        assert_eq!(log.lookup(&id(e, i as u64)), Some(i as u64));
+        assert_eq!(log.lookup(&id(e, i as u64)).unwrap(), Some(i as u64));
     }
     assert!(matches!(log.entry(40), Err(StorageError::NotFound(_))));
     assert!(matches!(log.metadata(40), Err(StorageError::NotFound(_))));
-    assert_eq!(log.lookup(&[9; 32]), None);
+    assert_eq!(log.lookup(&[9; 32]).unwrap(), None);
     for size in 0..=40 {
         assert_eq!(
             log.root_at(size).unwrap(),
@@ -162,8 +156,8 @@ async fn duplicates_are_reported_with_the_first_index() {
     log.close().await;
     // The dedup index survives a reopen.
     let log = EmbeddedLog::open(dir.path(), slow).await.unwrap();
-    assert_eq!(log.lookup(&[1; 32]), Some(0));
-    assert_eq!(log.lookup(&[2; 32]), Some(1));
+    assert_eq!(log.lookup(&[1; 32]).unwrap(), Some(0));
+    assert_eq!(log.lookup(&[2; 32]).unwrap(), Some(1));
     assert!(matches!(
         log.append(b"x".to_vec(), [2; 32]).await,
         Err(StorageError::Duplicate { index: 1 })
@@ -333,12 +327,10 @@ async fn garbage_tails_from_a_crash_are_truncated() {
         .map(|f| std::fs::metadata(dir.path().join(f)).unwrap().len())
         .collect();
 
-    // A crash mid-batch leaves partial writes of the next batch in any subset of the files,
-    // and possibly a half-written state.tmp.
+    // A crash mid-batch leaves partial writes of the next batch in any subset of the files.
     for (i, name) in FILES.iter().enumerate() {
         append_garbage(dir.path(), name, &vec![0xA5; 1 + 37 * i]);
     }
-    std::fs::write(dir.path().join("state.tmp"), b"torn").unwrap();
 
     let log = EmbeddedLog::open(dir.path(), fast()).await.unwrap();
     assert_eq!(log.tree_head(), head);
@@ -349,7 +341,6 @@ async fn garbage_tails_from_a_crash_are_truncated() {
             "{name} truncated back"
         );
     }
-    assert!(!dir.path().join("state.tmp").exists());
     check_entries(&log, &entries);
     entries.extend(append_all(&log, 300, 310).await);
     check_entries(&log, &entries);
@@ -370,7 +361,7 @@ async fn contradictions_with_the_committed_state_refuse_to_open() {
     log.close().await;
     let backup = tempfile::tempdir().unwrap();
     let copy = |from: &Path, to: &Path| {
-        for name in FILES.iter().chain(&["state"]) {
+        for name in FILES.iter().chain(&["index.redb"]) {
             std::fs::copy(from.join(name), to.join(name)).unwrap();
         }
     };
@@ -388,14 +379,16 @@ async fn contradictions_with_the_committed_state_refuse_to_open() {
         assert!(matches!(err, StorageError::Corrupt(_)), "{name}: {err}");
         copy(backup.path(), dir.path());
     }
-    // A damaged state record.
-    let mut state = std::fs::read(dir.path().join("state")).unwrap();
-    state[10] ^= 1;
-    std::fs::write(dir.path().join("state"), &state).unwrap();
-    assert!(matches!(
-        EmbeddedLog::open(dir.path(), fast()).await,
-        Err(StorageError::Corrupt(_))
-    ));
+    // A damaged index.
+    let mut index = std::fs::read(dir.path().join("index.redb")).unwrap();
+    for b in index.iter_mut().skip(64) {
+        *b ^= 0x5A;
+    }
+    std::fs::write(dir.path().join("index.redb"), &index).unwrap();
+    assert!(
+        EmbeddedLog::open(dir.path(), fast()).await.is_err(),
+        "a damaged index refuses"
+    );
     copy(backup.path(), dir.path());
     // A stored hash on the right edge of the tree no longer reproduces the root.
     let mut hashes = std::fs::read(dir.path().join("hashes.dat")).unwrap();
@@ -407,8 +400,8 @@ async fn contradictions_with_the_committed_state_refuse_to_open() {
         Err(StorageError::Corrupt(_))
     ));
     copy(backup.path(), dir.path());
-    // The state file vanished but data is present: never silently restart from zero.
-    std::fs::remove_file(dir.path().join("state")).unwrap();
+    // The index vanished but data is present: never silently restart from zero.
+    std::fs::remove_file(dir.path().join("index.redb")).unwrap();
     assert!(matches!(
         EmbeddedLog::open(dir.path(), fast()).await,
         Err(StorageError::Corrupt(_))
