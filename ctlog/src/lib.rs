@@ -325,7 +325,14 @@ impl CtLogState {
         kind: Submission,
         unverified: &AddChainRequest,
     ) -> Result<(SignedCertificateTimestamp, bool), CtLogError> {
-        let verified = chain::verify_chain(kind, &unverified.chain, &self.inner.roots)?;
+        // Chain signature checks are CPU work: off the async workers.
+        let chain = unverified.chain.clone();
+        let state = self.clone();
+        let verified = tokio::task::spawn_blocking(move || {
+            chain::verify_chain(kind, &chain, &state.inner.roots)
+        })
+        .await
+        .map_err(|e| CtLogError::Internal(format!("verification task: {e}")))??;
         let entry_tls = verified
             .entry
             .to_tls()

@@ -716,3 +716,38 @@ async fn index_retrieve_finds_entries_by_hash_key_and_email() {
         reply.assert_error(StatusCode::BAD_REQUEST);
     }
 }
+
+/// A DSSE entry with more signatures or verifiers than the limit is refused before any key is
+/// parsed or any signature checked, and writes nothing.
+#[tokio::test]
+async fn dsse_signature_and_verifier_counts_are_capped() {
+    let v1 = V1::new().await;
+    let app = v1.router();
+    let client = Client::new(SignatureAlgorithm::EcdsaP256Sha256);
+    let before: LogInfo = serde_json::from_value(get(&app, "/api/v1/log").await.json()).unwrap();
+    let payload = statement();
+    let sig = client.key.sign(&pae(PAYLOAD_TYPE, &payload)).unwrap();
+    let many_sigs: Vec<Value> = (0..9)
+        .map(|_| json!({"keyid": "", "sig": b64(&sig)}))
+        .collect();
+    let envelope =
+        json!({"payload": b64(&payload), "payloadType": PAYLOAD_TYPE, "signatures": many_sigs})
+            .to_string();
+    let reply = post_json(&app, ENTRIES, &dsse_entry(&envelope, &client.cert_pem)).await;
+    reply.assert_error(StatusCode::BAD_REQUEST);
+    assert!(reply.text().contains("limit"), "{}", reply.text());
+
+    let (one_sig, _) = dsse_envelope(&client, &payload);
+    let verifiers: Vec<String> = (0..300).map(|_| b64(client.cert_pem.as_bytes())).collect();
+    let entry = json!({"apiVersion": "0.0.1", "kind": "dsse",
+        "spec": {"proposedContent": {"envelope": one_sig, "verifiers": verifiers}}});
+    let reply = post_json(&app, ENTRIES, &entry).await;
+    reply.assert_error(StatusCode::BAD_REQUEST);
+    assert!(
+        reply.text().contains("verifiers exceed"),
+        "{}",
+        reply.text()
+    );
+    let after: LogInfo = serde_json::from_value(get(&app, "/api/v1/log").await.json()).unwrap();
+    assert_eq!(after.tree_size, before.tree_size, "nothing written");
+}

@@ -75,6 +75,16 @@ struct FileConfig {
     fulcio_config: Option<PathBuf>,
     #[serde(default)]
     log: FileLog,
+    #[serde(default)]
+    server: FileServer,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileServer {
+    header_read_timeout_seconds: Option<u64>,
+    request_timeout_seconds: Option<u64>,
+    max_concurrent_requests: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,6 +141,8 @@ pub struct StackConfig {
     pub fulcio_config: Option<PathBuf>,
     pub batch_max_size: usize,
     pub batch_max_age: std::time::Duration,
+    /// Header and request deadlines and the in-flight bound of every service.
+    pub server_limits: sigstack_http::ServerLimits,
 }
 
 impl StackConfig {
@@ -212,6 +224,29 @@ impl StackConfig {
         if batch_max_size == 0 {
             bail!("log.batch-max-size must be at least 1");
         }
+        let defaults = sigstack_http::ServerLimits::default();
+        let seconds = |v: Option<u64>, default: std::time::Duration, name: &str| match v {
+            Some(0) => bail!("server.{name} must be at least 1 second"),
+            Some(s) => Ok(std::time::Duration::from_secs(s)),
+            None => Ok(default),
+        };
+        let server_limits = sigstack_http::ServerLimits {
+            header_read_timeout: seconds(
+                file.server.header_read_timeout_seconds,
+                defaults.header_read_timeout,
+                "header-read-timeout-seconds",
+            )?,
+            request_timeout: seconds(
+                file.server.request_timeout_seconds,
+                defaults.request_timeout,
+                "request-timeout-seconds",
+            )?,
+            max_concurrent_requests: match file.server.max_concurrent_requests {
+                Some(0) => bail!("server.max-concurrent-requests must be at least 1"),
+                Some(n) => n,
+                None => defaults.max_concurrent_requests,
+            },
+        };
         let fulcio_config = args.fulcio_config.or(file.fulcio_config);
         if !oidc_enabled && fulcio_config.is_none() {
             bail!(
@@ -235,6 +270,7 @@ impl StackConfig {
             batch_max_age: std::time::Duration::from_millis(
                 file.log.batch_max_age_ms.unwrap_or(20),
             ),
+            server_limits,
         })
     }
 }
@@ -280,6 +316,11 @@ mod tests {
             "https://ci.example.test/pipelines/release"
         );
         assert_eq!(c.batch_max_age, std::time::Duration::from_millis(20));
+        assert_eq!(c.server_limits.max_concurrent_requests, 1024);
+        assert_eq!(
+            c.server_limits.request_timeout,
+            std::time::Duration::from_secs(30)
+        );
         let c = resolve(&[
             "--data-dir",
             "/tmp/x",

@@ -322,15 +322,15 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
 
     // Serve.
     let (stop_tx, stop_rx) = watch::channel(false);
+    let server_limits = config.server_limits;
     let mut servers = tokio::task::JoinSet::new();
     let mut serve = |name: &'static str, listener: TcpListener, router: axum::Router| {
         let mut stop = stop_rx.clone();
         servers.spawn(async move {
-            let result = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            let result = sigstack_http::serve(listener, router, server_limits, stopped).await;
             (name, result)
         });
     };

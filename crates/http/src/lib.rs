@@ -2,7 +2,13 @@
 //! rejections use that body, `/healthz`, `/readyz`, Prometheus `/metrics`, a tracing span per
 //! request and panic containment.
 //!
-//! Services stay thin: each builds its own `Router` and wraps it with [`observe`].
+//! Services stay thin: each builds its own `Router` and wraps it with [`observe`]; binaries
+//! run it with [`serve`], which adds header and request deadlines and a bound on requests in
+//! flight.
+
+mod serve;
+
+pub use serve::{ServerLimits, limit, serve};
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -9,6 +9,31 @@
 use super::EntryError;
 use super::material::KeyMaterial;
 
+/// Most signatures one DSSE envelope may carry. Real envelopes have one; the bound keeps an
+/// attacker from making the log try every key against every signature (n × m verifications).
+pub const MAX_DSSE_SIGNATURES: usize = 8;
+/// Most verifiers (keys or certificates) one DSSE entry may supply.
+pub const MAX_DSSE_VERIFIERS: usize = 8;
+
+/// Refuse envelopes beyond [`MAX_DSSE_SIGNATURES`] / [`MAX_DSSE_VERIFIERS`] before any key is
+/// parsed or any signature checked.
+///
+/// # Errors
+/// [`EntryError::Malformed`] naming the limit.
+pub fn check_dsse_limits(signatures: usize, verifiers: usize) -> Result<(), EntryError> {
+    if signatures > MAX_DSSE_SIGNATURES {
+        return Err(EntryError::Malformed(format!(
+            "{signatures} DSSE signatures exceed the limit of {MAX_DSSE_SIGNATURES}"
+        )));
+    }
+    if verifiers > MAX_DSSE_VERIFIERS {
+        return Err(EntryError::Malformed(format!(
+            "{verifiers} DSSE verifiers exceed the limit of {MAX_DSSE_VERIFIERS}"
+        )));
+    }
+    Ok(())
+}
+
 /// The DSSE v1 pre-authentication encoding of a payload.
 #[must_use]
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
@@ -50,6 +75,7 @@ pub(crate) fn verify_envelope(
             "DSSE envelope must contain 1 or more signatures".into(),
         ));
     }
+    check_dsse_limits(signatures.len(), keys.len())?;
     let mut verified_by: Vec<Option<usize>> = vec![None; signatures.len()];
     for (k, material) in keys.iter().enumerate() {
         if stop_when_covered && verified_by.iter().all(Option::is_some) {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sigstack_keys::sha256;
 
-use super::dsse::{EnvelopeSignature, pae, verify_envelope};
+use super::dsse::{EnvelopeSignature, check_dsse_limits, pae, verify_envelope};
 use super::encoding::{b64, b64_lenient};
 use super::material::KeyMaterial;
 use super::{CanonicalEntry, EntryError, malformed};
@@ -118,6 +118,10 @@ pub fn canonicalize(unverified_spec: Value) -> Result<CanonicalEntry, EntryError
     }
     let unverified_envelope: Envelope =
         serde_json::from_str(&proposed.envelope).map_err(malformed("proposedContent.envelope"))?;
+    check_dsse_limits(
+        unverified_envelope.signatures.len(),
+        proposed.verifiers.len(),
+    )?;
     let payload = b64_lenient("envelope.payload", &unverified_envelope.payload)?;
     let signatures = unverified_envelope
         .signatures

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sigstack_keys::sha256;
 
-use super::dsse::{EnvelopeSignature, pae, verify_envelope};
+use super::dsse::{EnvelopeSignature, check_dsse_limits, pae, verify_envelope};
 use super::encoding::{b64, b64_lenient, b64_std, lower_hex};
 use super::material::KeyMaterial;
 use super::{CanonicalEntry, EntryError, malformed};
@@ -120,6 +120,7 @@ pub fn canonicalize(unverified_spec: Value) -> Result<CanonicalEntry, EntryError
         "payload",
     )?;
     let payload = b64_std("spec.content.envelope.payload (inner)", &payload_text)?;
+    check_dsse_limits(envelope.signatures.len(), envelope.signatures.len())?;
     let mut signatures = Vec::with_capacity(envelope.signatures.len());
     let mut keys = Vec::with_capacity(envelope.signatures.len());
     for s in &envelope.signatures {

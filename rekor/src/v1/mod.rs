@@ -217,7 +217,11 @@ impl RekorV1State {
     /// [`RekorError::InvalidEntry`], [`RekorError::Duplicate`], [`RekorError::EntryTooLarge`],
     /// [`RekorError::Storage`] or [`RekorError::Signing`].
     pub async fn create_entry(&self, unverified: &Value) -> Result<LogEntry, RekorError> {
-        let entry = canonicalize_proposed_entry(unverified)?;
+        // Signature checks are CPU work: off the async workers.
+        let unverified = unverified.clone();
+        let entry = tokio::task::spawn_blocking(move || canonicalize_proposed_entry(&unverified))
+            .await
+            .map_err(|e| RekorError::Signing(format!("verification task: {e}")))??;
         if entry.body.len() > self.inner.max_entry_size {
             return Err(RekorError::EntryTooLarge {
                 size: entry.body.len(),

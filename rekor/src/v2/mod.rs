@@ -192,7 +192,11 @@ impl RekorV2State {
         &self,
         unverified: &Value,
     ) -> Result<TransparencyLogEntry, RekorError> {
-        let entry = canonicalize_request(unverified)?;
+        // Signature checks are CPU work: off the async workers.
+        let unverified = unverified.clone();
+        let entry = tokio::task::spawn_blocking(move || canonicalize_request(&unverified))
+            .await
+            .map_err(|e| RekorError::Signing(format!("verification task: {e}")))??;
         if entry.body.len() > self.inner.max_entry_size {
             return Err(RekorError::EntryTooLarge {
                 size: entry.body.len(),
