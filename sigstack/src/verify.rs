@@ -174,25 +174,20 @@ fn verify_bundle(args: BundleArgs) -> anyhow::Result<()> {
                     verified.issuer.as_deref().unwrap_or("-")
                 );
             }
+            let times: Vec<String> = verified.signing_times.iter().map(|t| rfc3339(*t)).collect();
             println!(
-                "  {} transparency-log entr{}, signing time{} {}",
+                "  {} transparency-log entr{}; verified signing time(s): {}",
                 verified.tlog_entries,
                 if verified.tlog_entries == 1 {
                     "y"
                 } else {
                     "ies"
                 },
-                if verified.signing_times.len() == 1 {
-                    ""
+                if times.is_empty() {
+                    "none (key-signed bundle)".to_string()
                 } else {
-                    "s"
-                },
-                verified
-                    .signing_times
-                    .iter()
-                    .map(|t| rfc3339(*t))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                    times.join(", ")
+                }
             );
             Ok(())
         }

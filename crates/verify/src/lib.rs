@@ -17,7 +17,7 @@
 //!    (and cosigned by enough witnesses when the policy asks), and the logged body
 //!    (hashedrekord 0.0.1/0.0.2, dsse 0.0.1/0.0.2, intoto 0.0.2) describes this bundle;
 //! 6. every RFC 3161 timestamp verifies against a trusted timestamp authority;
-//! 7. at least one signing time comes from a verified timestamp or SET;
+//! 7. for certificates, at least one signing time comes from a verified timestamp or SET;
 //! 8. for certificates: the chain to a trusted CA, valid at every signing time, the
 //!    code-signing profile, an SCT from a trusted CT log, and the identity and OIDC issuer;
 //! 9. each log key was valid at its entry's time.
@@ -230,7 +230,9 @@ pub fn verify(
     }
     let mut signing_times = tsa_times.clone();
     signing_times.extend(entries.iter().filter_map(|e| e.set_time));
-    if signing_times.is_empty() {
+    // A certificate is only meaningful at a verified time; a key-signed bundle has no
+    // certificate whose validity needs a time (its log entries are still verified).
+    if signing_times.is_empty() && matches!(signer, SignerMaterial::Certificate { .. }) {
         return Err(VerifyError::NoTimeSource);
     }
 
