@@ -10,7 +10,7 @@
 //!
 //! On first run [`TsaState::load_or_create`] creates a P-384 root and a P-256 leaf with a
 //! critical `id-kp-timeStamping` EKU in the configured directory; later runs reuse them. Start-up
-//! refuses a chain that is not valid now, not nested, or does not cover the configured window.
+//! refuses a chain that is not valid now, not nested, or expiring before the configured window ends.
 //!
 //! Token serial numbers are 128 bits from the operating system's random source (a 17-byte
 //! positive INTEGER): unique across restarts and crashes without any stored counter, and a
@@ -65,7 +65,7 @@ pub struct TsaConfig {
     /// Accuracy stated in tokens (`None` omits it). RFC 3161 limits apply (checked at start).
     pub accuracy: Option<Accuracy>,
     /// The window in which this TSA issues tokens (its published `validFor`). At start-up the
-    /// chain must be valid now, nested, and the leaf must cover the whole window.
+    /// chain must be valid now, nested, and the leaf must last until the window ends.
     pub window: ValidityWindow,
     /// Where the service registers its metrics.
     pub metrics: Metrics,

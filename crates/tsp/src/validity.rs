@@ -1,6 +1,6 @@
 //! Start-up checks of a TSA's certificate chain against time: the chain must be valid now, each
 //! certificate inside its issuer's validity, and the whole operating window the operator
-//! configured (the `validFor` published in the trusted root) covered by the leaf.
+//! configured (the `validFor` published in the trusted root) covered by the leaf from now on.
 
 use std::time::SystemTime;
 
@@ -36,8 +36,9 @@ impl TimestampAuthority {
     /// Check the chain at start-up, at `now`, against the configured `window`:
     /// - every certificate is valid at `now`;
     /// - each certificate's validity lies inside its issuer's (the next one in the chain);
-    /// - `now` lies inside `window`, and the leaf is valid over the whole `window` (an open end
-    ///   is not checked against the leaf, whose expiry then ends issuance).
+    /// - `now` lies inside `window`, and the leaf stays valid until the window ends (an open end
+    ///   is not checked against the leaf, whose expiry then ends issuance). The part of the
+    ///   window already past is not checked: no token will carry those times.
     ///
     /// # Errors
     /// [`TspError::Certificate`] naming the certificate and the window it violates.
@@ -92,13 +93,8 @@ impl TimestampAuthority {
             ));
         }
         if let Some(leaf) = chain.first() {
-            let (nb, na) = bounds(leaf);
-            if window.not_before.is_some_and(|start| start < nb) {
-                return bad(format!(
-                    "the leaf is valid only from {}, after the configured window starts",
-                    unix(nb)
-                ));
-            }
+            // Tokens are issued from now on, and the leaf is valid now: it must last to the end.
+            let (_, na) = bounds(leaf);
             if window.not_after.is_some_and(|end| end > na) {
                 return bad(format!(
                     "the leaf expires at {}, before the configured window ends",
