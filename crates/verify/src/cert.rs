@@ -136,8 +136,13 @@ fn describe(cert: &Certificate) -> String {
     }
 }
 
-/// Key usage digitalSignature and extended key usage codeSigning.
+/// Not a CA, key usage digitalSignature and extended key usage codeSigning.
 pub(crate) fn check_code_signing_profile(leaf: &Certificate) -> Result<(), VerifyError> {
+    if is_ca(leaf) {
+        return Err(VerifyError::CertificateProfile(
+            "the signing certificate is a CA certificate".into(),
+        ));
+    }
     let tbs = leaf.tbs_certificate();
     match tbs.get_extension::<KeyUsage>() {
         Ok(Some((_, ku))) if ku.0.contains(KeyUsages::DigitalSignature) => {}

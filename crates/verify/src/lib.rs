@@ -172,6 +172,12 @@ pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
 /// Media type of in-toto statements in DSSE envelopes.
 pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
 
+/// The in-toto statement `_type`s accepted in DSSE payloads.
+pub const IN_TOTO_STATEMENT_TYPES: [&str; 2] = [
+    "https://in-toto.io/Statement/v1",
+    "https://in-toto.io/Statement/v0.1",
+];
+
 /// Verify `unverified_bundle` (bundle JSON) over the artifact whose SHA-256 is
 /// `artifact_sha256`, against `root`, under `policy`. Uses no network and no clock: every time
 /// checked comes from the bundle's verified timestamps.
@@ -386,6 +392,12 @@ fn content(
             }
             let statement: Value = serde_json::from_slice(&payload)
                 .map_err(|_| VerifyError::Artifact("the in-toto statement is not JSON".into()))?;
+            let statement_type = statement["_type"].as_str().unwrap_or_default();
+            if !IN_TOTO_STATEMENT_TYPES.contains(&statement_type) {
+                return Err(VerifyError::Artifact(format!(
+                    "the payload is not an in-toto statement (_type {statement_type:?})"
+                )));
+            }
             let want = hex::encode(artifact_sha256);
             let covered = statement["subject"].as_array().is_some_and(|subjects| {
                 subjects.iter().any(|s| {

@@ -615,6 +615,35 @@ fn key_policy_refuses_certificate_bundles_and_the_reverse() {
 }
 
 #[test]
+fn dsse_payload_must_be_an_in_toto_statement_about_the_artifact() {
+    let root = root();
+    for scenario in ["rekor-v1-dsse", "rekor-v2-dsse", "rekor-v1-intoto"] {
+        let original = bundle(scenario);
+        let payload = STANDARD
+            .decode(original["dsseEnvelope"]["payload"].as_str().unwrap())
+            .unwrap();
+        let statement: Value = serde_json::from_slice(&payload).unwrap();
+        let mut untyped = statement.clone();
+        untyped.as_object_mut().unwrap().remove("_type");
+        let mut unknown = statement.clone();
+        unknown["_type"] = Value::from("https://example.test/Statement/v9");
+        let mut other_type = original.clone();
+        other_type["dsseEnvelope"]["payloadType"] = Value::from("text/plain");
+        for (what, edited) in [("no _type", untyped), ("unknown _type", unknown)] {
+            let mut b = original.clone();
+            b["dsseEnvelope"]["payload"] = Value::from(STANDARD.encode(edited.to_string()));
+            refused(scenario, what, run(&b, &root, &policy()), "artifact");
+        }
+        refused(
+            scenario,
+            "payload type",
+            run(&other_type, &root, &policy()),
+            "artifact",
+        );
+    }
+}
+
+#[test]
 fn garbage_is_refused() {
     let root = root();
     for bad in [&b"not json"[..], b"{}", b"[]", br#"{"mediaType":1}"#] {
