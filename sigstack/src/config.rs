@@ -77,6 +77,7 @@ struct FileConfig {
     log: FileLog,
     #[serde(default)]
     server: FileServer,
+    tsa: FileTsa,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +86,84 @@ struct FileServer {
     header_read_timeout_seconds: Option<u64>,
     request_timeout_seconds: Option<u64>,
     max_concurrent_requests: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileTsa {
+    policy: Option<String>,
+    accuracy_seconds: Option<u32>,
+    accuracy_millis: Option<u16>,
+    accuracy_micros: Option<u16>,
+    omit_accuracy: Option<bool>,
+    valid_from: Option<String>,
+    valid_until: Option<String>,
+}
+
+/// Settings of the timestamp authority.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TsaSettings {
+    /// Default policy OID (dotted); `None` for Sigstore's.
+    pub policy: Option<String>,
+    /// Accuracy written into tokens; `None` omits it.
+    pub accuracy: Option<sigstack_tsp::Accuracy>,
+    /// The window the TSA issues in; its chain must cover it (checked at start-up).
+    pub window: sigstack_tsp::ValidityWindow,
+}
+
+impl FileTsa {
+    fn resolve(self) -> anyhow::Result<TsaSettings> {
+        if let Some(policy) = &self.policy {
+            const_oid::ObjectIdentifier::new(policy)
+                .map_err(|_| anyhow::anyhow!("tsa.policy {policy:?} is not a dotted OID"))?;
+        }
+        let given = self.accuracy_seconds.is_some()
+            || self.accuracy_millis.is_some()
+            || self.accuracy_micros.is_some();
+        let accuracy = match (self.omit_accuracy.unwrap_or(false), given) {
+            (true, true) => bail!("tsa.omit-accuracy conflicts with tsa.accuracy-*"),
+            (true, false) => None,
+            (false, false) => Some(sigstack_tsp::Accuracy {
+                seconds: Some(1),
+                millis: None,
+                micros: None,
+            }),
+            (false, true) => {
+                let accuracy = sigstack_tsp::Accuracy {
+                    seconds: self.accuracy_seconds,
+                    millis: self.accuracy_millis,
+                    micros: self.accuracy_micros,
+                };
+                sigstack_tsp::check_accuracy(&accuracy).context("tsa.accuracy-*")?;
+                Some(accuracy)
+            }
+        };
+        let time = |key: &str,
+                    value: Option<String>|
+         -> anyhow::Result<Option<std::time::SystemTime>> {
+            value
+                .map(|v| {
+                    time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc3339)
+                        .map(std::time::SystemTime::from)
+                        .with_context(|| format!("tsa.{key} {v:?} is not an RFC 3339 time"))
+                })
+                .transpose()
+        };
+        let window = sigstack_tsp::ValidityWindow {
+            not_before: time("valid-from", self.valid_from)?,
+            not_after: time("valid-until", self.valid_until)?,
+        };
+        if let (Some(from), Some(until)) = (window.not_before, window.not_after)
+            && from >= until
+        {
+            bail!("tsa.valid-from must be before tsa.valid-until");
+        }
+        Ok(TsaSettings {
+            policy: self.policy,
+            accuracy,
+            window,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -143,6 +222,7 @@ pub struct StackConfig {
     pub batch_max_age: std::time::Duration,
     /// Header and request deadlines and the in-flight bound of every service.
     pub server_limits: sigstack_http::ServerLimits,
+    pub tsa: TsaSettings,
 }
 
 impl StackConfig {
@@ -253,7 +333,9 @@ impl StackConfig {
                 "without the local OIDC issuer, give --fulcio-config naming the issuers Fulcio trusts"
             );
         }
+        let tsa = file.tsa.resolve()?;
         Ok(Self {
+            tsa,
             data_dir: args.data_dir,
             listen,
             public_host,
@@ -311,6 +393,8 @@ mod tests {
         let example = example();
         let c = resolve(&["--data-dir", "/tmp/x", "--config", &example]).unwrap();
         assert_eq!(c.oidc_clients.len(), 1);
+        assert_eq!(c.tsa.policy.as_deref(), Some("1.3.6.1.4.1.57264.2"));
+        assert_eq!(c.tsa.accuracy.and_then(|a| a.seconds), Some(1));
         assert_eq!(
             c.oidc_clients[0].subject,
             "https://ci.example.test/pipelines/release"
@@ -363,5 +447,43 @@ mod tests {
         std::fs::write(&bad, "listen = \"127.0.0.1\"\nunknown-key = 1\n").unwrap();
         let err = resolve(&["--data-dir", "/x", "--config", bad.to_str().unwrap()]).unwrap_err();
         assert!(format!("{err:#}").contains("unknown"), "{err:#}");
+    }
+
+    fn with_tsa(section: &str) -> anyhow::Result<StackConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, format!("[tsa]\n{section}")).unwrap();
+        resolve(&["--data-dir", "/x", "--config", path.to_str().unwrap()])
+    }
+
+    #[test]
+    fn tsa_settings() {
+        let c = resolve(&["--data-dir", "/x"]).unwrap();
+        assert_eq!(c.tsa.policy, None);
+        assert_eq!(c.tsa.accuracy.and_then(|a| a.seconds), Some(1));
+        assert_eq!(c.tsa.window, sigstack_tsp::ValidityWindow::default());
+        let c = with_tsa(
+            "policy = \"1.2.3.4\"\naccuracy-millis = 250\nvalid-from = \"2026-01-01T00:00:00Z\"\nvalid-until = \"2027-01-01T00:00:00Z\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.tsa.policy.as_deref(), Some("1.2.3.4"));
+        let accuracy = c.tsa.accuracy.unwrap();
+        assert_eq!((accuracy.seconds, accuracy.millis), (None, Some(250)));
+        assert!(c.tsa.window.not_before < c.tsa.window.not_after);
+        assert_eq!(
+            with_tsa("omit-accuracy = true\n").unwrap().tsa.accuracy,
+            None
+        );
+        for bad in [
+            "policy = \"not an oid\"\n",
+            "accuracy-millis = 1000\n",
+            "accuracy-micros = 0\n",
+            "omit-accuracy = true\naccuracy-seconds = 2\n",
+            "valid-from = \"yesterday\"\n",
+            "valid-from = \"2027-01-01T00:00:00Z\"\nvalid-until = \"2026-01-01T00:00:00Z\"\n",
+            "unknown = 1\n",
+        ] {
+            assert!(with_tsa(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 mod config;
 mod stack;
+mod verify;
 
 use std::time::{Duration, SystemTime};
 
@@ -30,6 +31,8 @@ enum Command {
     Up(Box<UpArgs>),
     /// Print an ID token from the local OIDC issuer (reading its key from the data directory).
     Token(TokenArgs),
+    /// Verify Sigstore bundles offline, or export an air-gap verification kit.
+    Verify(verify::VerifyCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +67,7 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(stack::run(config))
         }
+        Command::Verify(command) => verify::run(command),
         Command::Token(args) => {
             let base = stack::read_issuer_url(&args.data_dir)?;
             let mut identity = match (&args.email, &args.subject) {

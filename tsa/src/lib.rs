@@ -9,7 +9,12 @@
 //! - `GET /api/v1/timestamp/certchain`: the PEM chain, leaf first, root last.
 //!
 //! On first run [`TsaState::load_or_create`] creates a P-384 root and a P-256 leaf with a
-//! critical `id-kp-timeStamping` EKU in the configured directory; later runs reuse them.
+//! critical `id-kp-timeStamping` EKU in the configured directory; later runs reuse them. Start-up
+//! refuses a chain that is not valid now, not nested, or expiring before the configured window ends.
+//!
+//! Token serial numbers are 128 bits from the operating system's random source (a 17-byte
+//! positive INTEGER): unique across restarts and crashes without any stored counter, and a
+//! failing random source fails the request instead of repeating a serial.
 
 mod chain;
 mod json;
@@ -31,8 +36,9 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use sigstack_http::{Metrics, json_error};
-use sigstack_tsp::{TimestampAuthority, TspError, VerifiedRequest};
+use sigstack_tsp::{Accuracy, TimestampAuthority, TspError, ValidityWindow, VerifiedRequest};
 use x509_cert::Certificate;
+use x509_cert::serial_number::SerialNumber;
 
 use crate::json::JsonTimestampRequest;
 
@@ -56,6 +62,11 @@ pub struct TsaConfig {
     pub common_name: String,
     /// Default TSA policy OID (dotted); `None` for Sigstore's `1.3.6.1.4.1.57264.2`.
     pub policy: Option<String>,
+    /// Accuracy stated in tokens (`None` omits it). RFC 3161 limits apply (checked at start).
+    pub accuracy: Option<Accuracy>,
+    /// The window in which this TSA issues tokens (its published `validFor`). At start-up the
+    /// chain must be valid now, nested, and the leaf must last until the window ends.
+    pub window: ValidityWindow,
     /// Where the service registers its metrics.
     pub metrics: Metrics,
 }
@@ -159,10 +170,15 @@ impl TsaState {
             .transpose()?;
         let material =
             chain::load_or_create(&config.dir, &config.organization, &config.common_name, now)?;
-        let mut authority = TimestampAuthority::new(material.signer, material.chain.clone())?;
+        if let Some(accuracy) = &config.accuracy {
+            sigstack_tsp::check_accuracy(accuracy)?;
+        }
+        let mut authority = TimestampAuthority::new(material.signer, material.chain.clone())?
+            .with_accuracy(config.accuracy);
         if let Some(policy) = policy {
             authority = authority.with_policy(policy);
         }
+        authority.check_validity(now, &config.window)?;
         let chain_pem = material
             .chain
             .iter()
@@ -212,7 +228,7 @@ impl TsaState {
     /// Turn an HTTP request body into a DER `TimeStampResp`, counting the outcome.
     fn timestamp(&self, headers: &HeaderMap, body: &[u8]) -> Result<Vec<u8>, ApiError> {
         let result = parse_request(headers, body).and_then(|request| {
-            let serial = sigstack_pki::random_serial();
+            let serial = fresh_serial()?;
             Ok(self
                 .authority
                 .timestamp(&request, self.clock.now(), &serial)?)
@@ -227,6 +243,18 @@ impl TsaState {
             .inc();
         result
     }
+}
+
+/// A token serial number: a leading `0x01` byte (positive, fixed length) and 128 random bits.
+///
+/// # Errors
+/// [`ApiError::Internal`] when the operating system's random source fails.
+fn fresh_serial() -> Result<SerialNumber, ApiError> {
+    let mut bytes = [0u8; 17];
+    bytes[0] = 0x01;
+    getrandom::fill(&mut bytes[1..])
+        .map_err(|e| ApiError::Internal(format!("random source: {e}")))?;
+    SerialNumber::new(&bytes).map_err(|e| ApiError::Internal(format!("serial: {e}")))
 }
 
 /// The TSA routes, wrapped with `/healthz`, `/readyz`, `/metrics`, tracing and panic handling.

@@ -14,7 +14,7 @@ use der::{Decode, Encode};
 use http_body_util::BodyExt;
 use sigstack_keys::SignatureAlgorithm;
 use sigstack_tsa::{TsaConfig, TsaError, TsaState, router};
-use sigstack_tsp::{HashAlgorithm, SIGSTORE_TSA_POLICY, TimeStampResp, TstInfo};
+use sigstack_tsp::{HashAlgorithm, SIGSTORE_TSA_POLICY, TimeStampResp, TspError, TstInfo};
 use tower::ServiceExt;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::{
@@ -35,6 +35,12 @@ fn config(dir: &std::path::Path, policy: Option<&str>) -> TsaConfig {
         organization: "sigstack-test".into(),
         common_name: "sigstack-tsa".into(),
         policy: policy.map(str::to_string),
+        accuracy: Some(sigstack_tsp::Accuracy {
+            seconds: Some(1),
+            millis: None,
+            micros: None,
+        }),
+        window: sigstack_tsp::ValidityWindow::default(),
         metrics: sigstack_http::Metrics::new(),
     }
 }
@@ -575,4 +581,132 @@ async fn outcomes_are_counted_in_metrics() {
         text.contains("sigstack_tsa_requests_total{outcome=\"rejected\"} 1"),
         "{text}"
     );
+}
+
+#[tokio::test]
+async fn serials_are_unique_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut serials = std::collections::HashSet::new();
+    for _run in 0..2 {
+        // A fresh state on the same directory is what a restart (or a crash) leaves.
+        let state = state(dir.path(), None);
+        for _ in 0..50 {
+            let (_, tst) = granted(
+                &state,
+                post(Some("application/timestamp-query"), VECTOR_REQUEST),
+            )
+            .await;
+            let bytes = tst.serial_number.as_bytes().to_vec();
+            assert_eq!(bytes.len(), 17, "0x01 then 128 random bits");
+            assert_eq!(bytes[0], 0x01);
+            assert!(serials.insert(bytes), "serial repeated");
+        }
+    }
+    assert_eq!(serials.len(), 100);
+}
+
+#[tokio::test]
+async fn configured_policy_and_accuracy_are_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let accuracy = sigstack_tsp::Accuracy {
+        seconds: None,
+        millis: Some(500),
+        micros: None,
+    };
+    let state = TsaState::load_or_create(
+        TsaConfig {
+            accuracy: Some(accuracy),
+            ..config(dir.path(), Some("1.3.6.1.4.1.99999.1"))
+        },
+        SystemTime::now(),
+    )
+    .unwrap();
+    let (_, tst) = granted(
+        &state,
+        post(Some("application/timestamp-query"), VECTOR_REQUEST),
+    )
+    .await;
+    assert_eq!(tst.accuracy, Some(accuracy));
+    assert_eq!(tst.policy.to_string(), "1.3.6.1.4.1.99999.1");
+    // Accuracy omitted on request of the configuration.
+    let state = TsaState::load_or_create(
+        TsaConfig {
+            accuracy: None,
+            ..config(dir.path(), None)
+        },
+        SystemTime::now(),
+    )
+    .unwrap();
+    let (_, tst) = granted(
+        &state,
+        post(Some("application/timestamp-query"), VECTOR_REQUEST),
+    )
+    .await;
+    assert_eq!(tst.accuracy, None);
+    // RFC 3161 bounds are enforced at start-up.
+    let err = TsaState::load_or_create(
+        TsaConfig {
+            accuracy: Some(sigstack_tsp::Accuracy {
+                seconds: None,
+                millis: Some(1000),
+                micros: None,
+            }),
+            ..config(dir.path(), None)
+        },
+        SystemTime::now(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, TsaError::Tsp(TspError::InvalidAccuracy(_))),
+        "{err}"
+    );
+}
+
+#[test]
+fn startup_checks_the_chain_against_the_clock_and_the_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let created = SystemTime::now();
+    TsaState::load_or_create(config(dir.path(), None), created).unwrap();
+    let year = Duration::from_secs(365 * 86_400);
+    let start = |now: SystemTime, window: sigstack_tsp::ValidityWindow| {
+        TsaState::load_or_create(
+            TsaConfig {
+                window,
+                ..config(dir.path(), None)
+            },
+            now,
+        )
+    };
+    let open = sigstack_tsp::ValidityWindow::default();
+    // Ten-year chain: fine in a year, expired in eleven.
+    start(created + year, open).unwrap();
+    let err = start(created + 11 * year, open).unwrap_err();
+    assert!(err.to_string().contains("expired"), "{err}");
+    // A window that outlives the leaf, or has not started, is refused.
+    let err = start(
+        created,
+        sigstack_tsp::ValidityWindow {
+            not_before: Some(created),
+            not_after: Some(created + 20 * year),
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("window ends"), "{err}");
+    let err = start(
+        created,
+        sigstack_tsp::ValidityWindow {
+            not_before: Some(created + year),
+            not_after: None,
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("window starts"), "{err}");
+    start(
+        created + Duration::from_secs(10),
+        sigstack_tsp::ValidityWindow {
+            not_before: Some(created),
+            not_after: Some(created + year),
+        },
+    )
+    .unwrap();
 }

@@ -40,6 +40,9 @@ pub enum TspError {
     /// The TSA certificate chain is empty or its leaf is not a time-stamping certificate.
     #[error("invalid TSA certificate: {0}")]
     Certificate(String),
+    /// A configured accuracy is outside what RFC 3161 allows.
+    #[error("invalid accuracy: {0}")]
+    InvalidAccuracy(String),
     /// The signer's key type has no CMS profile here.
     #[error("unsupported TSA key: {0}")]
     UnsupportedKey(String),

@@ -29,6 +29,7 @@ mod authority;
 mod error;
 mod inspect;
 mod request;
+mod validity;
 
 pub use asn1::{
     Accuracy, EssCertIdV2, IssuerSerial, MessageImprint, PkiFailureInfo, PkiStatus, PkiStatusInfo,
@@ -37,6 +38,7 @@ pub use asn1::{
 pub use authority::{TimestampAuthority, rejection_response};
 pub use error::TspError;
 pub use request::{HashAlgorithm, VerifiedRequest};
+pub use validity::{ValidityWindow, check_accuracy};
 
 use der::asn1::ObjectIdentifier;
 
