@@ -54,8 +54,9 @@ pub fn token_file(token: &str, path: &Path) -> PathBuf {
     path.to_path_buf()
 }
 
-/// `cosign sign-blob` (blob) or `cosign attest-blob` (SLSA predicate about the artifact) with the
-/// services of `signing_config`, writing a protobuf bundle to `bundle`.
+/// `cosign sign-blob` (blob) or `cosign attest-blob --statement` (the workspace's in-toto v1
+/// statement, as the other clients sign it) with the services of `signing_config`, writing a
+/// protobuf bundle to `bundle`.
 #[must_use]
 pub fn cosign_sign(
     trusted_root: &Path,
@@ -73,9 +74,8 @@ pub fn cosign_sign(
         }
         Kind::InToto => {
             cmd.arg("attest-blob")
-                .arg("--predicate")
-                .arg(ws.path("predicate.json"))
-                .args(["--type", SLSA_PROVENANCE_V1]);
+                .arg("--statement")
+                .arg(ws.path("statement.json"));
         }
     }
     cmd.args(["--yes", "--identity-token"])
