@@ -36,9 +36,7 @@ pub fn go_bin(name: &str) -> PathBuf {
 pub fn cosign() -> Command {
     let mut cmd = Command::new(go_bin("cosign"));
     let home = std::env::temp_dir().join("sigstack-e2e-cosign-home");
-    cmd.env("HOME", &home)
-        .env("TUF_ROOT", home.join("tuf"))
-        .env("COSIGN_EXPERIMENTAL", "1");
+    cmd.env("HOME", &home).env("TUF_ROOT", home.join("tuf"));
     cmd
 }
 
