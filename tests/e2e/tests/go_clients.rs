@@ -149,3 +149,156 @@ fn cosign_predicate_attestations_are_statement_v0_1_which_sigstore_python_refuse
             .unwrap_or_else(|e| panic!("{e}"));
     }
 }
+
+/// PEM text of DER items under `label`.
+fn pem(label: &str, ders: &[Vec<u8>]) -> String {
+    use base64::Engine as _;
+    let mut out = String::new();
+    for der in ders {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        out.push_str(&format!("-----BEGIN {label}-----\n"));
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).expect("ascii"));
+            out.push('\n');
+        }
+        out.push_str(&format!("-----END {label}-----\n"));
+    }
+    out
+}
+
+fn b64_field(v: &serde_json::Value) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().expect("base64 string"))
+        .expect("base64")
+}
+
+/// An operator who only has the services' URLs, keys and chains builds a trusted root with
+/// `cosign trusted-root create`: cosign derives the same log IDs as the stack (including the
+/// Rekor v2 C2SP note key ID from the origin), and that root verifies bundles from the stack.
+#[test]
+fn cosign_trusted_root_create_from_service_keys_matches_the_stacks_root() {
+    let stack = Stack::start();
+    let ws = Workspace::new();
+    let ours: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(stack.trust_dir().join("trusted_root.json")).expect("root"),
+    )
+    .expect("json");
+    let write = |name: &str, text: String| {
+        let path = ws.path(name);
+        std::fs::write(&path, text).expect("write");
+        path.display().to_string()
+    };
+    let chain = |authority: &serde_json::Value| -> Vec<Vec<u8>> {
+        authority["certChain"]["certificates"]
+            .as_array()
+            .expect("chain")
+            .iter()
+            .map(|c| b64_field(&c["rawBytes"]))
+            .collect()
+    };
+    let log_spec = |log: &serde_json::Value, name: &str, extra: &str| {
+        let key = write(
+            name,
+            pem("PUBLIC KEY", &[b64_field(&log["publicKey"]["rawBytes"])]),
+        );
+        format!(
+            "url={},public-key={key},start-time={}{extra}",
+            log["baseUrl"].as_str().expect("url"),
+            log["publicKey"]["validFor"]["start"]
+                .as_str()
+                .expect("start")
+        )
+    };
+    let ca = &ours["certificateAuthorities"][0];
+    let tsa = &ours["timestampAuthorities"][0];
+    let v2_url = ours["tlogs"][1]["baseUrl"].as_str().expect("url");
+    let v2_host = v2_url
+        .trim_start_matches("http://")
+        .rsplit_once(':')
+        .map_or(v2_url, |(host, _)| host);
+    let created = ws.path("cosign-trusted-root.json");
+    let out = cosign()
+        .args(["trusted-root", "create"])
+        .arg(format!(
+            "--fulcio=url={},certificate-chain={},start-time={}",
+            ca["uri"].as_str().expect("uri"),
+            write("fulcio.pem", pem("CERTIFICATE", &chain(ca))),
+            ca["validFor"]["start"].as_str().expect("start")
+        ))
+        .arg(format!(
+            "--rekor={}",
+            log_spec(&ours["tlogs"][0], "rekor-v1.pem", "")
+        ))
+        .arg(format!(
+            "--rekor={}",
+            log_spec(
+                &ours["tlogs"][1],
+                "rekor-v2.pem",
+                &format!(",origin={v2_host}")
+            )
+        ))
+        .arg(format!(
+            "--ctfe={}",
+            log_spec(&ours["ctlogs"][0], "ctfe.pem", "")
+        ))
+        .arg(format!(
+            "--tsa=url={},certificate-chain={},start-time={}",
+            tsa["uri"].as_str().expect("uri"),
+            write("tsa.pem", pem("CERTIFICATE", &chain(tsa))),
+            tsa["validFor"]["start"].as_str().expect("start")
+        ))
+        .arg("--out")
+        .arg(&created)
+        .output()
+        .expect("run cosign");
+    assert!(out.status.success(), "{}", output_text(&out));
+    let theirs: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&created).expect("created")).expect("json");
+
+    let ids = |root: &serde_json::Value, list: &str| -> Vec<(String, String)> {
+        let mut ids: Vec<(String, String)> = root[list]
+            .as_array()
+            .expect(list)
+            .iter()
+            .map(|l| {
+                (
+                    l["baseUrl"].as_str().unwrap_or_default().to_string(),
+                    l["logId"]["keyId"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(&theirs, "tlogs"), ids(&ours, "tlogs"), "{theirs:#}");
+    assert_eq!(ids(&theirs, "ctlogs"), ids(&ours, "ctlogs"), "{theirs:#}");
+
+    // cosign's own root verifies a bundle signed through each Rekor API.
+    let token = stack.token(ALICE);
+    for rekor in [Rekor::V1, Rekor::V2] {
+        let bundle = ws.path(&format!("py-{rekor:?}.sigstore.json"));
+        sign(
+            Client::Python,
+            &stack,
+            &ws,
+            rekor,
+            Kind::Blob,
+            &token,
+            &bundle,
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
+        let out = cosign()
+            .arg("verify-blob")
+            .arg("--bundle")
+            .arg(&bundle)
+            .args(["--certificate-identity", ALICE])
+            .args(["--certificate-oidc-issuer", &stack.issuer()])
+            .arg("--trusted-root")
+            .arg(&created)
+            .arg(ws.path("artifact.txt"))
+            .output()
+            .expect("run cosign");
+        assert!(out.status.success(), "{rekor:?}: {}", output_text(&out));
+    }
+}
