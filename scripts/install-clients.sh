@@ -28,7 +28,7 @@ cargo build --quiet --release --manifest-path tests/rust-client/Cargo.toml
 # module's `go` line fetches the newer toolchain from the proxy (GOTOOLCHAIN=auto).
 gobin="$root/.tools/go/bin"
 mkdir -p "$gobin"
-export GOFLAGS=-mod=mod
+export GOFLAGS="-mod=mod -buildvcs=false"
 if ! "$gobin/cosign" version 2>/dev/null | grep -q 'v3.1.2'; then
   echo "==> installing cosign v3.1.2"
   GOBIN="$gobin" go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.2
