@@ -166,18 +166,29 @@ fn cosign_signs_attests_and_verifies_images_through_both_rekor_apis() {
     kinds.sort();
     assert_eq!(kinds, ["dsse/0.0.1", "hashedrekord/0.0.2"]);
 
-    // Refusals: another identity, another issuer.
-    for (identity, iss) in [
-        ("mallory@example.test", issuer.as_str()),
-        (ALICE, "https://issuer.invalid"),
+    // Refusals: another identity, another issuer, each named in cosign's error.
+    for (identity, iss, reason) in [
+        (
+            "mallory@example.test",
+            issuer.as_str(),
+            "expected SAN value \"mallory@example.test\"",
+        ),
+        (
+            ALICE,
+            "https://issuer.invalid",
+            "expected issuer value \"https://issuer.invalid\"",
+        ),
     ] {
-        let out = verify(&by_digest, identity, iss);
-        assert!(!out.status.success(), "verify accepted {identity} / {iss}");
-        let out = verify_attestation(&by_digest, identity, iss);
-        assert!(
-            !out.status.success(),
-            "verify-attestation accepted {identity} / {iss}"
-        );
+        for out in [
+            verify(&by_digest, identity, iss),
+            verify_attestation(&by_digest, identity, iss),
+        ] {
+            assert!(
+                !out.status.success() && output_text(&out).contains(reason),
+                "cosign accepted {identity} / {iss} or refused for another reason: {}",
+                output_text(&out)
+            );
+        }
     }
 
     // The tag now points at a different image: verifying by tag finds no valid signature, while
@@ -186,13 +197,13 @@ fn cosign_signs_attests_and_verifies_images_through_both_rekor_apis() {
     assert_ne!(moved, digest);
     let out = verify(&by_tag, ALICE, &issuer);
     assert!(
-        !out.status.success(),
+        !out.status.success() && output_text(&out).contains("no signatures found"),
         "verify accepted a moved tag: {}",
         output_text(&out)
     );
     let out = verify_attestation(&by_tag, ALICE, &issuer);
     assert!(
-        !out.status.success(),
+        !out.status.success() && output_text(&out).contains("no matching attestations"),
         "verify-attestation accepted a moved tag: {}",
         output_text(&out)
     );
