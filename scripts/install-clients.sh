@@ -3,6 +3,8 @@
 #   sigstore-python 4.5.1 -> .tools/venv
 #   sigstore-js 5 + @sigstore/cli 0.10.3 -> tests/clients/js/node_modules (from package-lock.json)
 #   sigstore-rust 0.15.1 test client -> tests/rust-client/target/release/sigstack-rust-client
+#   cosign v3.1.2, crane v0.21.7 (OCI registry + image pushes) -> .tools/go/bin
+#   sigstore-go v1.2.1 test client (tests/clients/go) -> .tools/go/bin/sigstack-go-client
 # Idempotent: re-running skips what is already installed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,3 +23,19 @@ fi
 
 echo "==> building the sigstore-rust test client"
 cargo build --quiet --release --manifest-path tests/rust-client/Cargo.toml
+
+# Go tools come from the Go module proxy by module name, at pinned versions. A Go older than a
+# module's `go` line fetches the newer toolchain from the proxy (GOTOOLCHAIN=auto).
+gobin="$root/.tools/go/bin"
+mkdir -p "$gobin"
+export GOFLAGS="-mod=mod -buildvcs=false"
+if ! "$gobin/cosign" version 2>/dev/null | grep -q 'v3.1.2'; then
+  echo "==> installing cosign v3.1.2"
+  GOBIN="$gobin" go install github.com/sigstore/cosign/v3/cmd/cosign@v3.1.2
+fi
+if ! "$gobin/crane" version 2>/dev/null | grep -q 'v0.21.7'; then
+  echo "==> installing crane v0.21.7"
+  GOBIN="$gobin" go install github.com/google/go-containerregistry/cmd/crane@v0.21.7
+fi
+echo "==> building the sigstore-go test client"
+(cd tests/clients/go && go build -o "$gobin/sigstack-go-client" .)

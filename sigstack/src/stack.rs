@@ -76,6 +76,19 @@ fn url(config: &StackConfig, listener: &TcpListener) -> anyhow::Result<String> {
     ))
 }
 
+/// The Rekor v2 checkpoint origin (and note key name) for a log served on `public_host`: the
+/// bare host name, without port or IPv6 brackets. sigstore-go (and so cosign) verify a Rekor v2
+/// checkpoint with a note verifier named after the host name of the trusted root's `baseUrl`
+/// and require the checkpoint's origin line to equal that name; the other clients only match
+/// the key ID, which is derived from the same name.
+fn checkpoint_origin(public_host: &str) -> String {
+    public_host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(public_host)
+        .to_string()
+}
+
 /// The local issuer's Fulcio configuration: people (email SAN) and workloads (the token's
 /// `sub`, a URI, becomes a URI SAN).
 fn generated_fulcio_config(oidc_url: &str) -> String {
@@ -242,7 +255,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         )
         .context("Rekor v2 key")?,
     );
-    let rekor_v2_origin = rekor_v2_url.trim_start_matches("http://").to_string();
+    let rekor_v2_origin = checkpoint_origin(&config.public_host);
     let rekor_v2 = sigstack_rekor::RekorV2State::open(sigstack_rekor::RekorV2Config {
         dir: data_dir.join("rekor-v2"),
         signer: rekor_v2_signer.clone(),
@@ -462,5 +475,20 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::checkpoint_origin;
+
+    #[test]
+    fn checkpoint_origin_is_the_bare_host_name() {
+        assert_eq!(checkpoint_origin("127.0.0.1"), "127.0.0.1");
+        assert_eq!(
+            checkpoint_origin("rekor.example.test"),
+            "rekor.example.test"
+        );
+        assert_eq!(checkpoint_origin("[::1]"), "::1");
     }
 }

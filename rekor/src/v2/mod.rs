@@ -1,6 +1,6 @@
 //! Rekor v2: the `rekor-tiles` write API and the C2SP tlog-tiles read API.
 //!
-//! - Checkpoint origin = key name = `origin` (`host[:port]` of the v2 base URL); key ID by the
+//! - Checkpoint origin = key name = `origin` (the host name of the v2 base URL, no port); key ID by the
 //!   C2SP Ed25519 rule; log ID = the full 32-byte C2SP key hash.
 //! - Every accepted request is stored as a `hashedrekord` 0.0.2 canonical body (see
 //!   [`crate::kinds::v2`]); the leaf is that body, the dedup identity its leaf hash.
@@ -33,7 +33,7 @@ pub struct RekorV2Config {
     pub dir: PathBuf,
     /// The Ed25519 checkpoint key.
     pub signer: Arc<dyn Signer>,
-    /// `host[:port]` of the v2 base URL: checkpoint origin and key name.
+    /// The host name of the v2 base URL (no port): checkpoint origin and key name.
     pub origin: String,
     /// Process-wide metrics registry.
     pub metrics: Metrics,

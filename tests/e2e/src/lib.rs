@@ -3,8 +3,11 @@
 //!
 //! The binary is expected at `target/debug/sigstack` (or `$SIGSTACK_BIN`): `scripts/test.sh`
 //! builds it before running the tests. The clients are installed by `scripts/install-clients.sh`:
-//! sigstore-python in `.tools/venv`, sigstore-js in `tests/clients/js/node_modules`, and the
-//! sigstore-rust test client in `tests/rust-client/target/release`.
+//! sigstore-python in `.tools/venv`, sigstore-js in `tests/clients/js/node_modules`, the
+//! sigstore-rust test client in `tests/rust-client/target/release`, and cosign, crane and the
+//! sigstore-go test client in `.tools/go/bin` (see [`go_clients`]).
+
+pub mod go_clients;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -250,11 +253,21 @@ pub enum Client {
     Js,
     /// sigstore-rust (crates `sigstore-sign` / `sigstore-verify`).
     Rust,
+    /// cosign v3 (`sign-blob`, `attest-blob`, `verify-blob`, `verify-blob-attestation`).
+    Cosign,
+    /// sigstore-go (Go module `github.com/sigstore/sigstore-go`, through `tests/clients/go`).
+    Go,
 }
 
 impl Client {
     /// Every client.
-    pub const ALL: [Client; 3] = [Client::Python, Client::Js, Client::Rust];
+    pub const ALL: [Client; 5] = [
+        Client::Python,
+        Client::Js,
+        Client::Rust,
+        Client::Cosign,
+        Client::Go,
+    ];
 
     /// Short name for file names and messages.
     #[must_use]
@@ -263,6 +276,8 @@ impl Client {
             Client::Python => "py",
             Client::Js => "js",
             Client::Rust => "rs",
+            Client::Cosign => "cosign",
+            Client::Go => "go",
         }
     }
 }
@@ -289,7 +304,7 @@ fn tools() -> PathBuf {
     repo_root().join(".tools")
 }
 
-fn run(mut cmd: Command) -> Output {
+pub(crate) fn run(mut cmd: Command) -> Output {
     let shown = format!("{cmd:?}");
     cmd.output()
         .unwrap_or_else(|e| panic!("running {shown}: {e}"))
@@ -395,14 +410,16 @@ pub fn sign(
             cmd.arg(ws.path("artifact.txt"));
             run(cmd)
         }
-        Client::Js | Client::Rust => {
-            let mut cmd = if client == Client::Js {
-                let mut c = Command::new("node");
-                c.arg(repo_root().join("tests/clients/js/sjs.mjs"));
-                c
-            } else {
-                Command::new(rust_client())
-            };
+        Client::Cosign => run(go_clients::cosign_sign(
+            &trust.join("trusted_root.json"),
+            &signing_config,
+            ws,
+            kind,
+            token,
+            bundle,
+        )),
+        Client::Js | Client::Rust | Client::Go => {
+            let mut cmd = conformance_client(client);
             cmd.args(["sign-bundle", "--identity-token", token, "--bundle"])
                 .arg(bundle)
                 .arg("--trusted-root")
@@ -453,14 +470,15 @@ pub fn verify(
                 .arg(artifact);
             run(cmd)
         }
-        Client::Js | Client::Rust => {
-            let mut cmd = if client == Client::Js {
-                let mut c = Command::new("node");
-                c.arg(repo_root().join("tests/clients/js/sjs.mjs"));
-                c
-            } else {
-                Command::new(rust_client())
-            };
+        Client::Cosign => run(go_clients::cosign_verify(
+            &trust.join("trusted_root.json"),
+            bundle,
+            artifact,
+            identity,
+            issuer,
+        )),
+        Client::Js | Client::Rust | Client::Go => {
+            let mut cmd = conformance_client(client);
             cmd.args(["verify-bundle", "--bundle"])
                 .arg(bundle)
                 .args([
@@ -526,4 +544,18 @@ pub fn js_cli_attest(
 
 fn rust_client() -> PathBuf {
     repo_root().join("tests/rust-client/target/release/sigstack-rust-client")
+}
+
+/// The test client of `client` that speaks the sigstore-conformance argument protocol.
+fn conformance_client(client: Client) -> Command {
+    match client {
+        Client::Js => {
+            let mut c = Command::new("node");
+            c.arg(repo_root().join("tests/clients/js/sjs.mjs"));
+            c
+        }
+        Client::Rust => Command::new(rust_client()),
+        Client::Go => Command::new(go_clients::go_bin("sigstack-go-client")),
+        other => panic!("{} has no conformance-style test client", other.name()),
+    }
 }
