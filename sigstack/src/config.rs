@@ -15,6 +15,7 @@ pub const DEFAULT_PORTS: Ports = Ports {
     rekor_v2: 7703,
     tsa: 7704,
     oidc: 7705,
+    tuf: 7706,
 };
 
 /// Flags (and their environment variables) of `sigstack up`.
@@ -50,6 +51,17 @@ pub struct UpArgs {
     /// Local OIDC issuer port.
     #[arg(long, env = "SIGSTACK_OIDC_PORT")]
     pub oidc_port: Option<u16>,
+    /// TUF repository port (serves `<tuf-repo>/published/`).
+    #[arg(long, env = "SIGSTACK_TUF_PORT")]
+    pub tuf_port: Option<u16>,
+    /// TUF repository directory (default `<data-dir>/tuf`); see `sigstack trust tuf`.
+    #[arg(long, env = "SIGSTACK_TUF_REPO")]
+    pub tuf_repo: Option<PathBuf>,
+    /// Public URL of a service as clients reach it, e.g. behind a TLS ingress:
+    /// `SERVICE=URL` with SERVICE one of fulcio, ctlog, rekor-v1, rekor-v2, tsa, oidc, tuf
+    /// (repeatable). Written into the trust material instead of http://public-host:port.
+    #[arg(long = "public-url", value_name = "SERVICE=URL")]
+    pub public_urls: Vec<String>,
     /// Do not run the local OIDC issuer (Fulcio then trusts only the issuers in its config).
     #[arg(long, env = "SIGSTACK_NO_OIDC_ISSUER")]
     pub no_oidc_issuer: bool,
@@ -75,6 +87,9 @@ struct FileConfig {
     fulcio_config: Option<PathBuf>,
     #[serde(default)]
     log: FileLog,
+    tuf_repo: Option<PathBuf>,
+    #[serde(default)]
+    public_urls: PublicUrls,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -86,6 +101,64 @@ struct FilePorts {
     rekor_v2: Option<u16>,
     tsa: Option<u16>,
     oidc: Option<u16>,
+    tuf: Option<u16>,
+}
+
+/// Public URLs of the services (`[public-urls]` in the file, `--public-url` on the command line).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PublicUrls {
+    pub fulcio: Option<String>,
+    pub ctlog: Option<String>,
+    pub rekor_v1: Option<String>,
+    pub rekor_v2: Option<String>,
+    pub tsa: Option<String>,
+    pub oidc: Option<String>,
+    pub tuf: Option<String>,
+}
+
+impl PublicUrls {
+    fn set(&mut self, assignment: &str) -> anyhow::Result<()> {
+        let (service, url) = assignment
+            .split_once('=')
+            .with_context(|| format!("--public-url {assignment:?}: expected SERVICE=URL"))?;
+        let slot = match service {
+            "fulcio" => &mut self.fulcio,
+            "ctlog" => &mut self.ctlog,
+            "rekor-v1" => &mut self.rekor_v1,
+            "rekor-v2" => &mut self.rekor_v2,
+            "tsa" => &mut self.tsa,
+            "oidc" => &mut self.oidc,
+            "tuf" => &mut self.tuf,
+            other => bail!("--public-url: unknown service {other:?}"),
+        };
+        *slot = Some(url.to_string());
+        Ok(())
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        for url in [
+            &self.fulcio,
+            &self.ctlog,
+            &self.rekor_v1,
+            &self.rekor_v2,
+            &self.tsa,
+            &self.oidc,
+            &self.tuf,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let parsed = url::Url::parse(url).with_context(|| format!("public URL {url:?}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                bail!("public URL {url:?} must be http(s) with a host");
+            }
+            if url.ends_with('/') {
+                bail!("public URL {url:?} must not end with '/'");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,6 +187,7 @@ pub struct Ports {
     pub rekor_v2: u16,
     pub tsa: u16,
     pub oidc: u16,
+    pub tuf: u16,
 }
 
 /// The checked configuration of a running stack.
@@ -131,6 +205,8 @@ pub struct StackConfig {
     pub fulcio_config: Option<PathBuf>,
     pub batch_max_size: usize,
     pub batch_max_age: std::time::Duration,
+    pub tuf_repo: PathBuf,
+    pub public_urls: PublicUrls,
 }
 
 impl StackConfig {
@@ -184,6 +260,10 @@ impl StackConfig {
                 .oidc_port
                 .or(file.ports.oidc)
                 .unwrap_or(DEFAULT_PORTS.oidc),
+            tuf: args
+                .tuf_port
+                .or(file.ports.tuf)
+                .unwrap_or(DEFAULT_PORTS.tuf),
         };
         let fixed: Vec<u16> = [
             ports.fulcio,
@@ -192,6 +272,7 @@ impl StackConfig {
             ports.rekor_v2,
             ports.tsa,
             ports.oidc,
+            ports.tuf,
         ]
         .into_iter()
         .filter(|p| *p != 0)
@@ -218,7 +299,18 @@ impl StackConfig {
                 "without the local OIDC issuer, give --fulcio-config naming the issuers Fulcio trusts"
             );
         }
+        let mut public_urls = file.public_urls;
+        for assignment in &args.public_urls {
+            public_urls.set(assignment)?;
+        }
+        public_urls.check()?;
+        let tuf_repo = args
+            .tuf_repo
+            .or(file.tuf_repo)
+            .unwrap_or_else(|| args.data_dir.join("tuf"));
         Ok(Self {
+            tuf_repo,
+            public_urls,
             data_dir: args.data_dir,
             listen,
             public_host,

@@ -8,6 +8,10 @@
 
 mod config;
 mod stack;
+mod trust_cmd;
+mod trust_material;
+mod trust_serve;
+mod trust_tuf;
 
 use std::time::{Duration, SystemTime};
 
@@ -30,6 +34,8 @@ enum Command {
     Up(Box<UpArgs>),
     /// Print an ID token from the local OIDC issuer (reading its key from the data directory).
     Token(TokenArgs),
+    /// Build trust material and run the TUF repository that distributes it.
+    Trust(trust_cmd::TrustArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +70,7 @@ fn main() -> anyhow::Result<()> {
                 .context("starting the async runtime")?;
             runtime.block_on(stack::run(config))
         }
+        Command::Trust(args) => trust_cmd::run(args),
         Command::Token(args) => {
             let base = stack::read_issuer_url(&args.data_dir)?;
             let mut identity = match (&args.email, &args.subject) {

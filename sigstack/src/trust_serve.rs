@@ -1,0 +1,113 @@
+//! Serving the published TUF repository read-only over HTTP, and re-signing its online roles
+//! on a schedule.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use sigstack_keys::{FileSigner, Signer};
+use tokio::sync::watch;
+
+use crate::trust_tuf::{MAX_METADATA_SIZE, MAX_TARGET_SIZE, Repository};
+
+/// The read-only file server over `REPO/published/`.
+pub fn router(published: PathBuf) -> Router {
+    Router::new()
+        .route("/{name}", get(metadata_file))
+        .route("/targets/{name}", get(target_file))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(Arc::new(published))
+}
+
+/// `GET /{name}`: a metadata file (`timestamp.json`, `N.root.json`, `N.snapshot.json`, ...).
+async fn metadata_file(State(dir): State<Arc<PathBuf>>, Path(name): Path<String>) -> Response {
+    serve(dir.join(&name), &name, MAX_METADATA_SIZE).await
+}
+
+/// `GET /targets/{name}`: a target file (`<sha256>.trusted_root.json`, ...).
+async fn target_file(State(dir): State<Arc<PathBuf>>, Path(name): Path<String>) -> Response {
+    serve(dir.join("targets").join(&name), &name, MAX_TARGET_SIZE).await
+}
+
+fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+async fn serve(path: PathBuf, name: &str, limit: u64) -> Response {
+    if !safe_name(name) {
+        return sigstack_http::json_error(StatusCode::NOT_FOUND, format!("no file {name:?}"));
+    }
+    match tokio::fs::metadata(&path).await {
+        Ok(m) if m.is_file() && m.len() <= limit => {}
+        Ok(m) if m.is_file() => {
+            return sigstack_http::json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{name} is over the size limit"),
+            );
+        }
+        _ => return sigstack_http::json_error(StatusCode::NOT_FOUND, format!("no file {name:?}")),
+    }
+    match tokio::fs::read(&path).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => sigstack_http::json_error(StatusCode::NOT_FOUND, format!("{name}: {e}")),
+    }
+}
+
+/// Re-sign snapshot and timestamp before they expire, checking every `every`. The online key is
+/// read from `online_key` at each check, so replacing the file rotates it.
+pub async fn refresh_loop(
+    repo: Repository,
+    online_key: PathBuf,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if repo.published_dir().join("timestamp.json").exists() {
+            let loaded = tokio::task::spawn_blocking({
+                let path = online_key.clone();
+                move || -> anyhow::Result<Arc<dyn Signer>> {
+                    let pem = std::fs::read_to_string(&path)?;
+                    Ok(Arc::new(FileSigner::from_pkcs8_pem(&pem)?))
+                }
+            })
+            .await;
+            match loaded {
+                Ok(Ok(signer)) => match repo
+                    .refresh(signer, jiff::Timestamp::now(), false, None)
+                    .await
+                {
+                    Ok(Some(v)) => {
+                        tracing::info!(timestamp_version = v, "TUF snapshot/timestamp re-signed")
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "TUF re-signing failed"),
+                },
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, key = %online_key.display(), "no TUF online key; not re-signing")
+                }
+                Err(e) => tracing::error!(error = %e, "TUF key task failed"),
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
