@@ -400,6 +400,12 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         "  trust config {}",
         data_dir.join("trust/trust_config.json").display()
     );
+    sigstack_durable::write(
+        &data_dir.join("trust/tuf.json"),
+        serde_json::json!({ "url": tuf_url, "repository": config.tuf_repo })
+            .to_string()
+            .as_bytes(),
+    )?;
     sigstack_durable::write(&data_dir.join("trust/ready"), b"ready\n")?;
 
     shutdown_signal().await;

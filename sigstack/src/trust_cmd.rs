@@ -41,7 +41,7 @@ enum TrustCommand {
         algorithm: String,
     },
     /// The TUF repository.
-    Tuf(TufArgs),
+    Tuf(Box<TufArgs>),
 }
 
 #[derive(Debug, Args)]

@@ -380,6 +380,8 @@ pub struct Published {
     pub root: Signed<Root>,
     /// Current targets.
     pub targets: Signed<Targets>,
+    /// The published targets file, byte for byte (snapshot hashes these bytes).
+    pub targets_bytes: Vec<u8>,
     /// Current snapshot.
     pub snapshot: Signed<Snapshot>,
     /// Current timestamp.
@@ -703,17 +705,16 @@ impl Repository {
             .get("targets.json")
             .ok_or_else(|| malformed("snapshot", "no targets.json entry"))?
             .version;
-        let targets: Signed<Targets> = parse_signed(
+        let targets_bytes = read_capped(
+            &dir.join(format!("{targets_version}.targets.json")),
             "targets",
-            &read_capped(
-                &dir.join(format!("{targets_version}.targets.json")),
-                "targets",
-                MAX_METADATA_SIZE,
-            )?,
+            MAX_METADATA_SIZE,
         )?;
+        let targets: Signed<Targets> = parse_signed("targets", &targets_bytes)?;
         Ok(Some(Published {
             root,
             targets,
+            targets_bytes,
             snapshot,
             timestamp,
         }))
@@ -1076,7 +1077,7 @@ impl Repository {
         )?;
 
         // Targets.
-        let (targets, target_files) = match staged_targets {
+        let (targets, target_files, new_targets_bytes) = match staged_targets {
             Some(mut proposed) => {
                 let v = proposed.signed.version.get();
                 if let Some(c) = &current {
@@ -1140,7 +1141,8 @@ impl Repository {
                         ));
                     }
                 }
-                (proposed, files)
+                let bytes = pretty(&proposed)?;
+                (proposed, files, Some(bytes))
             }
             None => {
                 if !targets_signatures.is_empty() {
@@ -1167,7 +1169,7 @@ impl Repository {
                     c.targets.signed.expires,
                     now,
                 )?;
-                (c.targets.clone(), Vec::new())
+                (c.targets.clone(), Vec::new(), None)
             }
         };
 
@@ -1178,7 +1180,12 @@ impl Repository {
         let timestamp_version = current
             .as_ref()
             .map_or(1, |c| c.timestamp.signed.version.get() + 1);
-        let targets_bytes = pretty(&targets)?;
+        // Snapshot hashes the targets file exactly as it is (or will be) published.
+        let targets_bytes = match (&new_targets_bytes, &current) {
+            (Some(bytes), _) => bytes.clone(),
+            (None, Some(c)) => c.targets_bytes.clone(),
+            (None, None) => return Err(TufError::NotInitialised(self.dir.display().to_string())),
+        };
         let (snapshot_bytes, timestamp_bytes) = self
             .sign_online(
                 &new_root.signed,
@@ -1204,10 +1211,9 @@ impl Repository {
             ));
             files.push(("root.json".into(), root_bytes));
         }
-        files.push((
-            format!("{}.targets.json", targets.signed.version),
-            targets_bytes,
-        ));
+        if let Some(bytes) = new_targets_bytes {
+            files.push((format!("{}.targets.json", targets.signed.version), bytes));
+        }
         files.push((format!("{snapshot_version}.snapshot.json"), snapshot_bytes));
         files.push(("timestamp.json".into(), timestamp_bytes));
         self.check_with_client_and_write(&files).await?;
@@ -1361,7 +1367,7 @@ impl Repository {
         if let Some(seconds) = timestamp_lifetime {
             lifetimes.timestamp = seconds;
         }
-        let targets_bytes = pretty(&current.targets)?;
+        let targets_bytes = current.targets_bytes.clone();
         let snapshot_version = current.snapshot.signed.version.get() + 1;
         let timestamp_version = current.timestamp.signed.version.get() + 1;
         let (snapshot, timestamp) = self
