@@ -386,6 +386,48 @@ mod tests {
     }
 
     #[test]
+    fn public_urls_come_from_flags_or_the_file_and_are_checked() {
+        let c = resolve(&[
+            "--data-dir",
+            "/x",
+            "--public-url",
+            "fulcio=https://fulcio.example.org",
+            "--public-url",
+            "rekor-v2=https://rekor.example.org:8443",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.public_urls.fulcio.as_deref(),
+            Some("https://fulcio.example.org")
+        );
+        assert_eq!(
+            c.public_urls.rekor_v2.as_deref(),
+            Some("https://rekor.example.org:8443")
+        );
+        assert_eq!(c.public_urls.tsa, None);
+        assert_eq!(c.tuf_repo, PathBuf::from("/x/tuf"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("urls.toml");
+        std::fs::write(&file, "[public-urls]\ntuf = \"https://tuf.example.org\"\n").unwrap();
+        let c = resolve(&["--data-dir", "/x", "--config", file.to_str().unwrap()]).unwrap();
+        assert_eq!(
+            c.public_urls.tuf.as_deref(),
+            Some("https://tuf.example.org")
+        );
+        for bad in [
+            "nosuch=https://x.example",
+            "tsa=ftp://x.example",
+            "tsa",
+            "ctlog=https://x.example/",
+        ] {
+            assert!(
+                resolve(&["--data-dir", "/x", "--public-url", bad]).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn bad_configurations_are_refused_at_startup() {
         assert!(
             resolve(&["--data-dir", "/x", "--fulcio-port", "7701"]).is_err(),

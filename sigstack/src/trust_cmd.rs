@@ -23,9 +23,31 @@ enum TrustCommand {
     /// YAML description naming key and certificate files (no network access).
     Build {
         /// The description (`.toml`, `.yaml` or `.yml`); relative paths in it start from its
-        /// directory.
+        /// directory. Repeat to merge several (old and new material in a key rotation).
+        #[arg(long = "description", required = true)]
+        descriptions: Vec<PathBuf>,
+        /// Output directory.
         #[arg(long)]
-        description: PathBuf,
+        out: PathBuf,
+    },
+    /// Write an existing trusted root (and signing config) back out as a description plus the
+    /// key and certificate files it names, optionally closing or moving its validity windows.
+    Describe {
+        /// The trusted root.
+        #[arg(long)]
+        trusted_root: PathBuf,
+        /// Its signing config (decides which services are used for signing).
+        #[arg(long)]
+        signing_config: Option<PathBuf>,
+        /// Operator name.
+        #[arg(long, default_value = "sigstack")]
+        operator: String,
+        /// Start every entry at this RFC 3339 time (new material).
+        #[arg(long)]
+        valid_from: Option<String>,
+        /// End every open entry at this RFC 3339 time (material being retired).
+        #[arg(long)]
+        valid_until: Option<String>,
         /// Output directory.
         #[arg(long)]
         out: PathBuf,
@@ -245,13 +267,51 @@ fn read_target(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// Run `sigstack trust`.
 pub fn run(args: TrustArgs) -> anyhow::Result<()> {
     match args.command {
-        TrustCommand::Build { description, out } => {
-            let parsed = crate::trust_material::read_description(&description)?;
-            let base = description.parent().unwrap_or(Path::new("."));
-            let built = crate::trust_material::build(&parsed, base)?;
+        TrustCommand::Build { descriptions, out } => {
+            let mut parsed = Vec::new();
+            for path in &descriptions {
+                let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+                parsed.push((crate::trust_material::read_description(path)?, base));
+            }
+            let merged = crate::trust_material::merge(parsed)?;
+            let built = crate::trust_material::build(&merged, Path::new("."))?;
             for path in crate::trust_material::write(&built, &out)? {
                 println!("wrote {}", path.display());
             }
+            Ok(())
+        }
+        TrustCommand::Describe {
+            trusted_root,
+            signing_config,
+            operator,
+            valid_from,
+            valid_until,
+            out,
+        } => {
+            let read = |p: &Path| -> anyhow::Result<Vec<u8>> {
+                Ok(trust_tuf::read_capped(
+                    p,
+                    "input",
+                    trust_tuf::MAX_TARGET_SIZE,
+                )?)
+            };
+            let root: sigstack_trust::TrustedRoot =
+                serde_json::from_slice(&read(&trusted_root)?)
+                    .with_context(|| format!("parsing {}", trusted_root.display()))?;
+            let signing: Option<sigstack_trust::SigningConfig> = signing_config
+                .as_deref()
+                .map(|p| -> anyhow::Result<_> {
+                    serde_json::from_slice(&read(p)?)
+                        .with_context(|| format!("parsing {}", p.display()))
+                })
+                .transpose()?;
+            let options = crate::trust_material::DescribeOptions {
+                operator,
+                valid_from,
+                valid_until,
+            };
+            let path = crate::trust_material::describe(&root, signing.as_ref(), &options, &out)?;
+            println!("wrote {}", path.display());
             Ok(())
         }
         TrustCommand::Keygen { out, algorithm } => {

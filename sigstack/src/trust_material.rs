@@ -36,7 +36,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail, ensure};
 use der::Encode as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sigstack_keys::PublicKey;
 use sigstack_tlog::note::KeyIdRule;
 use sigstack_trust::{
@@ -51,22 +51,22 @@ use time::format_description::well_known::Rfc3339;
 const MAX_INPUT_FILE: u64 = 1 << 20;
 
 /// The whole description.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct TrustDescription {
     /// Operator name written into every signing-config service.
     pub operator: String,
     /// Fulcio-style CAs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificate_authorities: Vec<AuthorityEntry>,
     /// Rekor logs (v1 and v2; one entry per shard).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tlogs: Vec<LogEntry>,
     /// CT logs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ctlogs: Vec<LogEntry>,
     /// Timestamp authorities.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timestamp_authorities: Vec<AuthorityEntry>,
     /// Signing-config settings.
     #[serde(default)]
@@ -74,7 +74,7 @@ pub struct TrustDescription {
 }
 
 /// A certificate authority or timestamp authority.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct AuthorityEntry {
     /// Public URL (for a TSA the full timestamp endpoint).
@@ -82,19 +82,24 @@ pub struct AuthorityEntry {
     /// PEM files holding the chain, issuing certificate first, root last.
     pub chain: Vec<PathBuf>,
     /// `O=` written into the trusted root (default: the operator).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub organization: Option<String>,
     /// `CN=` written into the trusted root (default: the URL's host).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub common_name: Option<String>,
     /// Start of validity (default: notBefore of the issuing certificate).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_from: Option<String>,
     /// End of validity (absent while current).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<String>,
     /// Also list this service in the signing config (default true).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub signing: Option<bool>,
 }
 
 /// A transparency log or CT log.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct LogEntry {
     /// Public base URL.
@@ -102,36 +107,44 @@ pub struct LogEntry {
     /// PEM `PUBLIC KEY` file of the log.
     pub public_key: PathBuf,
     /// Rekor API version, 1 or 2 (tlogs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub api_version: Option<u32>,
     /// Rekor v2 checkpoint origin (default: host[:port] of `base-url`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
     /// Start of validity.
     pub valid_from: String,
     /// End of validity (absent while current).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<String>,
     /// Also list this log in the signing config (default true; tlogs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub signing: Option<bool>,
 }
 
 /// Signing-config settings.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SigningEntry {
     /// OIDC providers offered for interactive sign-in.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub oidc: Vec<ServiceEntry>,
     /// `ANY`, `ALL` or `EXACT` (default `ANY`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rekor_selector: Option<String>,
     /// Count for `EXACT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rekor_count: Option<u32>,
     /// `ANY`, `ALL` or `EXACT` (default `ANY`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tsa_selector: Option<String>,
     /// Count for `EXACT`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tsa_count: Option<u32>,
 }
 
 /// A signing-config service listed on its own.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ServiceEntry {
     /// Public URL.
@@ -139,6 +152,7 @@ pub struct ServiceEntry {
     /// Start of validity.
     pub valid_from: String,
     /// End of validity.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<String>,
 }
 
@@ -489,6 +503,212 @@ pub fn write(built: &BuiltTrust, out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// Merge descriptions (each with the directory its relative paths start from) into one with
+/// absolute paths: entries are concatenated, the operator comes from the first, selectors from
+/// the last that sets them. This is how old material (with `valid-until`) and new material (with
+/// `valid-from`) are combined in a key rotation.
+pub fn merge(descriptions: Vec<(TrustDescription, PathBuf)>) -> anyhow::Result<TrustDescription> {
+    let mut merged: Option<TrustDescription> = None;
+    for (mut d, base) in descriptions {
+        for entry in d
+            .certificate_authorities
+            .iter_mut()
+            .chain(d.timestamp_authorities.iter_mut())
+        {
+            for file in &mut entry.chain {
+                *file = base.join(&*file);
+            }
+        }
+        for entry in d.tlogs.iter_mut().chain(d.ctlogs.iter_mut()) {
+            entry.public_key = base.join(&entry.public_key);
+        }
+        match &mut merged {
+            None => merged = Some(d),
+            Some(m) => {
+                m.certificate_authorities
+                    .append(&mut d.certificate_authorities);
+                m.tlogs.append(&mut d.tlogs);
+                m.ctlogs.append(&mut d.ctlogs);
+                m.timestamp_authorities.append(&mut d.timestamp_authorities);
+                m.signing.oidc.append(&mut d.signing.oidc);
+                if d.signing.rekor_selector.is_some() {
+                    m.signing.rekor_selector = d.signing.rekor_selector;
+                    m.signing.rekor_count = d.signing.rekor_count;
+                }
+                if d.signing.tsa_selector.is_some() {
+                    m.signing.tsa_selector = d.signing.tsa_selector;
+                    m.signing.tsa_count = d.signing.tsa_count;
+                }
+            }
+        }
+    }
+    merged.context("no description given")
+}
+
+/// Options of [`describe`].
+#[derive(Debug, Default)]
+pub struct DescribeOptions {
+    /// Operator written into the description.
+    pub operator: String,
+    /// Replace every entry's start (new material in a rotation).
+    pub valid_from: Option<String>,
+    /// End every entry still open (old material in a rotation).
+    pub valid_until: Option<String>,
+}
+
+fn decode_b64(what: &str, text: &str) -> anyhow::Result<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .with_context(|| format!("{what}: bad base64"))
+}
+
+fn write_pem_chain(path: &Path, chain: &sigstack_trust::CertificateChain) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for cert in &chain.certificates {
+        let der = decode_b64("certificate", &cert.raw_bytes)?;
+        text.push_str(
+            &der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, &der)
+                .context("PEM encoding")?,
+        );
+    }
+    sigstack_durable::write(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Turn an existing trusted root (and optionally its signing config) back into a description
+/// plus the key and certificate files it names, under `out`. Used to carry current material
+/// into a rotation: describe it with `valid-until`, describe the new keys with `valid-from`,
+/// and build both.
+pub fn describe(
+    root: &TrustedRoot,
+    signing: Option<&SigningConfig>,
+    options: &DescribeOptions,
+    out: &Path,
+) -> anyhow::Result<PathBuf> {
+    if let Some(t) = &options.valid_from {
+        parse_time("--valid-from", t)?;
+    }
+    if let Some(t) = &options.valid_until {
+        parse_time("--valid-until", t)?;
+    }
+    sigstack_durable::create_dir_all(&out.join("keys"))?;
+    sigstack_durable::create_dir_all(&out.join("certs"))?;
+    let start = |s: &str| options.valid_from.clone().unwrap_or_else(|| s.to_string());
+    let end = |e: &Option<String>| e.clone().or_else(|| options.valid_until.clone());
+    let listed = |list: Option<&Vec<Service>>, url: &str| -> Option<(bool, u32)> {
+        let list = list?;
+        Some(
+            list.iter()
+                .find(|s| s.url == url)
+                .map_or((false, 0), |s| (true, s.major_api_version)),
+        )
+    };
+    let mut description = TrustDescription {
+        operator: options.operator.clone(),
+        certificate_authorities: Vec::new(),
+        tlogs: Vec::new(),
+        ctlogs: Vec::new(),
+        timestamp_authorities: Vec::new(),
+        signing: SigningEntry::default(),
+    };
+    for (kind, authorities, services) in [
+        (
+            "ca",
+            &root.certificate_authorities,
+            signing.map(|s| &s.ca_urls),
+        ),
+        (
+            "tsa",
+            &root.timestamp_authorities,
+            signing.map(|s| &s.tsa_urls),
+        ),
+    ] {
+        for (i, ca) in authorities.iter().enumerate() {
+            let file = PathBuf::from(format!("certs/{kind}-{i}.pem"));
+            write_pem_chain(&out.join(&file), &ca.cert_chain)?;
+            let entry = AuthorityEntry {
+                uri: ca.uri.clone(),
+                chain: vec![file],
+                organization: Some(ca.subject.organization.clone()),
+                common_name: Some(ca.subject.common_name.clone()),
+                valid_from: Some(start(&ca.valid_for.start)),
+                valid_until: end(&ca.valid_for.end),
+                signing: listed(services, &ca.uri).map(|(l, _)| l),
+            };
+            if kind == "ca" {
+                description.certificate_authorities.push(entry);
+            } else {
+                description.timestamp_authorities.push(entry);
+            }
+        }
+    }
+    for (kind, logs) in [("tlog", &root.tlogs), ("ctlog", &root.ctlogs)] {
+        for (i, log) in logs.iter().enumerate() {
+            let what = format!("{kind}s[{i}]");
+            let spki = decode_b64(&what, &log.public_key.raw_bytes)?;
+            let key = PublicKey::from_spki_der(&spki).with_context(|| format!("{what}: key"))?;
+            let file = PathBuf::from(format!("keys/{kind}-{i}.pub"));
+            sigstack_durable::write(&out.join(&file), key.to_pem().as_bytes())?;
+            let log_id = decode_b64(&what, &log.log_id.key_id)?;
+            let spki_hash = KeyIdRule::RekorV1.key_hash("log", &key)?;
+            let (signing_listed, api_version) = if kind == "tlog" {
+                let from_config = listed(signing.map(|s| &s.rekor_tlog_urls), &log.base_url);
+                let version = match from_config {
+                    Some((true, v)) => v,
+                    _ if log_id == spki_hash => 1,
+                    _ => 2,
+                };
+                (from_config.map(|(l, _)| l), Some(version))
+            } else {
+                (None, None)
+            };
+            let entry = LogEntry {
+                base_url: log.base_url.clone(),
+                public_key: file,
+                api_version,
+                origin: None,
+                valid_from: start(&log.public_key.valid_for.start),
+                valid_until: end(&log.public_key.valid_for.end),
+                signing: signing_listed,
+            };
+            if kind == "tlog" {
+                description.tlogs.push(entry);
+            } else {
+                description.ctlogs.push(entry);
+            }
+        }
+    }
+    if let Some(signing) = signing {
+        for oidc in &signing.oidc_urls {
+            description.signing.oidc.push(ServiceEntry {
+                url: oidc.url.clone(),
+                valid_from: start(&oidc.valid_for.start),
+                valid_until: end(&oidc.valid_for.end),
+            });
+        }
+        description.signing.rekor_selector = Some(signing.rekor_tlog_config.selector.clone());
+        description.signing.rekor_count = signing.rekor_tlog_config.count;
+        description.signing.tsa_selector = Some(signing.tsa_config.selector.clone());
+        description.signing.tsa_count = signing.tsa_config.count;
+    }
+    // Rebuilding must give back the same log IDs; otherwise a Rekor v2 origin differs from
+    // the URL's host[:port] and has to be written into the description by hand.
+    let rebuilt = build(&description, out)?;
+    for (mine, theirs) in rebuilt.trusted_root.tlogs.iter().zip(&root.tlogs) {
+        ensure!(
+            mine.log_id == theirs.log_id,
+            "{}: the log ID is not the C2SP hash over host[:port]; set `origin` in the description",
+            theirs.base_url
+        );
+    }
+    let path = out.join("description.toml");
+    let text = toml::to_string(&description).context("writing the description as TOML")?;
+    sigstack_durable::write(&path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -617,6 +837,73 @@ oidc = [{ url = "https://oauth2.example.org", valid-from = "2026-01-01T00:00:00Z
         let json = serde_json::to_string(&built.client_trust_config()).unwrap();
         let back: ClientTrustConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back.trusted_root, built.trusted_root);
+    }
+
+    #[test]
+    fn describe_round_trips_and_closes_windows_for_a_rotation() {
+        let f = fixture();
+        let built = build_text(&f, DESCRIPTION).unwrap();
+        let out = f.dir.path().join("described");
+        let options = DescribeOptions {
+            operator: "example.org".into(),
+            ..DescribeOptions::default()
+        };
+        let path = describe(
+            &built.trusted_root,
+            Some(&built.signing_config),
+            &options,
+            &out,
+        )
+        .unwrap();
+        let again = build(&read_description(&path).unwrap(), &out).unwrap();
+        assert_eq!(again.trusted_root, built.trusted_root);
+        assert_eq!(again.signing_config, built.signing_config);
+
+        // Old material ends where new material starts; merged, both are listed.
+        let old = describe(
+            &built.trusted_root,
+            Some(&built.signing_config),
+            &DescribeOptions {
+                operator: "example.org".into(),
+                valid_until: Some("2027-01-01T00:00:00Z".into()),
+                ..DescribeOptions::default()
+            },
+            &f.dir.path().join("old"),
+        )
+        .unwrap();
+        let merged = merge(vec![
+            (read_description(&old).unwrap(), f.dir.path().join("old")),
+            (read_description(&path).unwrap(), out.clone()),
+        ])
+        .unwrap();
+        // The same keys twice are refused (a rotation needs new keys).
+        let err = build(&merged, Path::new(".")).unwrap_err();
+        assert!(format!("{err:#}").contains("share the log ID"), "{err:#}");
+        let old_root = build(&read_description(&old).unwrap(), &f.dir.path().join("old")).unwrap();
+        assert_eq!(
+            old_root.trusted_root.ctlogs[0]
+                .public_key
+                .valid_for
+                .end
+                .as_deref(),
+            Some("2027-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            old_root.trusted_root.tlogs[0]
+                .public_key
+                .valid_for
+                .end
+                .as_deref(),
+            Some("2026-06-01T00:00:00Z"),
+            "an existing end is kept"
+        );
+        assert_eq!(
+            old_root.trusted_root.certificate_authorities[0]
+                .valid_for
+                .end
+                .as_deref(),
+            Some("2027-01-01T00:00:00Z")
+        );
     }
 
     #[test]
