@@ -57,6 +57,9 @@ pub struct UpArgs {
     /// TUF repository directory (default `<data-dir>/tuf`); see `sigstack trust tuf`.
     #[arg(long, env = "SIGSTACK_TUF_REPO")]
     pub tuf_repo: Option<PathBuf>,
+    /// How often the TUF service checks whether snapshot and timestamp need re-signing (seconds).
+    #[arg(long, env = "SIGSTACK_TUF_REFRESH_SECONDS")]
+    pub tuf_refresh_seconds: Option<u64>,
     /// Public URL of a service as clients reach it, e.g. behind a TLS ingress:
     /// `SERVICE=URL` with SERVICE one of fulcio, ctlog, rekor-v1, rekor-v2, tsa, oidc, tuf
     /// (repeatable). Written into the trust material instead of http://public-host:port.
@@ -88,6 +91,7 @@ struct FileConfig {
     #[serde(default)]
     log: FileLog,
     tuf_repo: Option<PathBuf>,
+    tuf_refresh_seconds: Option<u64>,
     #[serde(default)]
     public_urls: PublicUrls,
 }
@@ -206,6 +210,7 @@ pub struct StackConfig {
     pub batch_max_size: usize,
     pub batch_max_age: std::time::Duration,
     pub tuf_repo: PathBuf,
+    pub tuf_refresh_interval: std::time::Duration,
     pub public_urls: PublicUrls,
 }
 
@@ -308,7 +313,15 @@ impl StackConfig {
             .tuf_repo
             .or(file.tuf_repo)
             .unwrap_or_else(|| args.data_dir.join("tuf"));
+        let tuf_refresh_seconds = args
+            .tuf_refresh_seconds
+            .or(file.tuf_refresh_seconds)
+            .unwrap_or(60);
+        if tuf_refresh_seconds == 0 {
+            bail!("tuf-refresh-seconds must be at least 1");
+        }
         Ok(Self {
+            tuf_refresh_interval: std::time::Duration::from_secs(tuf_refresh_seconds),
             tuf_repo,
             public_urls,
             data_dir: args.data_dir,

@@ -375,10 +375,10 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     );
     servers.spawn({
         let online_key = tuf_repo.online_key_path();
+        let refresh_interval = config.tuf_refresh_interval;
         let stop = stop_rx.clone();
         async move {
-            crate::trust_serve::refresh_loop(tuf_repo, online_key, Duration::from_secs(60), stop)
-                .await;
+            crate::trust_serve::refresh_loop(tuf_repo, online_key, refresh_interval, stop).await;
             ("tuf-refresh", Ok(()))
         }
     });

@@ -73,6 +73,15 @@ impl Stack {
     /// When the stack does not come up within a minute.
     #[must_use]
     pub fn start_on(data_dir: &Path) -> Self {
+        Self::start_on_with(data_dir, &[])
+    }
+
+    /// Start a stack on `data_dir` with extra `sigstack up` flags.
+    ///
+    /// # Panics
+    /// When the stack does not come up within a minute.
+    #[must_use]
+    pub fn start_on_with(data_dir: &Path, extra_args: &[&str]) -> Self {
         let ready = data_dir.join("trust").join("ready");
         let _ = std::fs::remove_file(&ready);
         let log = std::fs::File::create(data_dir.with_extension("log")).expect("log file");
@@ -95,6 +104,7 @@ impl Stack {
                 "--tuf-port",
                 "0",
             ])
+            .args(extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -195,7 +195,13 @@ struct Ceremony {
 }
 
 /// A 2-of-3 root quorum and a 1-of-1 targets key publish version 1 of the stack's trust material.
-fn first_publication(stack: &Stack, ws: &Workspace, repo: &Path, online_outside: bool) -> Ceremony {
+fn first_publication(
+    stack: &Stack,
+    ws: &Workspace,
+    repo: &Path,
+    online_outside: bool,
+    extra_init: &[&str],
+) -> Ceremony {
     let keys = ws.path("keys");
     std::fs::create_dir_all(&keys).expect("keys dir");
     for member in ["alice", "bob", "carol", "tom"] {
@@ -207,29 +213,37 @@ fn first_publication(stack: &Stack, ws: &Workspace, repo: &Path, online_outside:
         repo.join("online-key.pem")
     };
     let trust = stack.trust_dir();
-    ok(sigstack(&[
+    let trusted_root = trust.join("trusted_root.json");
+    let signing_config = trust.join("signing_config.json");
+    let pubs: Vec<PathBuf> = ["alice", "bob", "carol", "tom"]
+        .iter()
+        .map(|m| keys.join(format!("{m}.pub")))
+        .collect();
+    let mut init = vec![
         "trust",
         "tuf",
         "init",
         "--repo",
         p(repo),
         "--root-key",
-        p(&keys.join("alice.pub")),
+        p(&pubs[0]),
         "--root-key",
-        p(&keys.join("bob.pub")),
+        p(&pubs[1]),
         "--root-key",
-        p(&keys.join("carol.pub")),
+        p(&pubs[2]),
         "--root-threshold",
         "2",
         "--targets-key",
-        p(&keys.join("tom.pub")),
+        p(&pubs[3]),
         "--online-key",
         p(&online_key),
         "--trusted-root",
-        p(&trust.join("trusted_root.json")),
+        p(&trusted_root),
         "--signing-config",
-        p(&trust.join("signing_config.json")),
-    ]));
+        p(&signing_config),
+    ];
+    init.extend_from_slice(extra_init);
+    ok(sigstack(&init));
     let sigs = ws.path("sigs-v1");
     std::fs::create_dir_all(&sigs).expect("sigs dir");
     let alice = member_sign(repo, "root", &keys.join("alice.pem"), &sigs, "alice");
@@ -313,7 +327,7 @@ fn clients_bootstrap_from_the_tuf_repository_and_follow_a_root_rotation() {
     .expect("sign");
 
     let repo = stack.data_dir.join("tuf");
-    let ceremony = first_publication(&stack, &ws, &repo, false);
+    let ceremony = first_publication(&stack, &ws, &repo, false, &[]);
     let url = stack.tuf_url();
     let root_v1 = ws.path("1.root.json");
     std::fs::copy(repo.join("published/1.root.json"), &root_v1).expect("copy root");
@@ -470,7 +484,7 @@ fn clients_refuse_a_tampered_target_a_rolled_back_snapshot_and_an_expired_timest
     // The online key stays outside the served repository so the stack does not re-sign it
     // behind the test's back.
     let repo = stack.data_dir.join("tuf");
-    let ceremony = first_publication(&stack, &ws, &repo, true);
+    let ceremony = first_publication(&stack, &ws, &repo, true, &[]);
     let online = p(&ceremony.online_key).to_string();
     let url = stack.tuf_url();
     let published = repo.join("published");
@@ -655,4 +669,39 @@ fn clients_refuse_a_tampered_target_a_rolled_back_snapshot_and_an_expired_timest
         &artifact,
         &issuer,
     ));
+}
+
+#[test]
+fn the_service_re_signs_the_timestamp_before_it_expires() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let stack = Stack::start_on_with(&tmp.path().join("data"), &["--tuf-refresh-seconds", "1"]);
+    let ws = Workspace::new();
+    let repo = stack.data_dir.join("tuf");
+    first_publication(
+        &stack,
+        &ws,
+        &repo,
+        false,
+        &["--timestamp-lifetime", "4s", "--snapshot-lifetime", "6s"],
+    );
+    let url = stack.tuf_url();
+    let root_v1 = repo.join("published/1.root.json");
+    let timestamp_version = || {
+        let v: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(repo.join("published/timestamp.json")).expect("timestamp"),
+        )
+        .expect("JSON");
+        v["signed"]["version"].as_u64().unwrap_or(0)
+    };
+    assert_eq!(timestamp_version(), 1);
+    // Past the first timestamp's 4 s lifetime, clients still get fresh metadata.
+    std::thread::sleep(std::time::Duration::from_millis(5500));
+    assert!(timestamp_version() >= 2, "the service did not re-sign");
+    let out = ok(python_tuf(
+        &url,
+        &root_v1,
+        &ws.path("ngclient"),
+        &ws.path("out"),
+    ));
+    assert!(out.contains("root version 1"), "{out}");
 }
