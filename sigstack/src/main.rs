@@ -5,6 +5,8 @@
 //! them after), and writes the client trust material under `DIR/trust/`.
 //! `sigstack token --data-dir DIR --email alice@example.test` prints an ID token from the local
 //! issuer that this stack's Fulcio accepts.
+//! `sigstack trust ...` builds trust material from a description and runs the TUF repository
+//! that distributes it (quorum staging, detached signatures, checked publication).
 
 mod config;
 mod stack;

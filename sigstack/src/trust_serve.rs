@@ -80,29 +80,33 @@ pub async fn refresh_loop(
 ) {
     loop {
         if repo.published_dir().join("timestamp.json").exists() {
-            let loaded = tokio::task::spawn_blocking({
-                let path = online_key.clone();
-                move || -> anyhow::Result<Arc<dyn Signer>> {
-                    let pem = std::fs::read_to_string(&path)?;
-                    Ok(Arc::new(FileSigner::from_pkcs8_pem(&pem)?))
+            // File reads and signing block: run the whole check on the blocking pool.
+            let handle = tokio::runtime::Handle::current();
+            let (repo, online_key) = (repo.clone(), online_key.clone());
+            let outcome = tokio::task::spawn_blocking(move || {
+                let pem = match std::fs::read_to_string(&online_key) {
+                    Ok(pem) => pem,
+                    Err(e) => {
+                        tracing::warn!(error = %e, key = %online_key.display(), "no TUF online key; not re-signing");
+                        return;
+                    }
+                };
+                let signer: Arc<dyn Signer> = match FileSigner::from_pkcs8_pem(&pem) {
+                    Ok(s) => Arc::new(s),
+                    Err(e) => {
+                        tracing::error!(error = %e, key = %online_key.display(), "TUF online key unusable");
+                        return;
+                    }
+                };
+                match handle.block_on(repo.refresh(signer, jiff::Timestamp::now(), false, None)) {
+                    Ok(Some(v)) => tracing::info!(timestamp_version = v, "TUF snapshot/timestamp re-signed"),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "TUF re-signing failed"),
                 }
             })
             .await;
-            match loaded {
-                Ok(Ok(signer)) => match repo
-                    .refresh(signer, jiff::Timestamp::now(), false, None)
-                    .await
-                {
-                    Ok(Some(v)) => {
-                        tracing::info!(timestamp_version = v, "TUF snapshot/timestamp re-signed")
-                    }
-                    Ok(None) => {}
-                    Err(e) => tracing::error!(error = %e, "TUF re-signing failed"),
-                },
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, key = %online_key.display(), "no TUF online key; not re-signing")
-                }
-                Err(e) => tracing::error!(error = %e, "TUF key task failed"),
+            if let Err(e) = outcome {
+                tracing::error!(error = %e, "TUF re-signing task failed");
             }
         }
         tokio::select! {

@@ -1092,6 +1092,17 @@ impl Repository {
                     }
                 }
                 check_not_expired("targets", v, proposed.signed.expires, now)?;
+                if proposed
+                    .signed
+                    .delegations
+                    .as_ref()
+                    .is_some_and(|d| !d.roles.is_empty())
+                {
+                    return Err(malformed(
+                        "targets",
+                        "delegations are not supported: sigstore clients read top-level targets only",
+                    ));
+                }
                 let message = targets_digest.unwrap_or_default();
                 check_signatures(
                     "targets",

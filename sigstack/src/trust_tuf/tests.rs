@@ -410,3 +410,29 @@ async fn the_online_roles_are_re_signed_only_near_expiry() {
         &["online key", "not a snapshot key"],
     );
 }
+
+#[tokio::test]
+async fn delegated_targets_are_refused() {
+    let f = fixture();
+    f.first_publication().await;
+    f.repo.stage_targets(&[], now()).unwrap();
+    f.edit_staged("targets", |v| {
+        v["signed"]["delegations"] = serde_json::json!({
+            "keys": {},
+            "roles": [{
+                "name": "elsewhere", "keyids": [], "threshold": 1,
+                "paths": ["*"], "terminating": false
+            }]
+        });
+    });
+    assert_refused(
+        f.publish(&[]).await,
+        &["targets: malformed", "delegations are not supported"],
+    );
+    // Without the delegation, the same version publishes (an expiry refresh).
+    f.repo.stage_targets(&[], now()).unwrap();
+    let tom = f.sign("targets", &f.tom, "tom");
+    let report = f.publish(&[tom]).await.unwrap();
+    assert_eq!(report.targets_version, 2);
+    assert_eq!(report.root_version, 1);
+}
