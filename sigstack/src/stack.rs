@@ -371,14 +371,22 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     serve(
         "tuf",
         listeners.tuf,
-        crate::trust_serve::router(tuf_repo.published_dir()),
+        crate::trust_serve::router(tuf_repo.published_dir(), metrics.clone()),
     );
+    let tuf_metrics = crate::trust_serve::TufMetrics::register(&metrics);
     servers.spawn({
         let online_key = tuf_repo.online_key_path();
         let refresh_interval = config.tuf_refresh_interval;
         let stop = stop_rx.clone();
         async move {
-            crate::trust_serve::refresh_loop(tuf_repo, online_key, refresh_interval, stop).await;
+            crate::trust_serve::refresh_loop(
+                tuf_repo,
+                online_key,
+                refresh_interval,
+                tuf_metrics,
+                stop,
+            )
+            .await;
             ("tuf-refresh", Ok(()))
         }
     });

@@ -13,15 +13,59 @@ use axum::routing::get;
 use sigstack_keys::{FileSigner, Signer};
 use tokio::sync::watch;
 
-use crate::trust_tuf::{MAX_METADATA_SIZE, MAX_TARGET_SIZE, Repository};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 
-/// The read-only file server over `REPO/published/`.
-pub fn router(published: PathBuf) -> Router {
-    Router::new()
+use crate::trust_tuf::{MAX_METADATA_SIZE, MAX_TARGET_SIZE, Published, Repository};
+
+/// Labels of the expiry gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct RoleLabels {
+    role: String,
+}
+
+/// `sigstack_tuf_metadata_expires_timestamp_seconds{role}`: when each published role expires,
+/// for alerts on root and targets (which only the offline quorum can renew) and on a stalled
+/// online re-signer.
+#[derive(Clone, Debug, Default)]
+pub struct TufMetrics {
+    expires: Family<RoleLabels, Gauge>,
+}
+
+impl TufMetrics {
+    /// Register the gauge with the process metrics.
+    pub fn register(metrics: &sigstack_http::Metrics) -> Self {
+        let this = Self::default();
+        metrics.register(
+            "tuf_metadata_expires_timestamp_seconds",
+            "Expiry of each published TUF role (Unix seconds)",
+            this.expires.clone(),
+        );
+        this
+    }
+
+    fn observe(&self, published: &Published) {
+        let roles = [
+            ("root", published.root.signed.expires),
+            ("targets", published.targets.signed.expires),
+            ("snapshot", published.snapshot.signed.expires),
+            ("timestamp", published.timestamp.signed.expires),
+        ];
+        for (role, expires) in roles {
+            self.expires
+                .get_or_create(&RoleLabels { role: role.into() })
+                .set(expires.as_second());
+        }
+    }
+}
+
+/// The read-only file server over `REPO/published/`, with `/healthz`, `/readyz` and `/metrics`.
+pub fn router(published: PathBuf, metrics: sigstack_http::Metrics) -> Router {
+    let files = Router::new()
         .route("/{name}", get(metadata_file))
         .route("/targets/{name}", get(target_file))
-        .route("/healthz", get(|| async { "ok" }))
-        .with_state(Arc::new(published))
+        .with_state(Arc::new(published));
+    sigstack_http::observe(files, "tuf", metrics, sigstack_http::always_ready())
 }
 
 /// `GET /{name}`: a metadata file (`timestamp.json`, `N.root.json`, `N.snapshot.json`, ...).
@@ -76,32 +120,18 @@ pub async fn refresh_loop(
     repo: Repository,
     online_key: PathBuf,
     every: Duration,
+    metrics: TufMetrics,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
         if repo.published_dir().join("timestamp.json").exists() {
             // File reads and signing block: run the whole check on the blocking pool.
             let handle = tokio::runtime::Handle::current();
-            let (repo, online_key) = (repo.clone(), online_key.clone());
+            let (repo, online_key, metrics) = (repo.clone(), online_key.clone(), metrics.clone());
             let outcome = tokio::task::spawn_blocking(move || {
-                let pem = match std::fs::read_to_string(&online_key) {
-                    Ok(pem) => pem,
-                    Err(e) => {
-                        tracing::warn!(error = %e, key = %online_key.display(), "no TUF online key; not re-signing");
-                        return;
-                    }
-                };
-                let signer: Arc<dyn Signer> = match FileSigner::from_pkcs8_pem(&pem) {
-                    Ok(s) => Arc::new(s),
-                    Err(e) => {
-                        tracing::error!(error = %e, key = %online_key.display(), "TUF online key unusable");
-                        return;
-                    }
-                };
-                match handle.block_on(repo.refresh(signer, jiff::Timestamp::now(), false, None)) {
-                    Ok(Some(v)) => tracing::info!(timestamp_version = v, "TUF snapshot/timestamp re-signed"),
-                    Ok(None) => {}
-                    Err(e) => tracing::error!(error = %e, "TUF re-signing failed"),
+                resign_if_due(&handle, &repo, &online_key);
+                if let Ok(Some(published)) = repo.published() {
+                    metrics.observe(&published);
                 }
             })
             .await;
@@ -113,5 +143,28 @@ pub async fn refresh_loop(
             () = tokio::time::sleep(every) => {}
             _ = stop.wait_for(|s| *s) => return,
         }
+    }
+}
+
+/// One check of the schedule: load the online key, re-sign what is due, log the outcome.
+fn resign_if_due(handle: &tokio::runtime::Handle, repo: &Repository, online_key: &std::path::Path) {
+    let pem = match std::fs::read_to_string(online_key) {
+        Ok(pem) => pem,
+        Err(e) => {
+            tracing::warn!(error = %e, key = %online_key.display(), "no TUF online key; not re-signing");
+            return;
+        }
+    };
+    let signer: Arc<dyn Signer> = match FileSigner::from_pkcs8_pem(&pem) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            tracing::error!(error = %e, key = %online_key.display(), "TUF online key unusable");
+            return;
+        }
+    };
+    match handle.block_on(repo.refresh(signer, jiff::Timestamp::now(), false, None)) {
+        Ok(Some(v)) => tracing::info!(timestamp_version = v, "TUF snapshot/timestamp re-signed"),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "TUF re-signing failed"),
     }
 }

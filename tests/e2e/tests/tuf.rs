@@ -704,4 +704,16 @@ fn the_service_re_signs_the_timestamp_before_it_expires() {
         &ws.path("out"),
     ));
     assert!(out.contains("root version 1"), "{out}");
+    // Expiry of every role is exported for alerting.
+    let mut cmd = Command::new(venv("python"));
+    cmd.args([
+        "-c",
+        "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1]).read().decode())",
+        &format!("{url}/metrics"),
+    ]);
+    let metrics = ok(run(cmd));
+    for role in ["root", "targets", "snapshot", "timestamp"] {
+        let line = format!("sigstack_tuf_metadata_expires_timestamp_seconds{{role=\"{role}\"}} ");
+        assert!(metrics.contains(&line), "{line:?} missing from\n{metrics}");
+    }
 }
