@@ -180,6 +180,13 @@ enum TufCommand {
         #[arg(long)]
         online_key: Option<PathBuf>,
     },
+    /// Show what is published (versions, expiries) and what is staged (the keys and thresholds
+    /// each proposal needs).
+    Status {
+        /// Repository directory.
+        #[arg(long)]
+        repo: PathBuf,
+    },
     /// Re-sign snapshot and timestamp when they near expiry (`sigstack up` does this on a
     /// schedule).
     Refresh {
@@ -473,6 +480,10 @@ async fn run_tuf(command: TufCommand) -> anyhow::Result<()> {
                 report.timestamp_version,
                 repository.published_dir().display()
             );
+            Ok(())
+        }
+        TufCommand::Status { repo } => {
+            print!("{}", Repository::new(&repo).status()?);
             Ok(())
         }
         TufCommand::Refresh {

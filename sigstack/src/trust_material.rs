@@ -462,6 +462,10 @@ pub fn build(description: &TrustDescription, base: &Path) -> anyhow::Result<Buil
     );
     ensure!(!root.tlogs.is_empty(), "the description lists no tlog");
     ensure!(!root.ctlogs.is_empty(), "the description lists no ctlog");
+    ensure!(
+        !signing.ca_urls.is_empty() && !signing.rekor_tlog_urls.is_empty(),
+        "the signing config needs at least one certificate authority and one tlog with signing enabled"
+    );
     let mut seen = std::collections::HashSet::new();
     for log in root.tlogs.iter().chain(&root.ctlogs) {
         ensure!(
@@ -969,6 +973,14 @@ oidc = [{ url = "https://oauth2.example.org", valid-from = "2026-01-01T00:00:00Z
             let err = build_text(&f, &DESCRIPTION.replacen(from, to, 1)).unwrap_err();
             assert!(format!("{err:#}").contains(message), "{message}: {err:#}");
         }
+        let no_signing = DESCRIPTION
+            .replace("api-version = 1\n", "api-version = 1\nsigning = false\n")
+            .replace("api-version = 2\n", "api-version = 2\nsigning = false\n");
+        let err = build_text(&f, &no_signing).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("at least one certificate authority and one tlog"),
+            "{err:#}"
+        );
         let path = f.dir.path().join("tsa-short.pem");
         let chain = std::fs::read_to_string(f.dir.path().join("chain.pem")).unwrap();
         let first = chain

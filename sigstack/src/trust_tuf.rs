@@ -1403,6 +1403,90 @@ impl Repository {
     }
 }
 
+impl Repository {
+    /// A human-readable account of what is published and what is staged: versions, expiries,
+    /// and for each staged proposal the keys and thresholds whose signatures it needs.
+    pub fn status(&self) -> Result<String> {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let current = self.published()?;
+        match &current {
+            Some(p) => {
+                let _ = writeln!(out, "published in {}:", self.published_dir().display());
+                let _ = writeln!(
+                    out,
+                    "  root      v{} expires {}",
+                    p.root.signed.version, p.root.signed.expires
+                );
+                let _ = writeln!(
+                    out,
+                    "  targets   v{} expires {}",
+                    p.targets.signed.version, p.targets.signed.expires
+                );
+                let _ = writeln!(
+                    out,
+                    "  snapshot  v{} expires {}",
+                    p.snapshot.signed.version, p.snapshot.signed.expires
+                );
+                let _ = writeln!(
+                    out,
+                    "  timestamp v{} expires {}",
+                    p.timestamp.signed.version, p.timestamp.signed.expires
+                );
+            }
+            None => {
+                let _ = writeln!(out, "nothing published yet");
+            }
+        }
+        let describe_role = |out: &mut String, which: &str, root: &Root, role: RoleType| {
+            if let Some(keys) = root.roles.get(&role) {
+                let ids: Vec<String> = keys.keyids.iter().map(hex_id).collect();
+                let _ = writeln!(
+                    out,
+                    "    {which} root: {} of [{}]",
+                    keys.threshold,
+                    ids.join(", ")
+                );
+            }
+        };
+        if let Some(bytes) = read_optional(&self.staged("root.json"), "root", MAX_METADATA_SIZE)? {
+            let staged: Signed<Root> = parse_signed("root", &bytes)?;
+            let digest = sha256_hex(&canonical("root", &staged.signed)?);
+            let _ = writeln!(
+                out,
+                "staged root v{} (sha256 {digest}) needs signatures from",
+                staged.signed.version
+            );
+            describe_role(&mut out, "new", &staged.signed, RoleType::Root);
+            if let Some(p) = &current {
+                describe_role(&mut out, "current", &p.root.signed, RoleType::Root);
+            }
+        }
+        if let Some(bytes) =
+            read_optional(&self.staged("targets.json"), "targets", MAX_METADATA_SIZE)?
+        {
+            let staged: Signed<Targets> = parse_signed("targets", &bytes)?;
+            let digest = sha256_hex(&canonical("targets", &staged.signed)?);
+            let _ = writeln!(
+                out,
+                "staged targets v{} (sha256 {digest}) needs signatures from",
+                staged.signed.version
+            );
+            let staged_root = read_optional(&self.staged("root.json"), "root", MAX_METADATA_SIZE)?
+                .map(|b| parse_signed::<Root>("root", &b))
+                .transpose()?;
+            if let Some(root) = staged_root
+                .as_ref()
+                .map(|r| &r.signed)
+                .or(current.as_ref().map(|p| &p.root.signed))
+            {
+                describe_role(&mut out, "the", root, RoleType::Targets);
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();

@@ -225,6 +225,11 @@ async fn signature_problems_are_refused_and_nothing_is_published() {
 #[tokio::test]
 async fn targets_with_a_wrong_hash_or_length_are_refused() {
     let f = fixture();
+    let status = f.repo.status().unwrap();
+    assert!(status.contains("nothing published yet"), "{status}");
+    assert!(status.contains("staged root v1"), "{status}");
+    assert!(status.contains("new root: 2 of ["), "{status}");
+    assert!(status.contains("staged targets v1"), "{status}");
     let sigs = [
         f.sign("root", &f.alice, "alice"),
         f.sign("root", &f.carol, "carol"),
