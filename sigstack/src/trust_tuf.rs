@@ -658,6 +658,22 @@ impl Repository {
         self.dir.join("online-key.pem")
     }
 
+    /// Take the repository's writer lock (`REPO/.lock`, flock(2)), waiting for another writer
+    /// (a `publish` from the command line and the service's re-signing never interleave).
+    fn lock(&self) -> Result<std::fs::File> {
+        sigstack_durable::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let path = self.dir.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
+            .map_err(|e| io(&path)(e.into()))?;
+        Ok(file)
+    }
+
     fn staged(&self, name: &str) -> PathBuf {
         self.dir.join("staged").join(name)
     }
@@ -803,6 +819,7 @@ impl Repository {
     /// Stage the next root version from the published one with `changes` (key additions,
     /// removals, thresholds, online key) and a fresh expiry.
     pub fn stage_root(&self, changes: &RootChanges, now: jiff::Timestamp) -> Result<u64> {
+        let _lock = self.lock()?;
         let lifetimes = self.lifetimes()?;
         let published = self
             .published()?
@@ -890,6 +907,7 @@ impl Repository {
         targets: &[(String, Vec<u8>)],
         now: jiff::Timestamp,
     ) -> Result<u64> {
+        let _lock = self.lock()?;
         let lifetimes = self.lifetimes()?;
         let published = self
             .published()?
@@ -972,6 +990,7 @@ impl Repository {
         signature_files: &[PathBuf],
         now: jiff::Timestamp,
     ) -> Result<PublishReport> {
+        let _lock = self.lock()?;
         let lifetimes = self.lifetimes()?;
         let current = self.published()?;
         let staged_root = read_optional(&self.staged("root.json"), "root", MAX_METADATA_SIZE)?
@@ -1361,6 +1380,7 @@ impl Repository {
         force: bool,
         timestamp_lifetime: Option<u64>,
     ) -> Result<Option<u64>> {
+        let _lock = self.lock()?;
         let mut lifetimes = self.lifetimes()?;
         let current = self
             .published()?
