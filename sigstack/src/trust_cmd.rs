@@ -453,6 +453,8 @@ async fn run_tuf(command: TufCommand) -> anyhow::Result<()> {
         TufCommand::Sign { staged, key, out } => {
             let bytes = trust_tuf::read_capped(&staged, "staged", trust_tuf::MAX_METADATA_SIZE)?;
             let signer = load_signer(&key)?;
+            // Show what is being signed: the member's review is the point of the quorum.
+            print!("{}", trust_tuf::summarize_staged(&bytes)?);
             let signature = trust_tuf::sign_staged(&bytes, signer.as_ref())?;
             sigstack_durable::write(&out, serde_json::to_string_pretty(&signature)?.as_bytes())
                 .with_context(|| format!("writing {}", out.display()))?;

@@ -1538,6 +1538,57 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// What a staged proposal says, for the member to review before signing: version, expiry, and
+/// the key sets (root) or the target hashes (targets).
+pub fn summarize_staged(unverified_staged: &[u8]) -> Result<String> {
+    use std::fmt::Write as _;
+    let value: serde_json::Value =
+        serde_json::from_slice(unverified_staged).map_err(|e| malformed("staged", e))?;
+    let mut out = String::new();
+    match value["signed"]["_type"].as_str() {
+        Some("root") => {
+            let r: Signed<Root> = parse_signed("root", unverified_staged)?;
+            let _ = writeln!(
+                out,
+                "root v{} expires {}",
+                r.signed.version, r.signed.expires
+            );
+            let mut roles: Vec<_> = r.signed.roles.iter().collect();
+            roles.sort_by_key(|(role, _)| role.to_string());
+            for (role, keys) in roles {
+                let ids: Vec<String> = keys.keyids.iter().map(hex_id).collect();
+                let _ = writeln!(out, "  {role}: {} of [{}]", keys.threshold, ids.join(", "));
+            }
+        }
+        Some("targets") => {
+            let t: Signed<Targets> = parse_signed("targets", unverified_staged)?;
+            let _ = writeln!(
+                out,
+                "targets v{} expires {}",
+                t.signed.version, t.signed.expires
+            );
+            let mut targets: Vec<_> = t.signed.targets.iter().collect();
+            targets.sort_by_key(|(name, _)| name.raw().to_string());
+            for (name, target) in targets {
+                let _ = writeln!(
+                    out,
+                    "  {}: {} bytes, sha256 {}",
+                    name.raw(),
+                    target.length,
+                    hex::encode(target.hashes.sha256.as_ref())
+                );
+            }
+        }
+        other => {
+            return Err(malformed(
+                "staged",
+                format!("not a root or targets proposal: {other:?}"),
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Sign a staged proposal (root or targets) with one member's key: the detached signature file
 /// the publisher collects.
 pub fn sign_staged(unverified_staged: &[u8], signer: &dyn Signer) -> Result<DetachedSignature> {

@@ -225,6 +225,18 @@ async fn signature_problems_are_refused_and_nothing_is_published() {
 #[tokio::test]
 async fn targets_with_a_wrong_hash_or_length_are_refused() {
     let f = fixture();
+    let summary = summarize_staged(&std::fs::read(f.staged("targets")).unwrap()).unwrap();
+    let digest = hex::encode(sha2::Sha256::digest(TRUSTED_ROOT));
+    assert!(
+        summary.contains(&format!(
+            "trusted_root.json: {} bytes, sha256 {digest}",
+            TRUSTED_ROOT.len()
+        )),
+        "{summary}"
+    );
+    let summary = summarize_staged(&std::fs::read(f.staged("root")).unwrap()).unwrap();
+    assert!(summary.starts_with("root v1 expires "), "{summary}");
+    assert!(summary.contains("  root: 2 of ["), "{summary}");
     let status = f.repo.status().unwrap();
     assert!(status.contains("nothing published yet"), "{status}");
     assert!(status.contains("staged root v1"), "{status}");
