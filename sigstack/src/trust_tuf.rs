@@ -1192,7 +1192,16 @@ impl Repository {
                     &message,
                     &c.targets.signatures,
                     &[("new", &new_root.signed, RoleType::Targets)],
-                )?;
+                )
+                .map_err(|e| {
+                    malformed(
+                        "targets",
+                        format!(
+                            "the published targets no longer satisfy the new root ({e}); stage \
+                             targets signed by the new targets keys in the same publication"
+                        ),
+                    )
+                })?;
                 check_not_expired(
                     "targets",
                     c.targets.signed.version.get(),

@@ -85,6 +85,13 @@ impl Fixture {
             .await
     }
 
+    fn nothing_new_published(&self, timestamp_version: u64) -> bool {
+        self.repo
+            .published()
+            .unwrap()
+            .is_some_and(|p| p.timestamp.signed.version.get() == timestamp_version)
+    }
+
     fn nothing_published(&self) -> bool {
         !self.repo.published_dir().join("timestamp.json").exists()
     }
@@ -452,4 +459,37 @@ async fn delegated_targets_are_refused() {
     let report = f.publish(&[tom]).await.unwrap();
     assert_eq!(report.targets_version, 2);
     assert_eq!(report.root_version, 1);
+}
+
+#[tokio::test]
+async fn replacing_the_targets_keys_needs_new_targets_in_the_same_publication() {
+    let f = fixture();
+    f.first_publication().await;
+    let tina = key();
+    let tom_id = hex::encode(key_id(&f.tom.public_key().unwrap()).unwrap().as_ref());
+    f.repo
+        .stage_root(
+            &RootChanges {
+                add_targets: vec![tina.public_key().unwrap()],
+                remove_targets: vec![tom_id],
+                ..RootChanges::default()
+            },
+            now(),
+        )
+        .unwrap();
+    let alice = f.sign("root", &f.alice, "alice");
+    let bob = f.sign("root", &f.bob, "bob");
+    assert_refused(
+        f.publish(&[alice.clone(), bob.clone()]).await,
+        &[
+            "targets: malformed",
+            "no longer satisfy the new root",
+            "stage targets",
+        ],
+    );
+    assert!(f.nothing_new_published(1));
+    f.repo.stage_targets(&[], now()).unwrap();
+    let tina_sig = f.sign("targets", &tina, "tina");
+    let report = f.publish(&[alice, bob, tina_sig]).await.unwrap();
+    assert_eq!((report.root_version, report.targets_version), (2, 2));
 }
