@@ -350,6 +350,30 @@ fn clients_bootstrap_from_the_tuf_repository_and_follow_a_root_rotation() {
     ok(sigstore_js(
         &url, &root_v1, &js_cache, &bundle, &artifact, &issuer,
     ));
+    // sigstore-python also signs with the signing config it got from the repository (Rekor v2
+    // and the TSA), and sigstore-js verifies that bundle through the repository too.
+    let via_tuf = ws.path("signed-via-tuf.sigstore.json");
+    ok(sigstore_python(
+        &py_home,
+        &url,
+        &[
+            "sign",
+            "--identity-token",
+            &stack.token(ALICE),
+            "--bundle",
+            p(&via_tuf),
+            p(&artifact),
+        ],
+    ));
+    let entry: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&via_tuf).expect("bundle")).expect("JSON");
+    assert_eq!(
+        entry["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["version"], "0.0.2",
+        "signed through Rekor v2 as the published signing config says"
+    );
+    ok(sigstore_js(
+        &url, &root_v1, &js_cache, &via_tuf, &artifact, &issuer,
+    ));
     // A wrong identity is still refused through the TUF-fetched root.
     let wrong = sigstore_python(
         &py_home,
