@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real Sigstore clients the end-to-end tests drive:
-#   sigstore-python 4.5.1 -> .tools/venv
+#   sigstore-python 4.5.1 and python-tuf 7.0.1 -> .tools/venv
 #   sigstore-js 5 + @sigstore/cli 0.10.3 -> tests/clients/js/node_modules (from package-lock.json)
 #   sigstore-rust 0.15.1 test client -> tests/rust-client/target/release/sigstack-rust-client
 #   cosign v3.1.2, crane v0.21.7 (OCI registry + image pushes) -> .tools/go/bin
@@ -14,6 +14,13 @@ if [ ! -x .tools/venv/bin/sigstore ] || ! .tools/venv/bin/sigstore --version 2>/
   echo "==> installing sigstore-python 4.5.1"
   python3 -m venv .tools/venv
   .tools/venv/bin/pip install --quiet 'sigstore==4.5.1'
+fi
+
+# python-tuf's ngclient: an independent TUF client for the repository tests (also what
+# sigstore-python 4.5.1 uses underneath; pinned so both stay on the same version).
+if ! .tools/venv/bin/python -c 'import tuf, sys; sys.exit(tuf.__version__ != "7.0.1")' 2>/dev/null; then
+  echo "==> installing python-tuf 7.0.1"
+  .tools/venv/bin/pip install --quiet 'tuf==7.0.1'
 fi
 
 if [ ! -d tests/clients/js/node_modules/@sigstore/verify ]; then

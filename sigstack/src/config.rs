@@ -15,6 +15,7 @@ pub const DEFAULT_PORTS: Ports = Ports {
     rekor_v2: 7703,
     tsa: 7704,
     oidc: 7705,
+    tuf: 7706,
 };
 
 /// Flags (and their environment variables) of `sigstack up`.
@@ -50,6 +51,20 @@ pub struct UpArgs {
     /// Local OIDC issuer port.
     #[arg(long, env = "SIGSTACK_OIDC_PORT")]
     pub oidc_port: Option<u16>,
+    /// TUF repository port (serves `<tuf-repo>/published/`).
+    #[arg(long, env = "SIGSTACK_TUF_PORT")]
+    pub tuf_port: Option<u16>,
+    /// TUF repository directory (default `<data-dir>/tuf`); see `sigstack trust tuf`.
+    #[arg(long, env = "SIGSTACK_TUF_REPO")]
+    pub tuf_repo: Option<PathBuf>,
+    /// How often the TUF service checks whether snapshot and timestamp need re-signing (seconds).
+    #[arg(long, env = "SIGSTACK_TUF_REFRESH_SECONDS")]
+    pub tuf_refresh_seconds: Option<u64>,
+    /// Public URL of a service as clients reach it, e.g. behind a TLS ingress:
+    /// `SERVICE=URL` with SERVICE one of fulcio, ctlog, rekor-v1, rekor-v2, tsa, oidc, tuf
+    /// (repeatable). Written into the trust material instead of http://public-host:port.
+    #[arg(long = "public-url", value_name = "SERVICE=URL")]
+    pub public_urls: Vec<String>,
     /// Do not run the local OIDC issuer (Fulcio then trusts only the issuers in its config).
     #[arg(long, env = "SIGSTACK_NO_OIDC_ISSUER")]
     pub no_oidc_issuer: bool,
@@ -75,8 +90,13 @@ struct FileConfig {
     fulcio_config: Option<PathBuf>,
     #[serde(default)]
     log: FileLog,
+    tuf_repo: Option<PathBuf>,
+    tuf_refresh_seconds: Option<u64>,
+    #[serde(default)]
+    public_urls: PublicUrls,
     #[serde(default)]
     server: FileServer,
+    #[serde(default)]
     tsa: FileTsa,
 }
 
@@ -175,6 +195,64 @@ struct FilePorts {
     rekor_v2: Option<u16>,
     tsa: Option<u16>,
     oidc: Option<u16>,
+    tuf: Option<u16>,
+}
+
+/// Public URLs of the services (`[public-urls]` in the file, `--public-url` on the command line).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PublicUrls {
+    pub fulcio: Option<String>,
+    pub ctlog: Option<String>,
+    pub rekor_v1: Option<String>,
+    pub rekor_v2: Option<String>,
+    pub tsa: Option<String>,
+    pub oidc: Option<String>,
+    pub tuf: Option<String>,
+}
+
+impl PublicUrls {
+    fn set(&mut self, assignment: &str) -> anyhow::Result<()> {
+        let (service, url) = assignment
+            .split_once('=')
+            .with_context(|| format!("--public-url {assignment:?}: expected SERVICE=URL"))?;
+        let slot = match service {
+            "fulcio" => &mut self.fulcio,
+            "ctlog" => &mut self.ctlog,
+            "rekor-v1" => &mut self.rekor_v1,
+            "rekor-v2" => &mut self.rekor_v2,
+            "tsa" => &mut self.tsa,
+            "oidc" => &mut self.oidc,
+            "tuf" => &mut self.tuf,
+            other => bail!("--public-url: unknown service {other:?}"),
+        };
+        *slot = Some(url.to_string());
+        Ok(())
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        for url in [
+            &self.fulcio,
+            &self.ctlog,
+            &self.rekor_v1,
+            &self.rekor_v2,
+            &self.tsa,
+            &self.oidc,
+            &self.tuf,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let parsed = url::Url::parse(url).with_context(|| format!("public URL {url:?}"))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                bail!("public URL {url:?} must be http(s) with a host");
+            }
+            if url.ends_with('/') {
+                bail!("public URL {url:?} must not end with '/'");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -203,6 +281,7 @@ pub struct Ports {
     pub rekor_v2: u16,
     pub tsa: u16,
     pub oidc: u16,
+    pub tuf: u16,
 }
 
 /// The checked configuration of a running stack.
@@ -223,6 +302,9 @@ pub struct StackConfig {
     /// Header and request deadlines and the in-flight bound of every service.
     pub server_limits: sigstack_http::ServerLimits,
     pub tsa: TsaSettings,
+    pub tuf_repo: PathBuf,
+    pub tuf_refresh_interval: std::time::Duration,
+    pub public_urls: PublicUrls,
 }
 
 impl StackConfig {
@@ -276,6 +358,10 @@ impl StackConfig {
                 .oidc_port
                 .or(file.ports.oidc)
                 .unwrap_or(DEFAULT_PORTS.oidc),
+            tuf: args
+                .tuf_port
+                .or(file.ports.tuf)
+                .unwrap_or(DEFAULT_PORTS.tuf),
         };
         let fixed: Vec<u16> = [
             ports.fulcio,
@@ -284,6 +370,7 @@ impl StackConfig {
             ports.rekor_v2,
             ports.tsa,
             ports.oidc,
+            ports.tuf,
         ]
         .into_iter()
         .filter(|p| *p != 0)
@@ -334,7 +421,26 @@ impl StackConfig {
             );
         }
         let tsa = file.tsa.resolve()?;
+        let mut public_urls = file.public_urls;
+        for assignment in &args.public_urls {
+            public_urls.set(assignment)?;
+        }
+        public_urls.check()?;
+        let tuf_repo = args
+            .tuf_repo
+            .or(file.tuf_repo)
+            .unwrap_or_else(|| args.data_dir.join("tuf"));
+        let tuf_refresh_seconds = args
+            .tuf_refresh_seconds
+            .or(file.tuf_refresh_seconds)
+            .unwrap_or(60);
+        if tuf_refresh_seconds == 0 {
+            bail!("tuf-refresh-seconds must be at least 1");
+        }
         Ok(Self {
+            tuf_refresh_interval: std::time::Duration::from_secs(tuf_refresh_seconds),
+            tuf_repo,
+            public_urls,
             tsa,
             data_dir: args.data_dir,
             listen,
@@ -416,6 +522,48 @@ mod tests {
         .unwrap();
         assert_eq!(c.ports.tsa, 9999);
         assert_eq!(c.ports.fulcio, 7700);
+    }
+
+    #[test]
+    fn public_urls_come_from_flags_or_the_file_and_are_checked() {
+        let c = resolve(&[
+            "--data-dir",
+            "/x",
+            "--public-url",
+            "fulcio=https://fulcio.example.org",
+            "--public-url",
+            "rekor-v2=https://rekor.example.org:8443",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.public_urls.fulcio.as_deref(),
+            Some("https://fulcio.example.org")
+        );
+        assert_eq!(
+            c.public_urls.rekor_v2.as_deref(),
+            Some("https://rekor.example.org:8443")
+        );
+        assert_eq!(c.public_urls.tsa, None);
+        assert_eq!(c.tuf_repo, PathBuf::from("/x/tuf"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("urls.toml");
+        std::fs::write(&file, "[public-urls]\ntuf = \"https://tuf.example.org\"\n").unwrap();
+        let c = resolve(&["--data-dir", "/x", "--config", file.to_str().unwrap()]).unwrap();
+        assert_eq!(
+            c.public_urls.tuf.as_deref(),
+            Some("https://tuf.example.org")
+        );
+        for bad in [
+            "nosuch=https://x.example",
+            "tsa=ftp://x.example",
+            "tsa",
+            "ctlog=https://x.example/",
+        ] {
+            assert!(
+                resolve(&["--data-dir", "/x", "--public-url", bad]).is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

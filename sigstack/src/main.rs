@@ -5,9 +5,15 @@
 //! them after), and writes the client trust material under `DIR/trust/`.
 //! `sigstack token --data-dir DIR --email alice@example.test` prints an ID token from the local
 //! issuer that this stack's Fulcio accepts.
+//! `sigstack trust ...` builds trust material from a description and runs the TUF repository
+//! that distributes it (quorum staging, detached signatures, checked publication).
 
 mod config;
 mod stack;
+mod trust_cmd;
+mod trust_material;
+mod trust_serve;
+mod trust_tuf;
 mod verify;
 
 use std::time::{Duration, SystemTime};
@@ -33,6 +39,8 @@ enum Command {
     Token(TokenArgs),
     /// Verify Sigstore bundles offline, or export an air-gap verification kit.
     Verify(verify::VerifyCommand),
+    /// Build trust material and run the TUF repository that distributes it.
+    Trust(trust_cmd::TrustArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -68,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(stack::run(config))
         }
         Command::Verify(command) => verify::run(command),
+        Command::Trust(args) => trust_cmd::run(args),
         Command::Token(args) => {
             let base = stack::read_issuer_url(&args.data_dir)?;
             let mut identity = match (&args.email, &args.subject) {

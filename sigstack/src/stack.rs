@@ -45,6 +45,7 @@ struct Listeners {
     rekor_v2: TcpListener,
     tsa: TcpListener,
     oidc: Option<TcpListener>,
+    tuf: TcpListener,
 }
 
 async fn bind(config: &StackConfig) -> anyhow::Result<Listeners> {
@@ -60,6 +61,7 @@ async fn bind(config: &StackConfig) -> anyhow::Result<Listeners> {
         rekor_v1: bind(config.ports.rekor_v1).await?,
         rekor_v2: bind(config.ports.rekor_v2).await?,
         tsa: bind(config.ports.tsa).await?,
+        tuf: bind(config.ports.tuf).await?,
         oidc: if config.oidc_enabled {
             Some(bind(config.ports.oidc).await?)
         } else {
@@ -68,7 +70,15 @@ async fn bind(config: &StackConfig) -> anyhow::Result<Listeners> {
     })
 }
 
-fn url(config: &StackConfig, listener: &TcpListener) -> anyhow::Result<String> {
+/// The URL clients use for a service: its configured public URL, else http://public-host:port.
+fn url(
+    config: &StackConfig,
+    public: Option<&String>,
+    listener: &TcpListener,
+) -> anyhow::Result<String> {
+    if let Some(public) = public {
+        return Ok(public.clone());
+    }
     Ok(format!(
         "http://{}:{}",
         config.public_host,
@@ -122,16 +132,18 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     let epoch = load_or_create_epoch(&data_dir.join("epoch"), now)?;
 
     let listeners = bind(&config).await?;
-    let fulcio_url = url(&config, &listeners.fulcio)?;
-    let ctlog_url = url(&config, &listeners.ctlog)?;
-    let rekor_v1_url = url(&config, &listeners.rekor_v1)?;
-    let rekor_v2_url = url(&config, &listeners.rekor_v2)?;
-    let tsa_base = url(&config, &listeners.tsa)?;
+    let public = &config.public_urls;
+    let fulcio_url = url(&config, public.fulcio.as_ref(), &listeners.fulcio)?;
+    let ctlog_url = url(&config, public.ctlog.as_ref(), &listeners.ctlog)?;
+    let rekor_v1_url = url(&config, public.rekor_v1.as_ref(), &listeners.rekor_v1)?;
+    let rekor_v2_url = url(&config, public.rekor_v2.as_ref(), &listeners.rekor_v2)?;
+    let tsa_base = url(&config, public.tsa.as_ref(), &listeners.tsa)?;
     let tsa_url = format!("{tsa_base}/api/v1/timestamp");
+    let tuf_url = url(&config, public.tuf.as_ref(), &listeners.tuf)?;
     let oidc_url = listeners
         .oidc
         .as_ref()
-        .map(|l| url(&config, l))
+        .map(|l| url(&config, public.oidc.as_ref(), l))
         .transpose()?;
     let metrics = sigstack_http::Metrics::new();
     let log_config = LogConfig {
@@ -237,7 +249,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     let rekor_v1 = sigstack_rekor::RekorV1State::open(sigstack_rekor::RekorV1Config {
         dir: data_dir.join("rekor-v1"),
         signer: rekor_v1_signer.clone(),
-        hostname: config.public_host.clone(),
+        hostname: url_host(&rekor_v1_url)?,
         metrics: metrics.clone(),
         log: log_config.clone(),
         clock: Arc::new(sigstack_rekor::SystemClock),
@@ -255,7 +267,9 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         )
         .context("Rekor v2 key")?,
     );
-    let rekor_v2_origin = checkpoint_origin(&config.public_host);
+    // The checkpoint origin (and so the C2SP log ID) is the bare host name of the public URL:
+    // sigstore-go requires the origin to equal the trusted root's baseUrl host.
+    let rekor_v2_origin = checkpoint_origin(&url_host(&rekor_v2_url)?);
     let rekor_v2 = sigstack_rekor::RekorV2State::open(sigstack_rekor::RekorV2Config {
         dir: data_dir.join("rekor-v2"),
         signer: rekor_v2_signer.clone(),
@@ -369,6 +383,29 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     if let (Some(listener), Some(state)) = (listeners.oidc, oidc) {
         serve("oidc-issuer", listener, sigstack_oidc_issuer::router(state));
     }
+    let tuf_repo = crate::trust_tuf::Repository::new(&config.tuf_repo);
+    serve(
+        "tuf",
+        listeners.tuf,
+        crate::trust_serve::router(tuf_repo.published_dir(), metrics.clone()),
+    );
+    let tuf_metrics = crate::trust_serve::TufMetrics::register(&metrics);
+    servers.spawn({
+        let online_key = tuf_repo.online_key_path();
+        let refresh_interval = config.tuf_refresh_interval;
+        let stop = stop_rx.clone();
+        async move {
+            crate::trust_serve::refresh_loop(
+                tuf_repo,
+                online_key,
+                refresh_interval,
+                tuf_metrics,
+                stop,
+            )
+            .await;
+            ("tuf-refresh", Ok(()))
+        }
+    });
 
     println!("sigstack is up; data directory {}", data_dir.display());
     println!("  fulcio       {fulcio_url}");
@@ -380,9 +417,19 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         println!("  oidc issuer  {oidc_url}");
     }
     println!(
+        "  tuf          {tuf_url} (repository {})",
+        config.tuf_repo.display()
+    );
+    println!(
         "  trust config {}",
         data_dir.join("trust/trust_config.json").display()
     );
+    sigstack_durable::write(
+        &data_dir.join("trust/tuf.json"),
+        serde_json::json!({ "url": tuf_url, "repository": config.tuf_repo })
+            .to_string()
+            .as_bytes(),
+    )?;
     sigstack_durable::write(&data_dir.join("trust/ready"), b"ready\n")?;
 
     shutdown_signal().await;
@@ -431,6 +478,14 @@ fn write_trust_material(dir: &Path, deployment: &Deployment) -> anyhow::Result<(
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+fn url_host(url: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(url).with_context(|| format!("URL {url:?}"))?;
+    parsed
+        .host_str()
+        .map(str::to_string)
+        .with_context(|| format!("URL {url:?} has no host"))
 }
 
 /// The time of the first start, recorded once: every `validFor.start` in the trust material.

@@ -117,6 +117,19 @@ pub struct TimeRange {
     pub end: Option<String>,
 }
 
+impl TimeRange {
+    /// The range from `start` to `end` (open-ended without `end`).
+    ///
+    /// # Errors
+    /// Fails only if a time cannot be formatted.
+    pub fn new(start: OffsetDateTime, end: Option<OffsetDateTime>) -> Result<Self, TrustError> {
+        Ok(Self {
+            start: rfc3339(start)?,
+            end: end.map(rfc3339).transpose()?,
+        })
+    }
+}
+
 /// ```text
 /// message CertificateAuthority {
 ///   DistinguishedName subject = 1; string uri = 2;
@@ -218,7 +231,13 @@ pub struct Service {
 pub struct ServiceConfiguration {
     /// `ANY`, `ALL` or `EXACT`.
     pub selector: String,
+    /// How many services to use with `EXACT`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub count: Option<u32>,
 }
+
+/// The service selectors of a signing config.
+pub const SERVICE_SELECTORS: [&str; 3] = ["ANY", "ALL", "EXACT"];
 
 /// ```text
 /// message ClientTrustConfig { string media_type = 1; TrustedRoot trusted_root = 2; SigningConfig signing_config = 3; }
@@ -398,10 +417,12 @@ impl Deployment {
             rekor_tlog_urls: vec![service(&rekor.base_url, rekor_major_version)?],
             rekor_tlog_config: ServiceConfiguration {
                 selector: "ANY".to_string(),
+                count: None,
             },
             tsa_urls: vec![service(&self.tsa.uri, 1)?],
             tsa_config: ServiceConfiguration {
                 selector: "ANY".to_string(),
+                count: None,
             },
         })
     }

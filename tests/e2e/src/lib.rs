@@ -104,6 +104,8 @@ impl Stack {
                 "0",
                 "--oidc-port",
                 "0",
+                "--tuf-port",
+                "0",
             ])
             .args(extra_args)
             .stdout(Stdio::null())
@@ -144,6 +146,18 @@ impl Stack {
     #[must_use]
     pub fn trust_dir(&self) -> PathBuf {
         self.data_dir.join("trust")
+    }
+
+    /// The TUF repository URL `sigstack up` serves (`trust/tuf.json`).
+    ///
+    /// # Panics
+    /// When the file is missing.
+    #[must_use]
+    pub fn tuf_url(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.trust_dir().join("tuf.json")).expect("trust/tuf.json");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("tuf.json");
+        v["url"].as_str().unwrap_or_default().to_string()
     }
 
     /// The local OIDC issuer URL.
