@@ -166,7 +166,9 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
             sigstack_durable::create_dir_all(&data_dir.join("oidc"))?;
             sigstack_durable::write(
                 &data_dir.join("oidc/issuer.json"),
-                serde_json::json!({ "issuer": issuer }).to_string().as_bytes(),
+                serde_json::json!({ "issuer": issuer })
+                    .to_string()
+                    .as_bytes(),
             )?;
             Some(
                 sigstack_oidc_issuer::OidcIssuerState::new(

@@ -553,6 +553,52 @@ impl PublicKey {
         self.verify_with(self.algorithm(), message, signature)
     }
 
+    /// The scheme named by an X.509 signature `AlgorithmIdentifier` (as in a CSR), if it is the
+    /// one this key is used with: `ecdsa-with-SHA256` for P-256, `ecdsa-with-SHA384` for P-384,
+    /// `id-Ed25519` for Ed25519, and for RSA `sha256WithRSAEncryption` (NULL or absent
+    /// parameters) or `id-RSASSA-PSS` with SHA-256 and MGF1-SHA-256. Any other pairing (P-256
+    /// with SHA-384, RSA with SHA-1, ...) gives `None`.
+    #[must_use]
+    pub fn scheme_for_x509_algorithm(
+        &self,
+        oid: ObjectIdentifier,
+        unverified_parameters_der: Option<&[u8]>,
+    ) -> Option<SignatureAlgorithm> {
+        const NULL: &[u8] = &[0x05, 0x00];
+        let scheme = match (&self.key, oid) {
+            (VerifyingKey::P256(_), ECDSA_WITH_SHA256) if unverified_parameters_der.is_none() => {
+                SignatureAlgorithm::EcdsaP256Sha256
+            }
+            (VerifyingKey::P384(_), ECDSA_WITH_SHA384) if unverified_parameters_der.is_none() => {
+                SignatureAlgorithm::EcdsaP384Sha384
+            }
+            (VerifyingKey::Ed25519(_), ID_ED25519) if unverified_parameters_der.is_none() => {
+                SignatureAlgorithm::Ed25519
+            }
+            (VerifyingKey::Rsa(_), SHA256_WITH_RSA)
+                if unverified_parameters_der.is_none_or(|p| p == NULL) =>
+            {
+                SignatureAlgorithm::RsaPkcs1Sha256
+            }
+            (VerifyingKey::Rsa(_), ID_RSASSA_PSS) => {
+                let params =
+                    rsa::pkcs1::RsaPssParamsOwned::from_der(unverified_parameters_der?).ok()?;
+                let mgf_hash = params.mask_gen.parameters.as_ref()?;
+                let sha256 = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+                let mgf1 = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
+                if params.hash.oid != sha256
+                    || params.mask_gen.oid != mgf1
+                    || mgf_hash.oid != sha256
+                {
+                    return None;
+                }
+                SignatureAlgorithm::RsaPssSha256
+            }
+            _ => return None,
+        };
+        Some(scheme)
+    }
+
     /// Verify `signature` over `message` with an explicit scheme, which must suit the key
     /// (for RSA keys: PKCS#1 v1.5 or PSS with SHA-256; for the others: their default scheme).
     ///

@@ -501,12 +501,12 @@ fn load_or_issue(
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let cert = make()?;
-            sigstack_durable::write(path, certificate_pem(&cert)?.as_bytes()).map_err(|source| {
-                PkiError::Io {
+            sigstack_durable::write(path, certificate_pem(&cert)?.as_bytes()).map_err(
+                |source| PkiError::Io {
                     path: path.display().to_string(),
                     source,
-                }
-            })?;
+                },
+            )?;
             Ok(cert)
         }
         Err(source) => Err(PkiError::Io {
