@@ -49,7 +49,8 @@ impl IntoResponse for ApiError {
             RekorError::EntryTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             RekorError::Storage(
                 StorageError::Overloaded | StorageError::Closed | StorageError::Failed,
-            ) => StatusCode::SERVICE_UNAVAILABLE,
+            )
+            | RekorError::KeyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -128,6 +129,10 @@ mod tests {
             (
                 RekorError::Signing("hsm".into()),
                 StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                RekorError::from(sigstack_keys::KeyError::Unavailable("token removed".into())),
+                StatusCode::SERVICE_UNAVAILABLE,
             ),
             (
                 RekorError::Inconsistent("x".into()),

@@ -15,7 +15,7 @@ use super::RekorV1State;
 use super::wire::SearchLogQuery;
 use crate::MAX_REQUEST_BODY;
 use crate::api_error::ApiError;
-use crate::error::RekorError;
+use crate::error::{RekorError, blocking};
 
 /// The Rekor v1 API with `/healthz`, `/readyz` and `/metrics`, ready to serve.
 pub fn v1_router(state: RekorV1State) -> Router {
@@ -76,8 +76,8 @@ async fn get_log_entry_by_index(
     query: Result<Query<LogIndexQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(bad_query)?;
-    let entry = state
-        .entry_by_index(query.log_index)
+    let entry = blocking(move || state.entry_by_index(query.log_index))
+        .await
         .map_err(ApiError::v1)?;
     Ok(Json(&entry).into_response())
 }
@@ -87,7 +87,9 @@ async fn get_log_entry_by_uuid(
     State(state): State<RekorV1State>,
     Path(entry_uuid): Path<String>,
 ) -> Result<Response, ApiError> {
-    let entry = state.entry_by_uuid(&entry_uuid).map_err(ApiError::v1)?;
+    let entry = blocking(move || state.entry_by_uuid(&entry_uuid))
+        .await
+        .map_err(ApiError::v1)?;
     Ok(Json(&entry).into_response())
 }
 
@@ -96,13 +98,18 @@ async fn search_log_query(
     State(state): State<RekorV1State>,
     JsonBody(query): JsonBody<SearchLogQuery>,
 ) -> Result<Response, ApiError> {
-    let entries = state.search(&query).map_err(ApiError::v1)?;
+    let entries = blocking(move || state.search(&query))
+        .await
+        .map_err(ApiError::v1)?;
     Ok(Json(&entries).into_response())
 }
 
 /// `GET /api/v1/log`: `LogInfo`.
 async fn get_log_info(State(state): State<RekorV1State>) -> Result<Response, ApiError> {
-    Ok(Json(state.log_info().map_err(ApiError::v1)?).into_response())
+    let info = blocking(move || state.log_info())
+        .await
+        .map_err(ApiError::v1)?;
+    Ok(Json(info).into_response())
 }
 
 /// `GET /api/v1/log/publicKey`: the log key as PEM.

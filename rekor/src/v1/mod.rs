@@ -229,7 +229,11 @@ impl RekorV1State {
             kind = entry.kind,
             "rekor v1 entry appended"
         );
-        self.log_entry(appended.index, &entry.body, integrated_time, appended.tree)
+        let state = self.clone();
+        crate::error::blocking(move || {
+            state.log_entry(appended.index, &entry.body, integrated_time, appended.tree)
+        })
+        .await
     }
 
     /// The entry at `index`, with a proof against the current tree.
@@ -413,8 +417,7 @@ impl RekorV1State {
         let body_b64 = b64(body);
         let payload = set_payload(&body_b64, integrated_time, &self.inner.log_id_hex, index)
             .map_err(|e| RekorError::Signing(e.to_string()))?;
-        let set = sign_set(self.inner.signer.as_ref(), &payload)
-            .map_err(|e| RekorError::Signing(e.to_string()))?;
+        let set = sign_set(self.inner.signer.as_ref(), &payload)?;
         Ok(LogEntry {
             entry_id: self.entry_id(&leaf_hash(body)),
             entry: LogEntryAnon {

@@ -45,7 +45,9 @@ async fn create_entry(
 
 /// `GET /api/v2/checkpoint`: the signed checkpoint note.
 async fn get_checkpoint(State(state): State<RekorV2State>) -> Result<Response, ApiError> {
-    let note = state.checkpoint().map_err(ApiError::v2)?;
+    let note = crate::error::blocking(move || state.checkpoint())
+        .await
+        .map_err(ApiError::v2)?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8"),

@@ -194,6 +194,8 @@ impl RekorV2State {
             Err(e) => return Err(e.into()),
         };
         tracing::info!(index = appended.index, "rekor v2 entry appended");
+        let state = self.clone();
+        let envelope = crate::error::blocking(move || state.checkpoint_at(appended.tree)).await?;
         let proof = self
             .inner
             .log
@@ -212,9 +214,7 @@ impl RekorV2State {
                 root_hash: appended.tree.root.to_base64(),
                 tree_size: appended.tree.size.to_string(),
                 hashes: proof.iter().map(Hash::to_base64).collect(),
-                checkpoint: CheckpointEnvelope {
-                    envelope: self.checkpoint_at(appended.tree)?,
-                },
+                checkpoint: CheckpointEnvelope { envelope },
             },
             canonicalized_body: b64(&entry.body),
         })
