@@ -110,7 +110,10 @@ async fn add_pre_chain(
 
 /// `GET /ct/v1/get-sth`
 async fn get_sth(State(state): State<CtLogState>) -> Result<Json<SthResponse>, ApiError> {
-    let sth = state.signed_tree_head()?;
+    // Signing may be an HSM round trip: keep it off the async workers.
+    let sth = tokio::task::spawn_blocking(move || state.signed_tree_head())
+        .await
+        .map_err(|e| CtLogError::Internal(format!("signing task: {e}")))??;
     Ok(Json(SthResponse {
         tree_size: sth.tree_size,
         timestamp: sth.timestamp,
@@ -236,6 +239,9 @@ impl IntoResponse for ApiError {
                 }
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            CtLogError::Ct(sigstack_ct::CtError::Signing(
+                sigstack_keys::KeyError::Unavailable(_),
+            )) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {

@@ -320,7 +320,7 @@ impl CtLogState {
             .map_err(|e| CtLogError::BadChain(e.to_string()))?;
         let identity = sigstack_keys::sha256(&entry_tls);
         if let Some(index) = self.inner.log.lookup(&identity) {
-            return Ok((self.sct_for_index(index)?, false));
+            return Ok((self.sct_for_index_blocking(index).await?, false));
         }
 
         let timestamp = self.now_ms();
@@ -361,15 +361,34 @@ impl CtLogState {
                 self.inner
                     .latest_timestamp
                     .fetch_max(timestamp, Ordering::SeqCst);
-                let sct = self
-                    .inner
-                    .signer
-                    .sign_entry(timestamp, &leaf.entry, &leaf.extensions)?;
+                // Signing may be an HSM round trip: keep it off the async workers.
+                let state = self.clone();
+                let sct = tokio::task::spawn_blocking(move || {
+                    state
+                        .inner
+                        .signer
+                        .sign_entry(timestamp, &leaf.entry, &leaf.extensions)
+                })
+                .await
+                .map_err(|e| CtLogError::Internal(format!("signing task: {e}")))??;
                 Ok((sct, true))
             }
-            Err(StorageError::Duplicate { index }) => Ok((self.sct_for_index(index)?, false)),
+            Err(StorageError::Duplicate { index }) => {
+                Ok((self.sct_for_index_blocking(index).await?, false))
+            }
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// [`Self::sct_for_index`] on a blocking thread.
+    async fn sct_for_index_blocking(
+        &self,
+        index: u64,
+    ) -> Result<SignedCertificateTimestamp, CtLogError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || state.sct_for_index(index))
+            .await
+            .map_err(|e| CtLogError::Internal(format!("signing task: {e}")))?
     }
 
     /// Re-sign the SCT of a logged entry, with its original timestamp.

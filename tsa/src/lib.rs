@@ -219,7 +219,7 @@ impl TsaState {
         });
         let outcome = match &result {
             Ok(_) => "granted",
-            Err(ApiError::Internal(_)) => "error",
+            Err(ApiError::Internal(_) | ApiError::Unavailable(_)) => "error",
             Err(_) => "rejected",
         };
         self.requests
@@ -251,7 +251,10 @@ async fn timestamp(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(ApiError::Body)?;
-    let reply = state.timestamp(&headers, &body)?;
+    // Signing may be an HSM round trip: keep it off the async workers.
+    let reply = tokio::task::spawn_blocking(move || state.timestamp(&headers, &body))
+        .await
+        .map_err(|e| ApiError::Internal(format!("time-stamping task: {e}")))??;
     Ok(([(header::CONTENT_TYPE, TIMESTAMP_REPLY)], reply).into_response())
 }
 
@@ -297,10 +300,15 @@ enum ApiError {
     BadRequest(String),
     /// The TSA failed; details go to the log only.
     Internal(String),
+    /// The signing key cannot be reached (PKCS#11 token missing or locked): 503.
+    Unavailable(String),
 }
 
 impl From<TspError> for ApiError {
     fn from(e: TspError) -> Self {
+        if let TspError::Signing(sigstack_keys::KeyError::Unavailable(detail)) = e {
+            return Self::Unavailable(detail);
+        }
         if e.is_client_error() {
             Self::BadRequest(e.to_string())
         } else {
@@ -321,6 +329,13 @@ impl IntoResponse for ApiError {
             Self::Internal(detail) => {
                 tracing::error!(%detail, "time-stamping failed");
                 json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+            Self::Unavailable(detail) => {
+                tracing::error!(%detail, "TSA signing key unavailable");
+                json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the time-stamping key is unavailable; try again later",
+                )
             }
         }
     }
