@@ -265,6 +265,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
             common_name: format!("{}-tsa", config.organization),
             policy: None,
             metrics: metrics.clone(),
+            key: None,
         },
         now,
     )

@@ -12,6 +12,8 @@
 //! critical `id-kp-timeStamping` EKU in the configured directory; later runs reuse them.
 
 mod chain;
+
+pub use chain::issue_leaf as issue_time_stamping_certificate;
 mod json;
 
 use std::fmt;
@@ -58,6 +60,9 @@ pub struct TsaConfig {
     pub policy: Option<String>,
     /// Where the service registers its metrics.
     pub metrics: Metrics,
+    /// The time-stamping key when it is kept outside `dir` (a key file elsewhere or an HSM);
+    /// its certificate must then already be in `dir` (made with `sigstack ca`).
+    pub key: Option<Arc<dyn sigstack_keys::Signer>>,
 }
 
 /// Errors from setting up the TSA.
@@ -157,8 +162,13 @@ impl TsaState {
             .as_deref()
             .map(|p| ObjectIdentifier::new(p).map_err(|_| TsaError::Policy(p.to_string())))
             .transpose()?;
-        let material =
-            chain::load_or_create(&config.dir, &config.organization, &config.common_name, now)?;
+        let material = chain::load_or_create(
+            &config.dir,
+            &config.organization,
+            &config.common_name,
+            config.key.clone(),
+            now,
+        )?;
         let mut authority = TimestampAuthority::new(material.signer, material.chain.clone())?;
         if let Some(policy) = policy {
             authority = authority.with_policy(policy);

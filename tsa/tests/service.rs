@@ -36,6 +36,7 @@ fn config(dir: &std::path::Path, policy: Option<&str>) -> TsaConfig {
         common_name: "sigstack-tsa".into(),
         policy: policy.map(str::to_string),
         metrics: sigstack_http::Metrics::new(),
+        key: None,
     }
 }
 
@@ -199,14 +200,11 @@ fn chain_is_created_with_the_tsa_profile_then_reused() {
             .ca
     );
 
-    for file in [
-        "root.pem",
-        "root-key.pem",
-        "tsa-leaf.pem",
-        "tsa-leaf-key.pem",
-    ] {
+    for file in ["root.pem", "tsa-leaf.pem", "tsa-leaf-key.pem"] {
         assert!(dir.path().join(file).exists(), "{file}");
     }
+    // The root's private key is not kept: the root signed the leaf and was dropped.
+    assert!(!dir.path().join("root-key.pem").exists());
     let second = state(dir.path(), None);
     let der = |s: &TsaState| {
         s.chain()
