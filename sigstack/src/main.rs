@@ -6,6 +6,7 @@
 //! `sigstack token --data-dir DIR --email alice@example.test` prints an ID token from the local
 //! issuer that this stack's Fulcio accepts.
 
+mod ca;
 mod config;
 mod stack;
 
@@ -30,6 +31,8 @@ enum Command {
     Up(Box<UpArgs>),
     /// Print an ID token from the local OIDC issuer (reading its key from the data directory).
     Token(TokenArgs),
+    /// CA key ceremony: offline root, intermediates, CSRs for an external root, import.
+    Ca(Box<ca::CaArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +58,7 @@ struct TokenArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Ca(args) => ca::run(*args),
         Command::Up(args) => {
             init_tracing();
             let config = config::StackConfig::resolve(*args)?;

@@ -661,7 +661,23 @@ pub fn verify_chain(chain: &[Certificate]) -> Result<(), String> {
                 .signature()
                 .as_bytes()
                 .ok_or_else(|| PkiError::Pem("signature has unused bits".into()))?;
-            key.verify(&cert.tbs_certificate().to_der()?, signature)?;
+            let algorithm = cert.signature_algorithm();
+            let parameters = algorithm
+                .parameters
+                .as_ref()
+                .map(Encode::to_der)
+                .transpose()?;
+            // Only the hash paired with the issuer's key (SHA-384 for P-384, ...) is accepted.
+            let scheme = key
+                .scheme_for_x509_algorithm(algorithm.oid, parameters.as_deref())
+                .ok_or_else(|| {
+                    PkiError::Pem(format!(
+                        "signature algorithm {} is not the one paired with the issuer's {:?} key",
+                        algorithm.oid,
+                        key.algorithm()
+                    ))
+                })?;
+            key.verify_with(scheme, &cert.tbs_certificate().to_der()?, signature)?;
             Ok(())
         };
         check().map_err(|e| format!("certificate {index}: signature does not verify: {e}"))?;
