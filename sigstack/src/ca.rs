@@ -53,6 +53,18 @@ enum CaCommand {
     /// Check a certificate issued by an external root and write its chain into the data
     /// directory.
     Import(ImportArgs),
+    /// Generate a signing key (for example a log key on the HSM) and print its public key.
+    GenerateKey(GenerateKeyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GenerateKeyArgs {
+    /// Where to create the key (a new file, or a new key pair on the PKCS#11 token).
+    #[arg(long)]
+    key: KeySource,
+    /// Algorithm: p256 for Rekor v1 and the CT log, ed25519 for Rekor v2.
+    #[arg(long, value_enum)]
+    algorithm: Algorithm,
 }
 
 /// Which service a certificate is for.
@@ -192,6 +204,18 @@ pub fn run(args: CaArgs) -> anyhow::Result<()> {
             Ok(())
         }
         CaCommand::Import(a) => import(&a),
+        CaCommand::GenerateKey(a) => {
+            let key = obtain_key(
+                &a.key,
+                &KeyArgs {
+                    generate: true,
+                    algorithm: Some(a.algorithm),
+                },
+                a.algorithm.into(),
+            )?;
+            print!("{}", key.public_key()?.to_pem());
+            Ok(())
+        }
     }
 }
 
