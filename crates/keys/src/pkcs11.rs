@@ -237,7 +237,13 @@ fn context(path: &Path) -> Result<Pkcs11, KeyError> {
     })?;
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
-        Err(e) => return Err(unavailable("C_Initialize", &e)),
+        Err(e) => {
+            return Err(KeyError::Unavailable(format!(
+                "PKCS#11 module {} failed to initialise ({}); check its configuration",
+                path.display(),
+                short(&e)
+            )));
+        }
     }
     contexts.push((path.to_path_buf(), ctx.clone()));
     Ok(ctx)
