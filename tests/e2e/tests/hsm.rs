@@ -9,7 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use sigstack_e2e::{Client, Kind, Rekor, Stack, Workspace, sign, sigstack_bin, verify};
+use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer as _};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const TOKEN: &str = "sigstack-e2e";
@@ -217,9 +220,48 @@ fn every_service_signs_with_keys_on_a_softhsm_token() {
         }
     }
 
-    // The token disappears: Fulcio answers 503 with a JSON error and issues nothing.
+    // The token disappears: Fulcio and the TSA answer 503 with a JSON error and issue nothing.
     std::fs::remove_dir_all(token.dir.path().join("tokens")).expect("remove token");
     std::fs::write(token.dir.path().join("pin"), "wrong\n").expect("pin");
+    let client_key = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("key");
+    let request = serde_json::json!({
+        "credentials": {"oidcIdentityToken": stack.token(ALICE)},
+        "publicKeyRequest": {
+            "publicKey": {"algorithm": "ECDSA", "content": client_key.public_key().expect("pk").to_pem()},
+            "proofOfPossession": STANDARD.encode(client_key.sign(ALICE.as_bytes()).expect("sign")),
+        },
+    });
+    let fulcio = format!("{}/api/v2/signingCert", stack.url("fulcio"));
+    let tsa = stack.url("tsa");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (fulcio_status, fulcio_body, tsa_status) = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let res = http.post(&fulcio).json(&request).send().await.expect("fulcio");
+        let status = res.status().as_u16();
+        let body: serde_json::Value = res.json().await.expect("JSON error body");
+        let tsa_status = http
+            .post(&tsa)
+            .header("content-type", "application/json")
+            .body(r#"{"artifactHash":"LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564=","hashAlgorithm":"sha256"}"#)
+            .send()
+            .await
+            .expect("tsa")
+            .status()
+            .as_u16();
+        (status, body, tsa_status)
+    });
+    assert_eq!(fulcio_status, 503, "{fulcio_body}");
+    assert_eq!(fulcio_body["code"], 503, "{fulcio_body}");
+    assert!(
+        fulcio_body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unavailable")),
+        "{fulcio_body}"
+    );
+    assert_eq!(tsa_status, 503);
     let bundle = ws.path("after-removal.sigstore.json");
     let failure = sign(
         Client::Python,
