@@ -127,11 +127,9 @@ impl RekorV1State {
             return Ok(None);
         }
         let statement = crate::opening_statement(&self.inner.origin);
-        let signature = self
-            .inner
-            .signer
-            .sign(statement.as_bytes())
-            .map_err(|e| RekorError::Signing(e.to_string()))?;
+        let signer = Arc::clone(&self.inner.signer);
+        let message = statement.clone().into_bytes();
+        let signature = crate::error::blocking(move || Ok(signer.sign(&message)?)).await?;
         let key_pem = pem_encode("PUBLIC KEY", self.inner.signer.public_key_der());
         let proposed = serde_json::json!({
             "apiVersion": "0.0.1",
