@@ -254,6 +254,9 @@ impl IntoResponse for ApiError {
                 | StorageError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            CtLogError::Ct(sigstack_ct::CtError::Signing(
+                sigstack_keys::KeyError::Unavailable(_),
+            )) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {

@@ -381,10 +381,16 @@ impl CtLogState {
                 self.inner
                     .latest_timestamp
                     .fetch_max(timestamp, Ordering::SeqCst);
-                let sct = self
-                    .inner
-                    .signer
-                    .sign_entry(timestamp, &leaf.entry, &leaf.extensions)?;
+                // Signing may be an HSM round trip: keep it off the async workers.
+                let state = self.clone();
+                let sct = tokio::task::spawn_blocking(move || {
+                    state
+                        .inner
+                        .signer
+                        .sign_entry(timestamp, &leaf.entry, &leaf.extensions)
+                })
+                .await
+                .map_err(|e| CtLogError::Internal(format!("signing task: {e}")))??;
                 Ok((sct, true))
             }
             Err(StorageError::Duplicate { index }) => Ok((self.sct_for_index(index).await?, false)),
@@ -392,16 +398,23 @@ impl CtLogState {
         }
     }
 
+    /// [`Self::sct_for_index`] on a blocking thread.
     /// Re-sign the SCT of a logged entry, with its original timestamp.
     async fn sct_for_index(&self, index: u64) -> Result<SignedCertificateTimestamp, CtLogError> {
         // Storage makes an entry readable before its dedup identity, so a looked-up index is
         // always readable.
         let bytes = self.inner.log.entry(index).await?.entry;
         let leaf = MerkleTreeLeaf::from_tls(&bytes)?;
-        Ok(self
-            .inner
-            .signer
-            .sign_entry(leaf.timestamp, &leaf.entry, &leaf.extensions)?)
+        let state = self.clone();
+        // Signing may be an HSM round trip: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            Ok(state
+                .inner
+                .signer
+                .sign_entry(leaf.timestamp, &leaf.entry, &leaf.extensions)?)
+        })
+        .await
+        .map_err(|e| CtLogError::Internal(format!("signing task: {e}")))?
     }
 
     fn now_ms(&self) -> u64 {
@@ -426,10 +439,16 @@ impl CtLogState {
         }
         let timestamp = now.max(self.inner.latest_timestamp.load(Ordering::SeqCst));
         let root = head.root.0;
-        let signature = self
-            .inner
-            .signer
-            .sign_tree_head(timestamp, head.size, &root)?;
+        let state = self.clone();
+        // Signing may be an HSM round trip: off the async workers.
+        let signature = tokio::task::spawn_blocking(move || {
+            state
+                .inner
+                .signer
+                .sign_tree_head(timestamp, head.size, &root)
+        })
+        .await
+        .map_err(|e| CtLogError::Internal(format!("signing task: {e}")))??;
         let sth = SignedTreeHead {
             tree_size: head.size,
             timestamp,

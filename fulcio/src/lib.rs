@@ -189,19 +189,19 @@ impl FulcioState {
             .await
             .map_err(ApiError::Unauthenticated)?;
         let principal = Principal::from_claims(&issuer, &claims).map_err(ApiError::from_core)?;
-        let key = key_request.prove(&principal)?;
+        let key = key_request.prove(&principal).await?;
         let profile = CertificateProfile::new(&principal, &key, inner.ca.issuer(), now)
             .map_err(ApiError::from_core)?;
-        let signer = inner.ca.signer.as_ref();
+        let signer = &inner.ca.signer;
 
         let (leaf, embedded_sct) = match &inner.ct {
-            None => (issue(signer, profile.without_ct_extension())?, false),
+            None => (issue(signer, profile.without_ct_extension()).await?, false),
             Some(ct) => {
                 let precert_template = profile.precertificate().map_err(ApiError::from_core)?;
-                let precert = issue(signer, &precert_template)?;
+                let precert = issue(signer, &precert_template).await?;
                 let tbs_der = profile
                     .without_ct_extension()
-                    .tbs_der(signer)
+                    .tbs_der(signer.as_ref())
                     .map_err(ca_error)?;
                 let mut chain_der = vec![precert.to_der().map_err(|e| ca_error(e.into()))?];
                 for cert in &inner.ca.chain {
@@ -227,7 +227,7 @@ impl FulcioState {
                 let final_template = profile
                     .final_certificate(sct_list)
                     .map_err(ApiError::from_core)?;
-                (issue(signer, &final_template)?, true)
+                (issue(signer, &final_template).await?, true)
             }
         };
         inner.issued.inc();
@@ -465,19 +465,32 @@ impl<'a> KeyRequest<'a> {
         }
     }
 
-    /// Check the proof of possession against `principal`.
-    fn prove(self, principal: &Principal) -> Result<ProvenKey, ApiError> {
-        match self {
+    /// Check the proof of possession against `principal`, on a blocking thread (an RSA
+    /// signature check is too much work for an async worker).
+    async fn prove(self, principal: &Principal) -> Result<ProvenKey, ApiError> {
+        let challenge = principal.name().to_string();
+        let request = match self {
             Self::PublicKey {
                 unverified_key,
                 unverified_proof,
-            } => ProvenKey::from_public_key_request(
+            } => OwnedKeyRequest::PublicKey {
+                unverified_key: unverified_key.to_string(),
+                unverified_proof: unverified_proof.to_string(),
+            },
+            Self::Csr(unverified_csr) => OwnedKeyRequest::Csr(unverified_csr.to_string()),
+        };
+        tokio::task::spawn_blocking(move || match request {
+            OwnedKeyRequest::PublicKey {
                 unverified_key,
                 unverified_proof,
-                principal.name(),
-            ),
-            Self::Csr(unverified_csr) => ProvenKey::from_csr(unverified_csr),
-        }
+            } => ProvenKey::from_public_key_request(&unverified_key, &unverified_proof, &challenge),
+            OwnedKeyRequest::Csr(unverified_csr) => ProvenKey::from_csr(&unverified_csr),
+        })
+        .await
+        .map_err(|e| ApiError::Internal {
+            public: CA_FAILURE,
+            detail: format!("proof-of-possession task: {e}"),
+        })?
         .map_err(ApiError::from_core)
     }
 }
@@ -533,17 +546,31 @@ struct Issued {
     embedded_sct: bool,
 }
 
-fn issue(
-    signer: &dyn sigstack_keys::Signer,
+/// Sign `template` with the CA key on a blocking thread: the key may be on an HSM.
+async fn issue(
+    signer: &Arc<dyn sigstack_keys::Signer>,
     template: &sigstack_pki::CertificateTemplate,
 ) -> Result<Certificate, ApiError> {
-    template.issue(signer).map_err(ca_error)
+    let signer = Arc::clone(signer);
+    let template = template.clone();
+    tokio::task::spawn_blocking(move || template.issue(signer.as_ref()))
+        .await
+        .map_err(|e| ApiError::Internal {
+            public: CA_FAILURE,
+            detail: format!("signing task: {e}"),
+        })?
+        .map_err(ca_error)
 }
 
 fn ca_error(e: sigstack_pki::PkiError) -> ApiError {
-    ApiError::Internal {
-        public: CA_FAILURE,
-        detail: e.to_string(),
+    match e {
+        sigstack_pki::PkiError::Key(sigstack_keys::KeyError::Unavailable(detail)) => {
+            ApiError::Unavailable(detail)
+        }
+        e => ApiError::Internal {
+            public: CA_FAILURE,
+            detail: e.to_string(),
+        },
     }
 }
 
@@ -573,6 +600,8 @@ enum ApiError {
         public: &'static str,
         detail: String,
     },
+    /// 503: the CA key cannot be reached (HSM token missing or locked); the detail is logged.
+    Unavailable(String),
 }
 
 impl ApiError {
@@ -596,6 +625,13 @@ impl IntoResponse for ApiError {
             Self::Internal { public, detail } => {
                 tracing::error!(%detail, "{public}");
                 json_error(StatusCode::INTERNAL_SERVER_ERROR, public)
+            }
+            Self::Unavailable(detail) => {
+                tracing::error!(%detail, "CA signing key unavailable");
+                json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the CA signing key is unavailable; try again later",
+                )
             }
         }
     }

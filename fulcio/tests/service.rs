@@ -465,11 +465,8 @@ async fn bad_keys_and_proofs_are_refused_with_400() {
     )
     .await;
 
-    // RSA and another curve.
-    for (file, needle) in [
-        ("rsa2048-public-key.pem", "RSA"),
-        ("secp256k1-public-key.pem", "not supported"),
-    ] {
+    // Another curve (RSA and P-384 client keys: tests/client_keys.rs).
+    for (file, needle) in [("secp256k1-public-key.pem", "not supported")] {
         let mut body = email_body(&stack, &claims, &client, "alice@example.com");
         body["publicKeyRequest"]["publicKey"]["content"] =
             std::fs::read_to_string(format!("tests/data/{file}"))

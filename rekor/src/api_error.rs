@@ -52,7 +52,8 @@ impl IntoResponse for ApiError {
                 | StorageError::Closed
                 | StorageError::Failed
                 | StorageError::Unavailable(_),
-            ) => StatusCode::SERVICE_UNAVAILABLE,
+            )
+            | RekorError::KeyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -134,6 +135,10 @@ mod tests {
             (
                 RekorError::Signing("hsm".into()),
                 StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                RekorError::from(sigstack_keys::KeyError::Unavailable("token removed".into())),
+                StatusCode::SERVICE_UNAVAILABLE,
             ),
             (
                 RekorError::Inconsistent("x".into()),

@@ -51,6 +51,9 @@ pub enum RekorError {
     /// Signing a checkpoint or SET, or Merkle math over committed data, failed (500).
     #[error("log signing or proof construction failed: {0}")]
     Signing(String),
+    /// The log's signing key cannot be reached: its PKCS#11 token is missing or locked (503).
+    #[error("the log's signing key is unavailable: {0}")]
+    KeyUnavailable(String),
     /// Stored data is inconsistent (for example a missing integratedTime) (500).
     #[error("stored log data is inconsistent: {0}")]
     Inconsistent(String),
@@ -72,6 +75,27 @@ impl From<StorageError> for RekorError {
 
 impl From<TlogError> for RekorError {
     fn from(e: TlogError) -> Self {
-        Self::Signing(e.to_string())
+        match e {
+            TlogError::Key(e) => e.into(),
+            e => Self::Signing(e.to_string()),
+        }
     }
+}
+
+impl From<sigstack_keys::KeyError> for RekorError {
+    fn from(e: sigstack_keys::KeyError) -> Self {
+        match e {
+            sigstack_keys::KeyError::Unavailable(detail) => Self::KeyUnavailable(detail),
+            e => Self::Signing(e.to_string()),
+        }
+    }
+}
+
+/// Run `work`, which signs with the log key (possibly an HSM round trip), on a blocking thread.
+pub(crate) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RekorError> + Send + 'static,
+) -> Result<T, RekorError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RekorError::Signing(format!("signing task: {e}")))?
 }

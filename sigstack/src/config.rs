@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use serde::Deserialize;
+use sigstack_keys::KeySource;
 
 /// Default ports, one per service.
 pub const DEFAULT_PORTS: Ports = Ports {
@@ -74,6 +75,44 @@ pub struct UpArgs {
     /// Fulcio issuer configuration (Fulcio's YAML/JSON format) to use instead of the generated one.
     #[arg(long, env = "SIGSTACK_FULCIO_CONFIG")]
     pub fulcio_config: Option<PathBuf>,
+    /// Fulcio's issuing (intermediate) CA key: `file:PATH[?password-env=VAR]` or
+    /// `pkcs11:token=T;object=LABEL?module-path=M&pin-env=VAR`. Its certificate chain must be
+    /// in DATA_DIR/fulcio/ca (see `sigstack ca`). Default: a key file in the data directory.
+    #[arg(long, env = "SIGSTACK_FULCIO_CA_KEY")]
+    pub fulcio_ca_key: Option<KeySource>,
+    /// The TSA's time-stamping key (same forms); its chain must be in DATA_DIR/tsa.
+    #[arg(long, env = "SIGSTACK_TSA_KEY")]
+    pub tsa_key: Option<KeySource>,
+    /// Rekor v1's log key (ECDSA P-256 or P-384; same forms).
+    #[arg(long, env = "SIGSTACK_REKOR_V1_KEY")]
+    pub rekor_v1_key: Option<KeySource>,
+    /// Rekor v2's checkpoint key (Ed25519; same forms).
+    #[arg(long, env = "SIGSTACK_REKOR_V2_KEY")]
+    pub rekor_v2_key: Option<KeySource>,
+    /// The CT log's key (ECDSA P-256; same forms).
+    #[arg(long, env = "SIGSTACK_CTLOG_KEY")]
+    pub ctlog_key: Option<KeySource>,
+}
+
+/// Where each service's signing key lives; `None` keeps the key file in the data directory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceKeys {
+    pub fulcio_ca: Option<KeySource>,
+    pub tsa: Option<KeySource>,
+    pub rekor_v1: Option<KeySource>,
+    pub rekor_v2: Option<KeySource>,
+    pub ctlog: Option<KeySource>,
+}
+
+/// `[keys]` of the TOML file: the same one-line key sources as the flags.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileKeys {
+    fulcio_ca: Option<String>,
+    tsa: Option<String>,
+    rekor_v1: Option<String>,
+    rekor_v2: Option<String>,
+    ctlog: Option<String>,
 }
 
 /// The TOML file (every field optional).
@@ -94,6 +133,8 @@ struct FileConfig {
     tuf_refresh_seconds: Option<u64>,
     #[serde(default)]
     public_urls: PublicUrls,
+    #[serde(default)]
+    keys: FileKeys,
     #[serde(default)]
     server: FileServer,
     #[serde(default)]
@@ -305,6 +346,7 @@ pub struct StackConfig {
     pub tuf_repo: PathBuf,
     pub tuf_refresh_interval: std::time::Duration,
     pub public_urls: PublicUrls,
+    pub keys: ServiceKeys,
 }
 
 impl StackConfig {
@@ -437,7 +479,23 @@ impl StackConfig {
         if tuf_refresh_seconds == 0 {
             bail!("tuf-refresh-seconds must be at least 1");
         }
+        let key = |flag: Option<KeySource>, file: Option<String>, name: &str| match (flag, file) {
+            (Some(source), _) => Ok(Some(source)),
+            (None, Some(text)) => text
+                .parse::<KeySource>()
+                .map(Some)
+                .with_context(|| format!("keys.{name}")),
+            (None, None) => Ok(None),
+        };
+        let keys = ServiceKeys {
+            fulcio_ca: key(args.fulcio_ca_key, file.keys.fulcio_ca, "fulcio-ca")?,
+            tsa: key(args.tsa_key, file.keys.tsa, "tsa")?,
+            rekor_v1: key(args.rekor_v1_key, file.keys.rekor_v1, "rekor-v1")?,
+            rekor_v2: key(args.rekor_v2_key, file.keys.rekor_v2, "rekor-v2")?,
+            ctlog: key(args.ctlog_key, file.keys.ctlog, "ctlog")?,
+        };
         Ok(Self {
+            keys,
             tuf_refresh_interval: std::time::Duration::from_secs(tuf_refresh_seconds),
             tuf_repo,
             public_urls,
@@ -564,6 +622,45 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn key_sources_come_from_file_env_or_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys.toml");
+        std::fs::write(
+            &file,
+            "[keys]\nfulcio-ca = \"pkcs11:token=ca;object=fulcio?module-path=/m.so&pin-env=PIN\"\n\
+             tsa = \"file:/etc/tsa.pem?password-file=/run/tsa-pass\"\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let c = resolve(&["--data-dir", "/x", "--config", path]).unwrap();
+        let Some(KeySource::Pkcs11(ca)) = &c.keys.fulcio_ca else {
+            panic!("{:?}", c.keys)
+        };
+        assert_eq!(
+            (ca.token_label.as_str(), ca.key_label.as_str()),
+            ("ca", "fulcio")
+        );
+        assert!(matches!(&c.keys.tsa, Some(KeySource::File(f)) if f.path.ends_with("tsa.pem")));
+        assert_eq!(c.keys.rekor_v1, None);
+        // A flag overrides the file.
+        let c = resolve(&[
+            "--data-dir",
+            "/x",
+            "--config",
+            path,
+            "--tsa-key",
+            "file:/other.pem",
+        ])
+        .unwrap();
+        assert_eq!(c.keys.tsa.unwrap().to_string(), "file:/other.pem");
+        // Malformed sources are refused at startup, naming the key.
+        std::fs::write(&file, "[keys]\nctlog = \"hsm:whatever\"\n").unwrap();
+        let err = resolve(&["--data-dir", "/x", "--config", path]).unwrap_err();
+        assert!(format!("{err:#}").contains("keys.ctlog"), "{err:#}");
+        assert!(resolve(&["--data-dir", "/x", "--rekor-v2-key", "pkcs11:token=t"]).is_err());
     }
 
     #[test]

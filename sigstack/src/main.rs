@@ -8,6 +8,7 @@
 //! `sigstack trust ...` builds trust material from a description and runs the TUF repository
 //! that distributes it (quorum staging, detached signatures, checked publication).
 
+mod ca;
 mod config;
 mod stack;
 mod trust_cmd;
@@ -41,6 +42,8 @@ enum Command {
     Verify(verify::VerifyCommand),
     /// Build trust material and run the TUF repository that distributes it.
     Trust(trust_cmd::TrustArgs),
+    /// CA key ceremony: offline root, intermediates, CSRs for an external root, import.
+    Ca(Box<ca::CaArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -66,6 +69,7 @@ struct TokenArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Ca(args) => ca::run(*args),
         Command::Up(args) => {
             init_tracing();
             let config = config::StackConfig::resolve(*args)?;

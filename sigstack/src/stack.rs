@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{Context as _, bail};
 use der::Encode as _;
-use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer};
+use sigstack_keys::{FileSigner, KeySource, SignatureAlgorithm, Signer};
 use sigstack_pki::{CaSpec, CertificateAuthority};
 use sigstack_tlog_storage::LogConfig;
 use sigstack_trust::{AuthorityDescription, ClientTrustConfig, Deployment, LogDescription};
@@ -152,29 +152,53 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         ..LogConfig::default()
     };
 
-    // Fulcio's CA: P-384 root and intermediate, codeSigning on the intermediate.
-    let ca = CertificateAuthority::load_or_create(
-        &data_dir.join("fulcio/ca"),
-        &CaSpec {
-            organization: config.organization.clone(),
-            root_common_name: format!("{}-fulcio-root", config.organization),
-            intermediate_common_name: Some(format!("{}-fulcio-intermediate", config.organization)),
-            algorithm: SignatureAlgorithm::EcdsaP384Sha384,
-            intermediate_extended_key_usage: vec![CODE_SIGNING],
-            validity: Duration::from_secs(10 * 365 * 24 * 3600),
-        },
-        now,
-    )
-    .context("Fulcio CA")?;
+    // Fulcio's CA: P-384 root and intermediate, codeSigning on the intermediate. Only the
+    // intermediate's key is used; the root's private key is never read.
+    let ca_dir = data_dir.join("fulcio/ca");
+    if ca_dir.join(sigstack_pki::ROOT_KEY_FILE).exists() {
+        tracing::warn!(
+            path = %ca_dir.join(sigstack_pki::ROOT_KEY_FILE).display(),
+            "the Fulcio root's private key is in the data directory but is not used; \
+             move it to offline storage"
+        );
+    }
+    let ca = match &config.keys.fulcio_ca {
+        Some(source) => {
+            let signer = open_key(source, "the Fulcio CA key", None).await?;
+            CertificateAuthority::from_files(&ca_dir, signer).with_context(|| {
+                format!(
+                    "Fulcio CA in {}: with a configured CA key the chain must be there \
+                     (`sigstack ca create-intermediate` or `sigstack ca import`)",
+                    ca_dir.display()
+                )
+            })?
+        }
+        None => CertificateAuthority::load_or_create(
+            &ca_dir,
+            &CaSpec {
+                organization: config.organization.clone(),
+                root_common_name: format!("{}-fulcio-root", config.organization),
+                intermediate_common_name: Some(format!(
+                    "{}-fulcio-intermediate",
+                    config.organization
+                )),
+                algorithm: SignatureAlgorithm::EcdsaP384Sha384,
+                intermediate_extended_key_usage: vec![CODE_SIGNING],
+                validity: Duration::from_secs(10 * 365 * 24 * 3600),
+            },
+            now,
+        )
+        .context("Fulcio CA")?,
+    };
 
     // CT log (ECDSA P-256: clients need SHA-256 SCTs).
-    let ct_signer: Arc<dyn Signer> = Arc::new(
-        FileSigner::load_or_generate(
-            &data_dir.join("ctlog/key.pem"),
-            SignatureAlgorithm::EcdsaP256Sha256,
-        )
-        .context("CT log key")?,
-    );
+    let ct_signer = log_key(
+        config.keys.ctlog.as_ref(),
+        &data_dir.join("ctlog/key.pem"),
+        SignatureAlgorithm::EcdsaP256Sha256,
+        "the CT log key",
+    )
+    .await?;
     let ctlog = sigstack_ctlog::CtLogState::open(sigstack_ctlog::CtLogConfig {
         dir: data_dir.join("ctlog/log"),
         signer: ct_signer.clone(),
@@ -239,13 +263,13 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     .context("Fulcio")?;
 
     // Rekor v1 (ECDSA P-256) and v2 (Ed25519), two independent logs.
-    let rekor_v1_signer: Arc<dyn Signer> = Arc::new(
-        FileSigner::load_or_generate(
-            &data_dir.join("rekor-v1/key.pem"),
-            SignatureAlgorithm::EcdsaP256Sha256,
-        )
-        .context("Rekor v1 key")?,
-    );
+    let rekor_v1_signer = log_key(
+        config.keys.rekor_v1.as_ref(),
+        &data_dir.join("rekor-v1/key.pem"),
+        SignatureAlgorithm::EcdsaP256Sha256,
+        "the Rekor v1 key",
+    )
+    .await?;
     let rekor_v1 = sigstack_rekor::RekorV1State::open(sigstack_rekor::RekorV1Config {
         dir: data_dir.join("rekor-v1"),
         signer: rekor_v1_signer.clone(),
@@ -260,13 +284,13 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         .append_opening_entry()
         .await
         .context("Rekor v1 opening entry")?;
-    let rekor_v2_signer: Arc<dyn Signer> = Arc::new(
-        FileSigner::load_or_generate(
-            &data_dir.join("rekor-v2/key.pem"),
-            SignatureAlgorithm::Ed25519,
-        )
-        .context("Rekor v2 key")?,
-    );
+    let rekor_v2_signer = log_key(
+        config.keys.rekor_v2.as_ref(),
+        &data_dir.join("rekor-v2/key.pem"),
+        SignatureAlgorithm::Ed25519,
+        "the Rekor v2 key",
+    )
+    .await?;
     // The checkpoint origin (and so the C2SP log ID) is the bare host name of the public URL:
     // sigstore-go requires the origin to equal the trusted root's baseUrl host.
     let rekor_v2_origin = checkpoint_origin(&url_host(&rekor_v2_url)?);
@@ -294,6 +318,10 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
             accuracy: config.tsa.accuracy,
             window: config.tsa.window,
             metrics: metrics.clone(),
+            key: match &config.keys.tsa {
+                Some(source) => Some(open_key(source, "the TSA key", None).await?),
+                None => None,
+            },
         },
         now,
     )
@@ -449,6 +477,45 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     rekor_v2.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Open a configured key on a blocking thread (a PKCS#11 login is a device round trip),
+/// checking its algorithm when one is required.
+async fn open_key(
+    source: &KeySource,
+    what: &str,
+    algorithm: Option<SignatureAlgorithm>,
+) -> anyhow::Result<Arc<dyn Signer>> {
+    let opening = source.clone();
+    let signer = tokio::task::spawn_blocking(move || opening.open())
+        .await
+        .context("key-opening task")?
+        .with_context(|| format!("opening {what} ({source})"))?;
+    if let Some(algorithm) = algorithm
+        && signer.algorithm() != algorithm
+    {
+        bail!(
+            "{what} ({source}) is a {:?} key; this service signs with {algorithm:?}",
+            signer.algorithm()
+        );
+    }
+    Ok(signer)
+}
+
+/// A log's key: the configured source, or a key file in the data directory.
+async fn log_key(
+    source: Option<&KeySource>,
+    default_path: &Path,
+    algorithm: SignatureAlgorithm,
+    what: &str,
+) -> anyhow::Result<Arc<dyn Signer>> {
+    match source {
+        Some(source) => open_key(source, what, Some(algorithm)).await,
+        None => Ok(Arc::new(
+            FileSigner::load_or_generate(default_path, algorithm)
+                .with_context(|| format!("loading {what}"))?,
+        )),
+    }
 }
 
 fn write_trust_material(dir: &Path, deployment: &Deployment) -> anyhow::Result<()> {

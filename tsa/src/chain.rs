@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use der::Encode;
 use sigstack_keys::{FileSigner, PublicKey, SignatureAlgorithm, Signer};
-use sigstack_pki::{CaSpec, CertificateAuthority, CertificateTemplate};
+use sigstack_pki::CertificateTemplate;
 use x509_cert::Certificate;
 use x509_cert::ext::pkix::KeyUsages;
 
@@ -26,69 +26,109 @@ pub(crate) struct TsaChain {
     pub(crate) chain: Vec<Certificate>,
 }
 
-/// Load the chain from `dir`, or create it there. The root uses `sigstack_pki`'s files
-/// (`root.pem`, `root-key.pem`); the leaf lives in `tsa-leaf.pem` / `tsa-leaf-key.pem`.
+/// Load the chain from `dir`, or create it there: `root.pem`, `tsa-leaf.pem` and, unless the
+/// key is configured elsewhere (`key`, for example on an HSM), `tsa-leaf-key.pem`.
+///
+/// The root's private key is never read: an existing chain is served from the leaf alone, and
+/// a fresh one gets a root whose key is generated in memory, signs the leaf and is dropped
+/// (`sigstack ca` makes a root whose key is kept offline). A configured key needs its chain
+/// made beforehand with `sigstack ca`.
 pub(crate) fn load_or_create(
     dir: &Path,
     organization: &str,
     common_name: &str,
+    key: Option<Arc<dyn Signer>>,
     now: SystemTime,
 ) -> Result<TsaChain, TsaError> {
-    let spec = CaSpec {
-        organization: organization.to_string(),
-        root_common_name: format!("{common_name} root"),
-        intermediate_common_name: None,
-        algorithm: SignatureAlgorithm::EcdsaP384Sha384,
-        intermediate_extended_key_usage: vec![],
-        validity: VALIDITY,
-    };
-    let ca = CertificateAuthority::load_or_create(dir, &spec, now)?;
-    let root = ca.root().clone();
-    let leaf_key = Arc::new(FileSigner::load_or_generate(
-        &dir.join(LEAF_KEY_FILE),
-        SignatureAlgorithm::EcdsaP256Sha256,
-    )?);
+    let root_path = dir.join(sigstack_pki::ROOT_CERT_FILE);
     let leaf_path = dir.join(LEAF_CERT_FILE);
-    let io = |source| TsaError::Io {
-        path: leaf_path.display().to_string(),
-        source,
+    let leaf_key: Arc<dyn Signer> = match key {
+        Some(key) => {
+            if !leaf_path.exists() || !root_path.exists() {
+                return Err(inconsistent(
+                    &leaf_path,
+                    "no certificate for the configured TSA key; create one with \
+                     `sigstack ca create-intermediate --for tsa` (or `sigstack ca csr` and \
+                     `sigstack ca import --for tsa`)",
+                ));
+            }
+            key
+        }
+        None => {
+            sigstack_durable::create_dir_all(dir).map_err(|source| TsaError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            Arc::new(FileSigner::load_or_generate(
+                &dir.join(LEAF_KEY_FILE),
+                SignatureAlgorithm::EcdsaP256Sha256,
+            )?)
+        }
     };
-    let leaf = match std::fs::read_to_string(&leaf_path) {
-        Ok(pem) => {
-            let leaf = sigstack_pki::parse_pem_chain(&pem)?
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| TsaError::Io {
+            path: path.display().to_string(),
+            source,
+        })
+    };
+    match (leaf_path.exists(), root_path.exists()) {
+        (true, true) => {
+            let root = sigstack_pki::parse_pem_chain(&read(&root_path)?)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| inconsistent(&root_path, "no certificate"))?;
+            let leaf = sigstack_pki::parse_pem_chain(&read(&leaf_path)?)?
                 .into_iter()
                 .next()
                 .ok_or_else(|| inconsistent(&leaf_path, "no certificate"))?;
             check_leaf(&leaf_path, &leaf, leaf_key.as_ref(), &root)?;
-            leaf
+            Ok(TsaChain {
+                signer: leaf_key,
+                chain: vec![leaf, root],
+            })
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        (false, false) => {
+            // First run: an ephemeral root signs the leaf and is then dropped.
+            let root_key = FileSigner::generate(SignatureAlgorithm::EcdsaP384Sha384)?;
+            let root = sigstack_pki::RootSpec {
+                subject: sigstack_pki::name(&format!("O={organization},CN={common_name} root"))?,
+                not_before: now,
+                not_after: now + VALIDITY,
+            }
+            .issue(&root_key)?;
             let leaf = issue_leaf(
-                &ca,
+                &root_key,
                 &root,
-                leaf_key.as_ref(),
+                leaf_key.public_key_der(),
                 organization,
                 common_name,
                 now,
             )?;
-            sigstack_durable::write(&leaf_path, sigstack_pki::certificate_pem(&leaf)?.as_bytes())
-                .map_err(io)?;
-            leaf
+            for (path, cert) in [(&root_path, &root), (&leaf_path, &leaf)] {
+                sigstack_durable::write(path, sigstack_pki::certificate_pem(cert)?.as_bytes())
+                    .map_err(|source| TsaError::Io {
+                        path: path.display().to_string(),
+                        source,
+                    })?;
+            }
+            Ok(TsaChain {
+                signer: leaf_key,
+                chain: vec![leaf, root],
+            })
         }
-        Err(e) => return Err(io(e)),
-    };
-    Ok(TsaChain {
-        signer: leaf_key,
-        chain: vec![leaf, root],
-    })
+        _ => Err(inconsistent(
+            dir,
+            "root.pem and tsa-leaf.pem must both exist or both be absent",
+        )),
+    }
 }
 
 /// The leaf profile RFC 3161 §2.3 and the Sigstore clients require: KeyUsage digitalSignature
 /// (critical), ExtendedKeyUsage id-kp-timeStamping only (critical), SKI, AKI, not a CA.
-fn issue_leaf(
-    ca: &CertificateAuthority,
+pub fn issue_leaf(
+    root_key: &dyn Signer,
     root: &Certificate,
-    leaf_key: &dyn Signer,
+    leaf_spki_der: &[u8],
     organization: &str,
     common_name: &str,
     now: SystemTime,
@@ -100,16 +140,16 @@ fn issue_leaf(
         issuer: root.tbs_certificate().subject().clone(),
         not_before: now,
         not_after: (now + VALIDITY).min(root_end),
-        subject_public_key_der: leaf_key.public_key_der().to_vec(),
+        subject_public_key_der: leaf_spki_der.to_vec(),
         extensions: vec![
             sigstack_pki::key_usage_set(KeyUsages::DigitalSignature.into())?,
             sigstack_pki::extended_key_usage(&[sigstack_tsp::ID_KP_TIME_STAMPING], true)?,
-            sigstack_pki::subject_key_identifier(leaf_key.public_key_der())?,
-            sigstack_pki::authority_key_identifier(ca.signer.public_key_der())?,
+            sigstack_pki::subject_key_identifier(leaf_spki_der)?,
+            sigstack_pki::authority_key_identifier(root_key.public_key_der())?,
             sigstack_pki::basic_constraints(false, None)?,
         ],
     };
-    Ok(template.issue(ca.signer.as_ref())?)
+    Ok(template.issue(root_key)?)
 }
 
 /// A stored leaf must certify the stored key and be signed by the stored root.

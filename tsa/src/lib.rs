@@ -17,6 +17,8 @@
 //! failing random source fails the request instead of repeating a serial.
 
 mod chain;
+
+pub use chain::issue_leaf as issue_time_stamping_certificate;
 mod json;
 
 use std::fmt;
@@ -69,6 +71,9 @@ pub struct TsaConfig {
     pub window: ValidityWindow,
     /// Where the service registers its metrics.
     pub metrics: Metrics,
+    /// The time-stamping key when it is kept outside `dir` (a key file elsewhere or an HSM);
+    /// its certificate must then already be in `dir` (made with `sigstack ca`).
+    pub key: Option<Arc<dyn sigstack_keys::Signer>>,
 }
 
 /// Errors from setting up the TSA.
@@ -168,8 +173,13 @@ impl TsaState {
             .as_deref()
             .map(|p| ObjectIdentifier::new(p).map_err(|_| TsaError::Policy(p.to_string())))
             .transpose()?;
-        let material =
-            chain::load_or_create(&config.dir, &config.organization, &config.common_name, now)?;
+        let material = chain::load_or_create(
+            &config.dir,
+            &config.organization,
+            &config.common_name,
+            config.key.clone(),
+            now,
+        )?;
         if let Some(accuracy) = &config.accuracy {
             sigstack_tsp::check_accuracy(accuracy)?;
         }
@@ -235,7 +245,7 @@ impl TsaState {
         });
         let outcome = match &result {
             Ok(_) => "granted",
-            Err(ApiError::Internal(_)) => "error",
+            Err(ApiError::Internal(_) | ApiError::Unavailable(_)) => "error",
             Err(_) => "rejected",
         };
         self.requests
@@ -279,7 +289,10 @@ async fn timestamp(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let body = body.map_err(ApiError::Body)?;
-    let reply = state.timestamp(&headers, &body)?;
+    // Signing may be an HSM round trip: keep it off the async workers.
+    let reply = tokio::task::spawn_blocking(move || state.timestamp(&headers, &body))
+        .await
+        .map_err(|e| ApiError::Internal(format!("time-stamping task: {e}")))??;
     Ok(([(header::CONTENT_TYPE, TIMESTAMP_REPLY)], reply).into_response())
 }
 
@@ -325,10 +338,15 @@ enum ApiError {
     BadRequest(String),
     /// The TSA failed; details go to the log only.
     Internal(String),
+    /// The signing key cannot be reached (PKCS#11 token missing or locked): 503.
+    Unavailable(String),
 }
 
 impl From<TspError> for ApiError {
     fn from(e: TspError) -> Self {
+        if let TspError::Signing(sigstack_keys::KeyError::Unavailable(detail)) = e {
+            return Self::Unavailable(detail);
+        }
         if e.is_client_error() {
             Self::BadRequest(e.to_string())
         } else {
@@ -349,6 +367,13 @@ impl IntoResponse for ApiError {
             Self::Internal(detail) => {
                 tracing::error!(%detail, "time-stamping failed");
                 json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            }
+            Self::Unavailable(detail) => {
+                tracing::error!(%detail, "TSA signing key unavailable");
+                json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the time-stamping key is unavailable; try again later",
+                )
             }
         }
     }

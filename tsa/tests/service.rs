@@ -42,6 +42,7 @@ fn config(dir: &std::path::Path, policy: Option<&str>) -> TsaConfig {
         }),
         window: sigstack_tsp::ValidityWindow::default(),
         metrics: sigstack_http::Metrics::new(),
+        key: None,
     }
 }
 
@@ -205,14 +206,11 @@ fn chain_is_created_with_the_tsa_profile_then_reused() {
             .ca
     );
 
-    for file in [
-        "root.pem",
-        "root-key.pem",
-        "tsa-leaf.pem",
-        "tsa-leaf-key.pem",
-    ] {
+    for file in ["root.pem", "tsa-leaf.pem", "tsa-leaf-key.pem"] {
         assert!(dir.path().join(file).exists(), "{file}");
     }
+    // The root's private key is not kept: the root signed the leaf and was dropped.
+    assert!(!dir.path().join("root-key.pem").exists());
     let second = state(dir.path(), None);
     let der = |s: &TsaState| {
         s.chain()

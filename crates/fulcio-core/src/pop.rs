@@ -4,14 +4,15 @@
 use base64::Engine as _;
 use der::asn1::{AnyRef, BitStringRef};
 use der::{Decode, Encode, Sequence};
-use sigstack_keys::{KeyError, PublicKey, SignatureAlgorithm};
+use sigstack_keys::{KeyError, PublicKey};
 use spki::{AlgorithmIdentifierRef, SubjectPublicKeyInfoOwned};
 use x509_cert::request::CertReqInfo;
 
-use crate::{FulcioCoreError, oids};
+use crate::FulcioCoreError;
 
 /// A public key whose holder has proven possession of the private key. The key is one
-/// Sigstack certifies (ECDSA P-256 or P-384, Ed25519) and is stored as canonical DER SPKI.
+/// Sigstack certifies (ECDSA P-256 or P-384, Ed25519, RSA 2048–4096 bits with exponent 65537)
+/// and is stored as canonical DER SPKI.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProvenKey {
     key: PublicKey,
@@ -37,8 +38,9 @@ struct CertificationRequest<'a> {
 impl ProvenKey {
     /// Check a `publicKeyRequest`: `unverified_public_key` is a PEM `PUBLIC KEY` (or base64
     /// DER SPKI), `unverified_proof_b64` the base64 signature over `challenge` (the principal's
-    /// name) made with that key: ECDSA (DER) with SHA-256 on P-256 or SHA-384 on P-384, or
-    /// Ed25519.
+    /// name) made with that key: ECDSA (DER) with SHA-256 on P-256 or SHA-384 on P-384,
+    /// Ed25519, or RSA PKCS#1 v1.5 with SHA-256 (the pairs upstream Fulcio's default verifier
+    /// uses).
     ///
     /// # Errors
     /// [`FulcioCoreError::MalformedRequest`], [`FulcioCoreError::UnsupportedKey`] or
@@ -74,7 +76,8 @@ impl ProvenKey {
     /// Check a `certificateSigningRequest`: base64 of a PEM (or DER) PKCS#10 request whose
     /// self-signature verifies with its own key. Only the key is used; the subject, attributes
     /// and extensions of the CSR are ignored. The signature algorithm must be the one that
-    /// matches the key: ecdsa-with-SHA256 for P-256, ecdsa-with-SHA384 for P-384, Ed25519.
+    /// matches the key: ecdsa-with-SHA256 for P-256, ecdsa-with-SHA384 for P-384, Ed25519, and
+    /// sha256WithRSAEncryption or RSASSA-PSS (SHA-256, MGF1-SHA-256) for RSA.
     ///
     /// # Errors
     /// [`FulcioCoreError::MalformedRequest`], [`FulcioCoreError::UnsupportedKey`],
@@ -108,25 +111,27 @@ impl ProvenKey {
             .map_err(|e| malformed(format!("CSR public key: {e}")))?;
         let candidate = Self::from_spki_der(&spki_der)?;
 
-        let expected = match candidate.key.algorithm() {
-            SignatureAlgorithm::EcdsaP256Sha256 => oids::ECDSA_WITH_SHA256,
-            SignatureAlgorithm::EcdsaP384Sha384 => oids::ECDSA_WITH_SHA384,
-            SignatureAlgorithm::Ed25519 => oids::ED25519,
-            other => return Err(FulcioCoreError::UnsupportedKey(format!("{other:?}"))),
-        };
-        if request.algorithm.oid != expected || request.algorithm.parameters.is_some() {
-            return Err(FulcioCoreError::AlgorithmMismatch {
+        let parameters_der = request
+            .algorithm
+            .parameters
+            .as_ref()
+            .map(Encode::to_der)
+            .transpose()
+            .map_err(|e| malformed(format!("CSR signature algorithm: {e}")))?;
+        let scheme = candidate
+            .key
+            .scheme_for_x509_algorithm(request.algorithm.oid, parameters_der.as_deref())
+            .ok_or_else(|| FulcioCoreError::AlgorithmMismatch {
                 algorithm: request.algorithm.oid.to_string(),
                 key: format!("{:?}", candidate.key.algorithm()),
-            });
-        }
+            })?;
         let signature = request
             .signature
             .as_bytes()
             .ok_or_else(|| malformed("CSR signature has unused bits"))?;
         candidate
             .key
-            .verify(&info_der, signature)
+            .verify_with(scheme, &info_der, signature)
             .map_err(proof_error)?;
         Ok(candidate)
     }
@@ -136,11 +141,6 @@ impl ProvenKey {
     fn from_spki_der(unverified_der: &[u8]) -> Result<Self, FulcioCoreError> {
         let spki = SubjectPublicKeyInfoOwned::from_der(unverified_der)
             .map_err(|e| malformed(format!("public key: {e}")))?;
-        if spki.algorithm.oid == oids::RSA_ENCRYPTION {
-            return Err(FulcioCoreError::UnsupportedKey(
-                "RSA keys are not supported; use ECDSA P-256, P-384 or Ed25519".into(),
-            ));
-        }
         let spki_der = spki
             .to_der()
             .map_err(|e| malformed(format!("public key: {e}")))?;

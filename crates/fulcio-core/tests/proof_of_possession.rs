@@ -118,21 +118,93 @@ fn public_key_request_rejects_garbage() {
 
 #[test]
 fn weak_or_unsupported_keys_are_refused() {
-    for file in ["rsa2048-public-key.pem", "secp256k1-public-key.pem"] {
-        let err = ProvenKey::from_public_key_request(&data(file), "AAAA", "sub").expect_err(file);
+    let file = "secp256k1-public-key.pem";
+    let err = ProvenKey::from_public_key_request(&data(file), "AAAA", "sub").expect_err(file);
+    assert!(
+        matches!(err, FulcioCoreError::UnsupportedKey(_)),
+        "{file}: {err}"
+    );
+    assert!(err.is_client_error());
+    for (file, needle) in [
+        ("secp256k1-csr.pem", "curve"),
+        ("p224-sha256-csr.pem", "curve"),
+        ("rsa1024-sha256-csr.pem", "2048 to 4096 bits"),
+    ] {
+        let err = ProvenKey::from_csr(&STANDARD.encode(data(file))).expect_err(file);
         assert!(
-            matches!(err, FulcioCoreError::UnsupportedKey(_)),
+            matches!(&err, FulcioCoreError::UnsupportedKey(m) if m.contains(needle)),
             "{file}: {err}"
         );
         assert!(err.is_client_error());
     }
-    for file in ["rsa2048-sha256-csr.pem", "secp256k1-csr.pem"] {
-        let err = ProvenKey::from_csr(&STANDARD.encode(data(file))).expect_err(file);
-        assert!(
-            matches!(err, FulcioCoreError::UnsupportedKey(_)),
-            "{file}: {err}"
-        );
+}
+
+/// Sign `message` with the OpenSSL command line (an independent RSA implementation).
+fn openssl_sign(key_file: &str, message: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let path = format!("{}/tests/data/{key_file}", env!("CARGO_MANIFEST_DIR"));
+    let mut child = std::process::Command::new("openssl")
+        .args(["dgst", "-sha256", "-sign", &path])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("openssl is installed by .ci/run");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(message)
+        .expect("write");
+    let out = child.wait_with_output().expect("openssl");
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn rsa_client_keys_prove_possession_like_upstream() {
+    // CSRs: PKCS#1 v1.5 with SHA-256 (2048, 3072) and RSASSA-PSS with SHA-256 (4096).
+    for file in [
+        "rsa2048-sha256-csr.pem",
+        "rsa3072-sha256-csr.pem",
+        "rsa4096-pss-sha256-csr.pem",
+    ] {
+        let pem = data(file);
+        let key =
+            ProvenKey::from_csr(&STANDARD.encode(&pem)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let (_, der) = der::pem::decode_vec(pem.as_bytes()).expect("pem");
+        let csr = CertReq::from_der(&der).expect("csr");
+        assert_eq!(key.spki_der(), csr.info.public_key.to_der().expect("spki"));
+        assert!(key.public_key().rsa_bits().is_some());
     }
+    // RSA with SHA-384 is not a pair upstream's default algorithm registry permits.
+    let err = ProvenKey::from_csr(&STANDARD.encode(data("rsa3072-sha384-csr.pem")))
+        .expect_err("RSA + SHA-384");
+    assert!(
+        matches!(err, FulcioCoreError::AlgorithmMismatch { .. }),
+        "{err}"
+    );
+
+    // publicKeyRequest: PKCS#1 v1.5 / SHA-256 signature over the challenge.
+    let csr_pem = data("rsa3072-sha256-csr.pem");
+    let (_, der) = der::pem::decode_vec(csr_pem.as_bytes()).expect("pem");
+    let spki = CertReq::from_der(&der)
+        .expect("csr")
+        .info
+        .public_key
+        .to_der()
+        .expect("spki");
+    let public_pem = sigstack_keys::pem_encode("PUBLIC KEY", &spki);
+    let proof = STANDARD.encode(openssl_sign("rsa3072-key.pem", b"alice@example.com"));
+    let key = ProvenKey::from_public_key_request(&public_pem, &proof, "alice@example.com")
+        .expect("RSA PoP");
+    assert_eq!(key.public_key().rsa_bits(), Some(3072));
+    // The same proof over another identity is refused.
+    let err = ProvenKey::from_public_key_request(&public_pem, &proof, "mallory@example.com")
+        .expect_err("PoP over the wrong value");
+    assert!(
+        matches!(err, FulcioCoreError::BadProofOfPossession),
+        "{err}"
+    );
 }
 
 #[test]

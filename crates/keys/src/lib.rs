@@ -1,12 +1,24 @@
 //! Signing keys and public-key verification for every Sigstack service.
 //!
 //! This is a protocol-layer crate: no tokio, no HTTP, no database. It defines one
-//! [`Signer`] trait that every key source implements (key files today; PKCS#11 and cloud KMS
-//! plug in behind the same trait), and a [`PublicKey`] type that parses untrusted
-//! SubjectPublicKeyInfo bytes and verifies signatures made by clients.
+//! [`Signer`] trait that every key source implements: PKCS#8 PEM files ([`FileSigner`],
+//! optionally password-encrypted) and PKCS#11 tokens ([`Pkcs11Signer`], the private key never
+//! leaves the token). [`KeySource`] is the typed configuration that names one of them and opens
+//! it. [`PublicKey`] parses untrusted SubjectPublicKeyInfo bytes (ECDSA P-256/P-384, Ed25519,
+//! RSA 2048–4096) and verifies signatures made by clients.
+//!
+//! Signing may block (an HSM round trip): async callers run [`Signer::sign`] on a blocking
+//! thread (`tokio::task::spawn_blocking`), never on an async worker.
 //!
 //! Signature encodings follow what X.509, CMS, RFC 6962 and C2SP signed notes expect:
-//! ECDSA signatures are ASN.1 DER `Ecdsa-Sig-Value`, Ed25519 signatures are the raw 64 bytes.
+//! ECDSA signatures are ASN.1 DER `Ecdsa-Sig-Value`, Ed25519 signatures are the raw 64 bytes,
+//! RSA signatures are the modulus-sized big-endian integer.
+
+mod pkcs11;
+mod source;
+
+pub use pkcs11::{Pkcs11Key, Pkcs11Signer};
+pub use source::{FileKey, KeySource, SecretSource};
 
 use std::fmt;
 use std::path::Path;
@@ -44,6 +56,18 @@ pub enum KeyError {
     /// The key source failed to produce a signature.
     #[error("signing failed: {0}")]
     Signing(String),
+    /// The key source cannot be reached right now: the PKCS#11 token is missing, locked or
+    /// not logged in. Services answer 503 for this.
+    #[error("signing key unavailable: {0}")]
+    Unavailable(String),
+    /// A secret (PIN, password) could not be read from its source.
+    #[error("secret from {source_name}: {reason}")]
+    Secret {
+        /// Where the secret was to come from (`env FOO`, `file /x`).
+        source_name: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// Reading or writing a key file failed.
     #[error("key file {path}: {source}")]
     Io {
@@ -64,39 +88,55 @@ pub enum SignatureAlgorithm {
     EcdsaP384Sha384,
     /// Pure Ed25519.
     Ed25519,
+    /// RSA PKCS#1 v1.5 with SHA-256 (client keys only; Sigstack's own keys are never RSA).
+    RsaPkcs1Sha256,
+    /// RSA-PSS with SHA-256, MGF1-SHA-256 (client CSRs only).
+    RsaPssSha256,
 }
 
 impl SignatureAlgorithm {
     /// The `PublicKeyDetails` name used by sigstore protobuf-specs (trusted roots, Rekor v2).
+    /// RSA names depend on the key size: these give the 2048-bit name, and
+    /// [`PublicKey::key_details`] the exact one.
     #[must_use]
     pub fn key_details(self) -> &'static str {
         match self {
             Self::EcdsaP256Sha256 => "PKIX_ECDSA_P256_SHA_256",
             Self::EcdsaP384Sha384 => "PKIX_ECDSA_P384_SHA_384",
             Self::Ed25519 => "PKIX_ED25519",
+            Self::RsaPkcs1Sha256 => "PKIX_RSA_PKCS1V15_2048_SHA256",
+            Self::RsaPssSha256 => "PKIX_RSA_PSS_2048_SHA256",
         }
     }
 
     /// The X.509 `AlgorithmIdentifier` of signatures made with this scheme
-    /// (`ecdsa-with-SHA256`, `ecdsa-with-SHA384` or `id-Ed25519`, all without parameters).
+    /// (`ecdsa-with-SHA256`, `ecdsa-with-SHA384` or `id-Ed25519` without parameters;
+    /// `sha256WithRSAEncryption` with NULL; `id-RSASSA-PSS` with SHA-256/MGF1-SHA-256/salt 32).
     #[must_use]
     pub fn signature_algorithm_identifier(self) -> AlgorithmIdentifierOwned {
-        let oid = match self {
-            Self::EcdsaP256Sha256 => ECDSA_WITH_SHA256,
-            Self::EcdsaP384Sha384 => ECDSA_WITH_SHA384,
-            Self::Ed25519 => ID_ED25519,
+        let (oid, parameters) = match self {
+            Self::EcdsaP256Sha256 => (ECDSA_WITH_SHA256, None),
+            Self::EcdsaP384Sha384 => (ECDSA_WITH_SHA384, None),
+            Self::Ed25519 => (ID_ED25519, None),
+            Self::RsaPkcs1Sha256 => (SHA256_WITH_RSA, Some(der::asn1::Any::null())),
+            Self::RsaPssSha256 => (
+                ID_RSASSA_PSS,
+                rsa::pkcs1::RsaPssParams::new::<sha2::Sha256>(32)
+                    .to_der()
+                    .ok()
+                    .and_then(|d| der::asn1::Any::from_der(&d).ok()),
+            ),
         };
-        AlgorithmIdentifierOwned {
-            oid,
-            parameters: None,
-        }
+        AlgorithmIdentifierOwned { oid, parameters }
     }
 
     /// Digest `message` with this scheme's hash (SHA-512 for Ed25519, used only for prehash APIs).
     #[must_use]
     pub fn digest(self, message: &[u8]) -> Vec<u8> {
         match self {
-            Self::EcdsaP256Sha256 => sha2::Sha256::digest(message).to_vec(),
+            Self::EcdsaP256Sha256 | Self::RsaPkcs1Sha256 | Self::RsaPssSha256 => {
+                sha2::Sha256::digest(message).to_vec()
+            }
             Self::EcdsaP384Sha384 => sha2::Sha384::digest(message).to_vec(),
             Self::Ed25519 => sha2::Sha512::digest(message).to_vec(),
         }
@@ -107,6 +147,9 @@ impl SignatureAlgorithm {
 ///
 /// ECDSA signers hash the message with the scheme's hash and return a DER `Ecdsa-Sig-Value`;
 /// Ed25519 signers sign the message itself and return 64 raw bytes.
+///
+/// [`Signer::sign`] may block for a network or device round trip; async code calls it from a
+/// blocking thread.
 pub trait Signer: Send + Sync + fmt::Debug {
     /// The signature scheme of this key.
     fn algorithm(&self) -> SignatureAlgorithm;
@@ -115,7 +158,8 @@ pub trait Signer: Send + Sync + fmt::Debug {
     /// Sign `message`.
     ///
     /// # Errors
-    /// Fails when the key source cannot produce a signature (for example an HSM session error).
+    /// Fails when the key source cannot produce a signature: [`KeyError::Unavailable`] when an
+    /// HSM token is missing or locked, [`KeyError::Signing`] for other failures.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError>;
 
     /// The public key, parsed.
@@ -157,6 +201,11 @@ impl FileSigner {
             SignatureAlgorithm::Ed25519 => {
                 PrivateKey::Ed25519(ed25519_dalek::SigningKey::generate(&mut rng))
             }
+            other => {
+                return Err(KeyError::UnsupportedKey(format!(
+                    "{other:?} is not a signing algorithm for Sigstack's own keys"
+                )));
+            }
         };
         Self::from_key(key)
     }
@@ -179,6 +228,67 @@ impl FileSigner {
             ));
         };
         Self::from_key(key)
+    }
+
+    /// Parse a password-encrypted PKCS#8 PEM private key (`-----BEGIN ENCRYPTED PRIVATE KEY-----`,
+    /// PBES2 with scrypt or PBKDF2), P-256, P-384 or Ed25519.
+    ///
+    /// # Errors
+    /// Fails on malformed PEM, a wrong password or an unsupported key type.
+    pub fn from_pkcs8_encrypted_pem(pem: &str, password: &[u8]) -> Result<Self, KeyError> {
+        let (label, der) = der::pem::decode_vec(pem.trim().as_bytes())
+            .map_err(|e| KeyError::MalformedKey(e.to_string()))?;
+        if label != "ENCRYPTED PRIVATE KEY" {
+            return Err(KeyError::MalformedKey(format!(
+                "expected ENCRYPTED PRIVATE KEY PEM, got {label}"
+            )));
+        }
+        let encrypted = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
+            .map_err(|e| KeyError::MalformedKey(e.to_string()))?;
+        let document = encrypted.decrypt(password).map_err(|_| {
+            KeyError::MalformedKey("cannot decrypt the private key (wrong password?)".into())
+        })?;
+        Self::from_pkcs8_der(document.as_bytes())
+    }
+
+    /// Parse a DER PKCS#8 private key, P-256, P-384 or Ed25519.
+    fn from_pkcs8_der(der: &[u8]) -> Result<Self, KeyError> {
+        use p256::pkcs8::DecodePrivateKey;
+        let key = if let Ok(k) = p256::ecdsa::SigningKey::from_pkcs8_der(der) {
+            PrivateKey::P256(k)
+        } else if let Ok(k) = p384::ecdsa::SigningKey::from_pkcs8_der(der) {
+            PrivateKey::P384(k)
+        } else if let Ok(k) = ed25519_dalek::SigningKey::from_pkcs8_der(der) {
+            PrivateKey::Ed25519(k)
+        } else {
+            return Err(KeyError::MalformedKey(
+                "not a PKCS#8 P-256, P-384 or Ed25519 private key".into(),
+            ));
+        };
+        Self::from_key(key)
+    }
+
+    /// Encode the private key as password-encrypted PKCS#8 PEM (PBES2: scrypt + AES-256-CBC).
+    ///
+    /// # Errors
+    /// Fails only if encoding or encryption fails.
+    pub fn to_pkcs8_encrypted_pem(&self, password: &[u8]) -> Result<String, KeyError> {
+        use p256::pkcs8::{EncodePrivateKey, LineEnding};
+        let plain = match &self.key {
+            PrivateKey::P256(k) => k.to_pkcs8_der(),
+            PrivateKey::P384(k) => k.to_pkcs8_der(),
+            PrivateKey::Ed25519(k) => k.to_pkcs8_der(),
+        }
+        .map_err(|e| KeyError::MalformedKey(e.to_string()))?;
+        let info = pkcs8::PrivateKeyInfoRef::try_from(plain.as_bytes())
+            .map_err(|e| KeyError::MalformedKey(e.to_string()))?;
+        let encrypted = info
+            .encrypt(password)
+            .map_err(|e| KeyError::MalformedKey(e.to_string()))?;
+        encrypted
+            .to_pem("ENCRYPTED PRIVATE KEY", LineEnding::LF)
+            .map(|p| p.to_string())
+            .map_err(|e| KeyError::MalformedKey(e.to_string()))
     }
 
     /// Encode the private key as PKCS#8 PEM.
@@ -303,13 +413,20 @@ enum VerifyingKey {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
     Ed25519(ed25519_dalek::VerifyingKey),
+    Rsa(rsa::RsaPublicKey),
 }
 
+/// Smallest RSA modulus accepted, in bits.
+pub const RSA_MIN_BITS: usize = 2048;
+/// Largest RSA modulus accepted, in bits (also bounds the work an attacker's key can cause).
+pub const RSA_MAX_BITS: usize = 4096;
+
 impl PublicKey {
-    /// Parse DER SubjectPublicKeyInfo. Accepts ECDSA P-256, P-384 and Ed25519 keys.
+    /// Parse DER SubjectPublicKeyInfo. Accepts ECDSA P-256, P-384, Ed25519 and RSA keys
+    /// (`rsaEncryption`, modulus 2048–4096 bits and a multiple of 8, exponent 65537).
     ///
     /// # Errors
-    /// Fails on malformed DER, an invalid point, or another key type.
+    /// Fails on malformed DER, an invalid point, a weak RSA key, or another key type.
     pub fn from_spki_der(unverified_der: &[u8]) -> Result<Self, KeyError> {
         let spki = SubjectPublicKeyInfoRef::from_der(unverified_der)
             .map_err(|e| KeyError::MalformedKey(e.to_string()))?;
@@ -348,6 +465,7 @@ impl PublicKey {
                         .map_err(|_| KeyError::MalformedKey("invalid Ed25519 key".into()))?,
                 )
             }
+            RSA_ENCRYPTION => VerifyingKey::Rsa(rsa_key(&spki)?),
             other => return Err(KeyError::UnsupportedKey(format!("key algorithm {other}"))),
         };
         Ok(Self {
@@ -371,13 +489,36 @@ impl PublicKey {
         Self::from_spki_der(&der)
     }
 
-    /// The signature scheme used with this key.
+    /// The default signature scheme of this key: the hash paired with each ECDSA curve,
+    /// pure Ed25519, and PKCS#1 v1.5 with SHA-256 for RSA.
     #[must_use]
     pub fn algorithm(&self) -> SignatureAlgorithm {
         match self.key {
             VerifyingKey::P256(_) => SignatureAlgorithm::EcdsaP256Sha256,
             VerifyingKey::P384(_) => SignatureAlgorithm::EcdsaP384Sha384,
             VerifyingKey::Ed25519(_) => SignatureAlgorithm::Ed25519,
+            VerifyingKey::Rsa(_) => SignatureAlgorithm::RsaPkcs1Sha256,
+        }
+    }
+
+    /// The RSA modulus size in bits, for RSA keys.
+    #[must_use]
+    pub fn rsa_bits(&self) -> Option<usize> {
+        use rsa::traits::PublicKeyParts as _;
+        match &self.key {
+            VerifyingKey::Rsa(k) => Some(k.size() * 8),
+            _ => None,
+        }
+    }
+
+    /// The exact `PublicKeyDetails` name of this key with its default scheme
+    /// (`PKIX_RSA_PKCS1V15_3072_SHA256` for a 3072-bit RSA key, and so on).
+    #[must_use]
+    pub fn key_details(&self) -> &'static str {
+        match self.rsa_bits() {
+            Some(3072) => "PKIX_RSA_PKCS1V15_3072_SHA256",
+            Some(4096) => "PKIX_RSA_PKCS1V15_4096_SHA256",
+            _ => self.algorithm().key_details(),
         }
     }
 
@@ -403,13 +544,102 @@ impl PublicKey {
         }
     }
 
-    /// Verify `signature` over `message` (ECDSA signatures in DER form, Ed25519 raw).
+    /// Verify `signature` over `message` with the key's default scheme ([`Self::algorithm`]):
+    /// ECDSA signatures in DER form, Ed25519 raw, RSA PKCS#1 v1.5 with SHA-256.
     ///
     /// # Errors
     /// [`KeyError::MalformedSignature`] or [`KeyError::BadSignature`].
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
+        self.verify_with(self.algorithm(), message, signature)
+    }
+
+    /// The scheme named by an X.509 signature `AlgorithmIdentifier` (as in a CSR), if it is the
+    /// one this key is used with: `ecdsa-with-SHA256` for P-256, `ecdsa-with-SHA384` for P-384,
+    /// `id-Ed25519` for Ed25519, and for RSA `sha256WithRSAEncryption` (NULL or absent
+    /// parameters) or `id-RSASSA-PSS` with SHA-256 and MGF1-SHA-256. Any other pairing (P-256
+    /// with SHA-384, RSA with SHA-1, ...) gives `None`.
+    #[must_use]
+    pub fn scheme_for_x509_algorithm(
+        &self,
+        oid: ObjectIdentifier,
+        unverified_parameters_der: Option<&[u8]>,
+    ) -> Option<SignatureAlgorithm> {
+        const NULL: &[u8] = &[0x05, 0x00];
+        let scheme = match (&self.key, oid) {
+            (VerifyingKey::P256(_), ECDSA_WITH_SHA256) if unverified_parameters_der.is_none() => {
+                SignatureAlgorithm::EcdsaP256Sha256
+            }
+            (VerifyingKey::P384(_), ECDSA_WITH_SHA384) if unverified_parameters_der.is_none() => {
+                SignatureAlgorithm::EcdsaP384Sha384
+            }
+            (VerifyingKey::Ed25519(_), ID_ED25519) if unverified_parameters_der.is_none() => {
+                SignatureAlgorithm::Ed25519
+            }
+            (VerifyingKey::Rsa(_), SHA256_WITH_RSA)
+                if unverified_parameters_der.is_none_or(|p| p == NULL) =>
+            {
+                SignatureAlgorithm::RsaPkcs1Sha256
+            }
+            (VerifyingKey::Rsa(_), ID_RSASSA_PSS) => {
+                let params =
+                    rsa::pkcs1::RsaPssParamsOwned::from_der(unverified_parameters_der?).ok()?;
+                let mgf_hash = params.mask_gen.parameters.as_ref()?;
+                let sha256 = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.2.1");
+                let mgf1 = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.8");
+                if params.hash.oid != sha256
+                    || params.mask_gen.oid != mgf1
+                    || mgf_hash.oid != sha256
+                {
+                    return None;
+                }
+                SignatureAlgorithm::RsaPssSha256
+            }
+            _ => return None,
+        };
+        Some(scheme)
+    }
+
+    /// Verify `signature` over `message` with an explicit scheme, which must suit the key
+    /// (for RSA keys: PKCS#1 v1.5 or PSS with SHA-256; for the others: their default scheme).
+    ///
+    /// # Errors
+    /// [`KeyError::UnsupportedKey`] when the scheme does not fit the key,
+    /// [`KeyError::MalformedSignature`] or [`KeyError::BadSignature`].
+    pub fn verify_with(
+        &self,
+        algorithm: SignatureAlgorithm,
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), KeyError> {
         use signature::Verifier as _;
+        let fits = match &self.key {
+            VerifyingKey::Rsa(_) => matches!(
+                algorithm,
+                SignatureAlgorithm::RsaPkcs1Sha256 | SignatureAlgorithm::RsaPssSha256
+            ),
+            _ => algorithm == self.algorithm(),
+        };
+        if !fits {
+            return Err(KeyError::UnsupportedKey(format!(
+                "{algorithm:?} signatures cannot be made with a {:?} key",
+                self.algorithm()
+            )));
+        }
         match &self.key {
+            VerifyingKey::Rsa(k) => {
+                let digest = sha2::Sha256::digest(message);
+                let result = if algorithm == SignatureAlgorithm::RsaPssSha256 {
+                    // Salt length is read from the signature (any length is accepted).
+                    let scheme = rsa::Pss::<sha2::Sha256> {
+                        salt_len: None,
+                        ..rsa::Pss::new()
+                    };
+                    k.verify(scheme, &digest, signature)
+                } else {
+                    k.verify(rsa::Pkcs1v15Sign::new::<sha2::Sha256>(), &digest, signature)
+                };
+                result.map_err(|_| KeyError::BadSignature)
+            }
             VerifyingKey::P256(k) => {
                 let sig = p256::ecdsa::DerSignature::from_bytes(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
@@ -429,18 +659,31 @@ impl PublicKey {
         }
     }
 
-    /// Verify an ECDSA `signature` (DER) over a precomputed `digest` of the signed message.
-    /// The digest must have the length of the key's hash (SHA-256 for P-256, SHA-384 for P-384).
-    /// Ed25519 keys cannot verify over a digest and are rejected.
+    /// Verify a `signature` over a precomputed `digest` of the signed message. For ECDSA (DER
+    /// signature) the digest must have the length of the key's hash (SHA-256 for P-256,
+    /// SHA-384 for P-384); for RSA (PKCS#1 v1.5) the digest length picks SHA-256, SHA-384 or
+    /// SHA-512. Ed25519 keys cannot verify over a digest and are rejected.
     ///
     /// # Errors
     /// [`KeyError::DigestLength`], [`KeyError::UnsupportedKey`], [`KeyError::MalformedSignature`]
     /// or [`KeyError::BadSignature`].
     pub fn verify_prehash(&self, digest: &[u8], signature: &[u8]) -> Result<(), KeyError> {
         use signature::hazmat::PrehashVerifier as _;
+        if let VerifyingKey::Rsa(k) = &self.key {
+            let scheme = match digest.len() {
+                32 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
+                48 => rsa::Pkcs1v15Sign::new::<sha2::Sha384>(),
+                64 => rsa::Pkcs1v15Sign::new::<sha2::Sha512>(),
+                got => return Err(KeyError::DigestLength { want: 32, got }),
+            };
+            return k
+                .verify(scheme, digest, signature)
+                .map_err(|_| KeyError::BadSignature);
+        }
         let want = match self.key {
             VerifyingKey::P256(_) => 32,
             VerifyingKey::P384(_) => 48,
+            VerifyingKey::Rsa(_) => 0,
             VerifyingKey::Ed25519(_) => {
                 return Err(KeyError::UnsupportedKey(
                     "Ed25519 signatures cannot be verified over a digest".into(),
@@ -466,9 +709,35 @@ impl PublicKey {
                 k.verify_prehash(digest, &sig)
                     .map_err(|_| KeyError::BadSignature)
             }
-            VerifyingKey::Ed25519(_) => Err(KeyError::BadSignature),
+            VerifyingKey::Ed25519(_) | VerifyingKey::Rsa(_) => Err(KeyError::BadSignature),
         }
     }
+}
+
+/// Parse and vet an RSA public key: modulus 2048–4096 bits in whole bytes, exponent 65537
+/// (the rules of Sigstore's certificate specification).
+fn rsa_key(spki: &SubjectPublicKeyInfoRef<'_>) -> Result<rsa::RsaPublicKey, KeyError> {
+    use rsa::traits::PublicKeyParts as _;
+    // `RsaPublicKey` itself refuses moduli above 4096 bits, which bounds the work an
+    // attacker's key can cause.
+    let key = rsa::RsaPublicKey::try_from(spki.clone()).map_err(|e| match e {
+        rsa::pkcs8::spki::Error::KeyMalformed => {
+            KeyError::MalformedKey("malformed RSA public key".into())
+        }
+        other => KeyError::UnsupportedKey(format!("RSA key: {other}")),
+    })?;
+    let bits = key.n().bits() as usize;
+    if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) || !bits.is_multiple_of(8) {
+        return Err(KeyError::UnsupportedKey(format!(
+            "RSA keys must be {RSA_MIN_BITS} to {RSA_MAX_BITS} bits in whole bytes, not {bits}"
+        )));
+    }
+    if key.e_bytes().as_ref() != [0x01, 0x00, 0x01] {
+        return Err(KeyError::UnsupportedKey(
+            "RSA public exponent must be 65537".into(),
+        ));
+    }
+    Ok(key)
 }
 
 /// SHA-256 of `data`, the hash every Sigstore key ID and log ID uses.
@@ -501,6 +770,12 @@ pub const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10
 pub const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
 /// `id-Ed25519` (RFC 8410).
 pub const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
+/// `rsaEncryption` (RFC 8017).
+pub const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// `sha256WithRSAEncryption` (RFC 8017).
+pub const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
+/// `id-RSASSA-PSS` (RFC 8017).
+pub const ID_RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.10");
 /// `ecdsa-with-SHA256` (RFC 5758).
 pub const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 /// `ecdsa-with-SHA384` (RFC 5758).

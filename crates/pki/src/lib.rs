@@ -379,11 +379,25 @@ pub struct CertificateAuthority {
     pub chain: Vec<Certificate>,
 }
 
+/// Name of the root certificate file in a CA directory.
+pub const ROOT_CERT_FILE: &str = "root.pem";
+/// Name of the root key file, used only while a root-only CA (no intermediate) issues.
+pub const ROOT_KEY_FILE: &str = "root-key.pem";
+/// Name of the issuing intermediate's certificate file (intermediate first, then any
+/// certificates between it and the root).
+pub const INTERMEDIATE_CERT_FILE: &str = "intermediate.pem";
+/// Name of the intermediate's key file when the key is kept in the CA directory.
+pub const INTERMEDIATE_KEY_FILE: &str = "intermediate-key.pem";
+
 impl CertificateAuthority {
     /// Load the CA from `dir`, or create a root (and intermediate) there on first run.
     ///
-    /// Files: `root.pem`, `root-key.pem`, and, with an intermediate, `intermediate.pem`,
-    /// `intermediate-key.pem`. Keys are PKCS#8 PEM written with mode 0600.
+    /// Files: `root.pem`, and either `root-key.pem` (a root that issues directly) or
+    /// `intermediate.pem` + `intermediate-key.pem`. With an intermediate the root's private key
+    /// is never read: an existing directory is served from the intermediate alone, and a fresh
+    /// one gets a root whose key is generated in memory, signs the intermediate and is dropped
+    /// (to keep a root key offline for later re-issuing, create the CA with `sigstack ca`).
+    /// Keys are PKCS#8 PEM written with mode 0600.
     ///
     /// # Errors
     /// Fails on I/O errors or inconsistent files.
@@ -393,69 +407,97 @@ impl CertificateAuthority {
             move |source| PkiError::Io { path, source }
         };
         sigstack_durable::create_dir_all(dir).map_err(io(dir))?;
-        let root_cert_path = dir.join("root.pem");
-        let root_key = Arc::new(FileSigner::load_or_generate(
-            &dir.join("root-key.pem"),
-            spec.algorithm,
-        )?);
-        let root = load_or_issue(&root_cert_path, root_key.as_ref(), || {
-            let subject = name(&format!(
-                "O={},CN={}",
-                spec.organization, spec.root_common_name
-            ))?;
-            CertificateTemplate {
-                serial: random_serial(),
-                subject: subject.clone(),
-                issuer: subject,
-                not_before: now,
-                not_after: now + spec.validity,
-                subject_public_key_der: root_key.public_key_der().to_vec(),
-                extensions: vec![
-                    key_usage_set(KeyUsages::KeyCertSign | KeyUsages::CRLSign)?,
-                    basic_constraints(true, Some(1))?,
-                    subject_key_identifier(root_key.public_key_der())?,
-                ],
-            }
-            .issue(root_key.as_ref())
-        })?;
+        let root_cert_path = dir.join(ROOT_CERT_FILE);
         let Some(intermediate_cn) = &spec.intermediate_common_name else {
+            let root_key = Arc::new(FileSigner::load_or_generate(
+                &dir.join(ROOT_KEY_FILE),
+                spec.algorithm,
+            )?);
+            let root = load_or_issue(&root_cert_path, root_key.as_ref(), || {
+                self_signed_root(root_key.as_ref(), spec, now)
+            })?;
             return Ok(Self {
                 signer: root_key,
                 chain: vec![root],
             });
         };
+        let intermediate_path = dir.join(INTERMEDIATE_CERT_FILE);
+        if intermediate_path.exists() && root_cert_path.exists() {
+            let key = Arc::new(FileSigner::load_or_generate(
+                &dir.join(INTERMEDIATE_KEY_FILE),
+                spec.algorithm,
+            )?);
+            return Self::from_files(dir, key);
+        }
+        if intermediate_path.exists() || root_cert_path.exists() {
+            return Err(PkiError::Inconsistent {
+                dir: dir.display().to_string(),
+                reason: format!(
+                    "{INTERMEDIATE_CERT_FILE} and {ROOT_CERT_FILE} must both exist or both be absent"
+                ),
+            });
+        }
+        // First run: an ephemeral root signs the intermediate and is then dropped.
+        let root_key = FileSigner::generate(spec.algorithm)?;
+        let root = self_signed_root(&root_key, spec, now)?;
         let key = Arc::new(FileSigner::load_or_generate(
-            &dir.join("intermediate-key.pem"),
+            &dir.join(INTERMEDIATE_KEY_FILE),
             spec.algorithm,
         )?);
-        let intermediate = load_or_issue(&dir.join("intermediate.pem"), key.as_ref(), || {
-            let mut extensions = vec![
-                key_usage_set(KeyUsages::KeyCertSign | KeyUsages::CRLSign)?,
-                basic_constraints(true, Some(0))?,
-                subject_key_identifier(key.public_key_der())?,
-                authority_key_identifier(root_key.public_key_der())?,
-            ];
-            if !spec.intermediate_extended_key_usage.is_empty() {
-                extensions.push(extended_key_usage(
-                    &spec.intermediate_extended_key_usage,
-                    false,
-                )?);
-            }
-            CertificateTemplate {
-                serial: random_serial(),
-                subject: name(&format!("O={},CN={}", spec.organization, intermediate_cn))?,
-                issuer: root.tbs_certificate().subject().clone(),
-                not_before: now,
-                not_after: now + spec.validity,
-                subject_public_key_der: key.public_key_der().to_vec(),
-                extensions,
-            }
-            .issue(root_key.as_ref())
-        })?;
+        let intermediate = IntermediateSpec {
+            subject: name(&format!("O={},CN={}", spec.organization, intermediate_cn))?,
+            extended_key_usage: spec.intermediate_extended_key_usage.clone(),
+            not_before: now,
+            not_after: now + spec.validity,
+        }
+        .issue(key.public_key_der(), &root, &root_key)?;
+        let write = |path: &Path, cert: &Certificate| {
+            sigstack_durable::write(path, certificate_pem(cert)?.as_bytes()).map_err(io(path))
+        };
+        write(&root_cert_path, &root)?;
+        write(&intermediate_path, &intermediate)?;
         Ok(Self {
             signer: key,
             chain: vec![intermediate, root],
         })
+    }
+
+    /// Load an issuing CA whose key is `signer` (a file, or a key on an HSM) from `dir`:
+    /// `intermediate.pem` (the issuing certificate first, then any certificates between it and
+    /// the root) and `root.pem`. The root's private key is not needed. Checks that `signer`
+    /// is the issuing certificate's key and that every certificate is signed by the next.
+    ///
+    /// # Errors
+    /// [`PkiError::Io`] when a file is missing, [`PkiError::Inconsistent`] when the chain or
+    /// key does not fit.
+    pub fn from_files(dir: &Path, signer: Arc<dyn Signer>) -> Result<Self, PkiError> {
+        let read = |file: &str| {
+            let path = dir.join(file);
+            std::fs::read_to_string(&path)
+                .map_err(|source| PkiError::Io {
+                    path: path.display().to_string(),
+                    source,
+                })
+                .and_then(|pem| parse_pem_chain(&pem))
+        };
+        let mut chain = read(INTERMEDIATE_CERT_FILE)?;
+        chain.extend(read(ROOT_CERT_FILE)?);
+        let inconsistent = |reason: String| PkiError::Inconsistent {
+            dir: dir.display().to_string(),
+            reason,
+        };
+        if chain[0]
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()?
+            != signer.public_key_der()
+        {
+            return Err(inconsistent(format!(
+                "{INTERMEDIATE_CERT_FILE} does not certify the configured signing key"
+            )));
+        }
+        verify_chain(&chain).map_err(inconsistent)?;
+        Ok(Self { signer, chain })
     }
 
     /// The issuing certificate (first in the chain).
@@ -477,6 +519,170 @@ impl CertificateAuthority {
     pub fn chain_pem(&self) -> Result<Vec<String>, PkiError> {
         self.chain.iter().map(certificate_pem).collect()
     }
+}
+
+/// The self-signed root certificate of `spec`, for `root_key`.
+fn self_signed_root(
+    root_key: &dyn Signer,
+    spec: &CaSpec,
+    now: SystemTime,
+) -> Result<Certificate, PkiError> {
+    RootSpec {
+        subject: name(&format!(
+            "O={},CN={}",
+            spec.organization, spec.root_common_name
+        ))?,
+        not_before: now,
+        not_after: now + spec.validity,
+    }
+    .issue(root_key)
+}
+
+/// A self-signed root CA: keyCertSign + cRLSign, CA with pathlen 1, SKID.
+#[derive(Clone, Debug)]
+pub struct RootSpec {
+    /// Subject (and issuer) name.
+    pub subject: Name,
+    /// Start of validity.
+    pub not_before: SystemTime,
+    /// End of validity.
+    pub not_after: SystemTime,
+}
+
+impl RootSpec {
+    /// Self-sign the root with `root_key`.
+    ///
+    /// # Errors
+    /// Fails on encoding errors or when the signer fails.
+    pub fn issue(&self, root_key: &dyn Signer) -> Result<Certificate, PkiError> {
+        CertificateTemplate {
+            serial: random_serial(),
+            subject: self.subject.clone(),
+            issuer: self.subject.clone(),
+            not_before: self.not_before,
+            not_after: self.not_after,
+            subject_public_key_der: root_key.public_key_der().to_vec(),
+            extensions: vec![
+                key_usage_set(KeyUsages::KeyCertSign | KeyUsages::CRLSign)?,
+                basic_constraints(true, Some(1))?,
+                subject_key_identifier(root_key.public_key_der())?,
+            ],
+        }
+        .issue(root_key)
+    }
+}
+
+/// An issuing intermediate CA: keyCertSign + cRLSign, CA with pathlen 0, SKID/AKID, and the
+/// given extended key usages (Fulcio's carries codeSigning).
+#[derive(Clone, Debug)]
+pub struct IntermediateSpec {
+    /// Subject name.
+    pub subject: Name,
+    /// Extended key usages (none: no extension).
+    pub extended_key_usage: Vec<ObjectIdentifier>,
+    /// Start of validity.
+    pub not_before: SystemTime,
+    /// End of validity (capped at the issuer's).
+    pub not_after: SystemTime,
+}
+
+impl IntermediateSpec {
+    /// Issue the intermediate for `subject_spki_der`, signed by `issuer_key` whose certificate
+    /// is `issuer`.
+    ///
+    /// # Errors
+    /// Fails on encoding errors, a key that does not match `issuer`, or a signer failure.
+    pub fn issue(
+        &self,
+        subject_spki_der: &[u8],
+        issuer: &Certificate,
+        issuer_key: &dyn Signer,
+    ) -> Result<Certificate, PkiError> {
+        let issuer_spki = issuer
+            .tbs_certificate()
+            .subject_public_key_info()
+            .to_der()?;
+        if issuer_spki != issuer_key.public_key_der() {
+            return Err(PkiError::Inconsistent {
+                dir: "issuer".into(),
+                reason: "the issuer key does not match the issuer certificate".into(),
+            });
+        }
+        let issuer_end = issuer
+            .tbs_certificate()
+            .validity()
+            .not_after
+            .to_system_time();
+        let mut extensions = vec![
+            key_usage_set(KeyUsages::KeyCertSign | KeyUsages::CRLSign)?,
+            basic_constraints(true, Some(0))?,
+            subject_key_identifier(subject_spki_der)?,
+            authority_key_identifier(&issuer_spki)?,
+        ];
+        if !self.extended_key_usage.is_empty() {
+            extensions.push(extended_key_usage(&self.extended_key_usage, false)?);
+        }
+        CertificateTemplate {
+            serial: random_serial(),
+            subject: self.subject.clone(),
+            issuer: issuer.tbs_certificate().subject().clone(),
+            not_before: self.not_before,
+            not_after: self.not_after.min(issuer_end),
+            subject_public_key_der: subject_spki_der.to_vec(),
+            extensions,
+        }
+        .issue(issuer_key)
+    }
+}
+
+/// Check that each certificate of `chain` is signed by the next and the last is self-signed.
+///
+/// # Errors
+/// A description of the first link that does not verify.
+pub fn verify_chain(chain: &[Certificate]) -> Result<(), String> {
+    let Some(root) = chain.last() else {
+        return Err("empty chain".into());
+    };
+    for (index, cert) in chain.iter().enumerate() {
+        let issuer = chain.get(index + 1).unwrap_or(root);
+        if cert.tbs_certificate().issuer() != issuer.tbs_certificate().subject() {
+            return Err(format!(
+                "certificate {index} is not issued by the next certificate's subject"
+            ));
+        }
+        let check = || -> Result<(), PkiError> {
+            let key = sigstack_keys::PublicKey::from_spki_der(
+                &issuer
+                    .tbs_certificate()
+                    .subject_public_key_info()
+                    .to_der()?,
+            )?;
+            let signature = cert
+                .signature()
+                .as_bytes()
+                .ok_or_else(|| PkiError::Pem("signature has unused bits".into()))?;
+            let algorithm = cert.signature_algorithm();
+            let parameters = algorithm
+                .parameters
+                .as_ref()
+                .map(Encode::to_der)
+                .transpose()?;
+            // Only the hash paired with the issuer's key (SHA-384 for P-384, ...) is accepted.
+            let scheme = key
+                .scheme_for_x509_algorithm(algorithm.oid, parameters.as_deref())
+                .ok_or_else(|| {
+                    PkiError::Pem(format!(
+                        "signature algorithm {} is not the one paired with the issuer's {:?} key",
+                        algorithm.oid,
+                        key.algorithm()
+                    ))
+                })?;
+            key.verify_with(scheme, &cert.tbs_certificate().to_der()?, signature)?;
+            Ok(())
+        };
+        check().map_err(|e| format!("certificate {index}: signature does not verify: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Load the certificate at `path` and check that it certifies `key`, or issue it with `make`
@@ -540,6 +746,8 @@ mod tests {
         let now = SystemTime::now();
         let ca = CertificateAuthority::load_or_create(dir.path(), &spec(true), now).unwrap();
         assert_eq!(ca.chain.len(), 2);
+        // The root's private key is not kept anywhere, and reloading does not need it.
+        assert!(!dir.path().join(ROOT_KEY_FILE).exists());
         let again = CertificateAuthority::load_or_create(dir.path(), &spec(true), now).unwrap();
         assert_eq!(
             again.chain[0].to_der().unwrap(),
@@ -585,6 +793,37 @@ mod tests {
             .unwrap()
             .1;
         assert_eq!(aki.key_identifier.unwrap(), ski.0);
+    }
+
+    #[test]
+    fn an_existing_directory_is_served_without_the_root_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = SystemTime::now();
+        let ca = CertificateAuthority::load_or_create(dir.path(), &spec(true), now).unwrap();
+        // A data directory from before: a root key file that is unreadable must not matter.
+        std::fs::write(dir.path().join(ROOT_KEY_FILE), "not a key").unwrap();
+        let again = CertificateAuthority::load_or_create(dir.path(), &spec(true), now).unwrap();
+        assert_eq!(again.signer.public_key_der(), ca.signer.public_key_der());
+
+        // from_files refuses a key that is not the intermediate's, and a broken chain.
+        let other: Arc<dyn Signer> =
+            Arc::new(FileSigner::generate(SignatureAlgorithm::EcdsaP384Sha384).unwrap());
+        let err = CertificateAuthority::from_files(dir.path(), other).unwrap_err();
+        assert!(err.to_string().contains("does not certify"), "{err}");
+        let foreign = tempfile::tempdir().unwrap();
+        let foreign_ca =
+            CertificateAuthority::load_or_create(foreign.path(), &spec(true), now).unwrap();
+        std::fs::write(
+            dir.path().join(ROOT_CERT_FILE),
+            certificate_pem(foreign_ca.root()).unwrap(),
+        )
+        .unwrap();
+        let err = CertificateAuthority::from_files(dir.path(), ca.signer.clone()).unwrap_err();
+        assert!(err.to_string().contains("does not verify"), "{err}");
+        // A half-present chain is refused rather than silently replaced.
+        std::fs::remove_file(dir.path().join(INTERMEDIATE_CERT_FILE)).unwrap();
+        let err = CertificateAuthority::load_or_create(dir.path(), &spec(true), now).unwrap_err();
+        assert!(matches!(err, PkiError::Inconsistent { .. }), "{err}");
     }
 
     #[test]

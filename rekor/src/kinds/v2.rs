@@ -244,11 +244,12 @@ fn check_verifier(unverified: &VerifierV2) -> Result<CheckedVerifier, EntryError
             ));
         }
     };
-    if material.key.algorithm() != algorithm {
+    // Exact names: an RSA key's size is part of its keyDetails.
+    if material.key.key_details() != unverified.key_details {
         return Err(EntryError::Mismatch(format!(
             "the verifier's key is {} but keyDetails says {}",
-            material.key.algorithm().key_details(),
-            algorithm.key_details()
+            material.key.key_details(),
+            unverified.key_details
         )));
     }
     Ok(CheckedVerifier {
@@ -259,6 +260,15 @@ fn check_verifier(unverified: &VerifierV2) -> Result<CheckedVerifier, EntryError
 
 /// Map `keyDetails` to the signature algorithms this log verifies.
 fn key_details(unverified: &str) -> Result<SignatureAlgorithm, EntryError> {
+    if [
+        "PKIX_RSA_PKCS1V15_2048_SHA256",
+        "PKIX_RSA_PKCS1V15_3072_SHA256",
+        "PKIX_RSA_PKCS1V15_4096_SHA256",
+    ]
+    .contains(&unverified)
+    {
+        return Ok(SignatureAlgorithm::RsaPkcs1Sha256);
+    }
     [
         SignatureAlgorithm::EcdsaP256Sha256,
         SignatureAlgorithm::EcdsaP384Sha384,
@@ -297,7 +307,10 @@ fn body(
 ) -> Result<CanonicalEntry, EntryError> {
     let raw = json!({"rawBytes": b64(&verifier.material.der)});
     let mut v = serde_json::Map::new();
-    v.insert("keyDetails".into(), json!(verifier.algorithm.key_details()));
+    v.insert(
+        "keyDetails".into(),
+        json!(verifier.material.key.key_details()),
+    );
     match verifier.material.form {
         MaterialForm::PublicKey => v.insert("publicKey".into(), raw),
         MaterialForm::Certificate => v.insert("x509Certificate".into(), raw),

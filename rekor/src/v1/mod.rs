@@ -149,10 +149,7 @@ impl RekorV1State {
         let statement = crate::opening_statement(&self.inner.origin);
         let signer = Arc::clone(&self.inner.signer);
         let message = statement.clone().into_bytes();
-        let signature = tokio::task::spawn_blocking(move || signer.sign(&message))
-            .await
-            .map_err(|e| RekorError::Signing(e.to_string()))?
-            .map_err(|e| RekorError::Signing(e.to_string()))?;
+        let signature = crate::error::blocking(move || Ok(signer.sign(&message)?)).await?;
         let key_pem = pem_encode("PUBLIC KEY", self.inner.signer.public_key_der());
         let proposed = serde_json::json!({
             "apiVersion": "0.0.1",
@@ -460,10 +457,7 @@ impl RekorV1State {
             .map_err(|e| RekorError::Signing(e.to_string()))?;
         let signer = Arc::clone(&self.inner.signer);
         // Signing may be an HSM round trip: off the async workers.
-        let set = tokio::task::spawn_blocking(move || sign_set(signer.as_ref(), &payload))
-            .await
-            .map_err(|e| RekorError::Signing(e.to_string()))?
-            .map_err(|e| RekorError::Signing(e.to_string()))?;
+        let set = crate::error::blocking(move || Ok(sign_set(signer.as_ref(), &payload)?)).await?;
         Ok(LogEntry {
             entry_id: self.entry_id(&leaf_hash(body)),
             entry: LogEntryAnon {

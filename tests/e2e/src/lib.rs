@@ -76,19 +76,24 @@ impl Stack {
     /// When the stack does not come up within a minute.
     #[must_use]
     pub fn start_on(data_dir: &Path) -> Self {
-        Self::start_with(data_dir, &[])
+        Self::start_with::<&str>(data_dir, &[], &[])
     }
 
-    /// Start a stack on `data_dir` with extra `sigstack up` arguments (ports chosen by the OS).
+    /// Start a stack on `data_dir` with extra `sigstack up` flags and environment variables.
     ///
     /// # Panics
     /// When the stack does not come up within a minute.
     #[must_use]
-    pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> Self {
+    pub fn start_with<S: AsRef<std::ffi::OsStr>>(
+        data_dir: &Path,
+        extra_args: &[S],
+        envs: &[(&str, &Path)],
+    ) -> Self {
         let ready = data_dir.join("trust").join("ready");
         let _ = std::fs::remove_file(&ready);
         let log = std::fs::File::create(data_dir.with_extension("log")).expect("log file");
         let child = Command::new(sigstack_bin())
+            .envs(envs.iter().map(|(k, v)| (*k, *v)))
             .args(["up", "--data-dir"])
             .arg(data_dir)
             .args([

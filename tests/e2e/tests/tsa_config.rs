@@ -22,6 +22,7 @@ fn configured_policy_and_accuracy_reach_tokens_and_clients() {
     let stack = Stack::start_with(
         &tmp.path().join("data"),
         &["--config", config.to_str().expect("utf-8 path")],
+        &[],
     );
 
     let request = TimeStampReq::for_digest(HashAlgorithm::Sha256, &[7u8; 32])

@@ -698,7 +698,11 @@ fn clients_refuse_a_tampered_target_a_rolled_back_snapshot_and_an_expired_timest
 #[test]
 fn the_service_re_signs_the_timestamp_before_it_expires() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let stack = Stack::start_with(&tmp.path().join("data"), &["--tuf-refresh-seconds", "1"]);
+    let stack = Stack::start_with(
+        &tmp.path().join("data"),
+        &["--tuf-refresh-seconds", "1"],
+        &[],
+    );
     let ws = Workspace::new();
     let repo = stack.data_dir.join("tuf");
     first_publication(

@@ -1,0 +1,335 @@
+//! Key custody on a real SoftHSM2 token: `sigstack ca` makes a root and the Fulcio and TSA
+//! certificates with keys generated on the token, the log keys are generated there too, and
+//! `sigstack up` serves with every service key on the token (none in the data directory).
+//! sigstore-python signs and verifies through Rekor v1 and v2 (the v2 path uses the TSA).
+//! When the token goes away, signing answers 503 and nothing is issued.
+//!
+//! Skipped, with a printed reason, only when softhsm2 is not installed; `.ci/run` installs it.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sigstack_e2e::{Client, Kind, Rekor, Stack, Workspace, sign, sigstack_bin, verify};
+use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer as _};
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const TOKEN: &str = "sigstack-e2e";
+const ALICE: &str = "alice@example.test";
+
+struct Token {
+    dir: tempfile::TempDir,
+}
+
+impl Token {
+    fn create() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("tokens")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("softhsm2.conf"),
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.path().join("tokens").display()
+            ),
+        )
+        .expect("conf");
+        std::fs::write(dir.path().join("pin"), "e2e-user-pin\n").expect("pin");
+        let token = Self { dir };
+        let out = Command::new("softhsm2-util")
+            .env("SOFTHSM2_CONF", token.conf())
+            .args(["--init-token", "--free", "--label", TOKEN])
+            .args(["--so-pin", "e2e-so-pin", "--pin", "e2e-user-pin"])
+            .output()
+            .expect("softhsm2-util");
+        assert!(out.status.success(), "{out:?}");
+        token
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.dir.path().join("softhsm2.conf")
+    }
+
+    fn key(&self, label: &str) -> String {
+        format!(
+            "pkcs11:token={TOKEN};object={label}?module-path={MODULE}&pin-source={}",
+            self.dir.path().join("pin").display()
+        )
+    }
+
+    fn sigstack(&self, args: &[&str]) -> String {
+        let out = Command::new(sigstack_bin())
+            .env("SOFTHSM2_CONF", self.conf())
+            .args(args)
+            .output()
+            .expect("sigstack");
+        assert!(
+            out.status.success(),
+            "sigstack {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_service_signs_with_keys_on_a_softhsm_token() {
+    if !Path::new(MODULE).exists()
+        || Command::new("softhsm2-util")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("SKIPPED: softhsm2 is not installed (apt-get install softhsm2)");
+        return;
+    }
+    let token = Token::create();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data = tmp.path().join("data");
+    let data_arg = data.to_str().expect("utf-8");
+    let root_cert = tmp.path().join("offline-root.pem");
+    let root_arg = root_cert.to_str().expect("utf-8");
+
+    // The ceremony: a root on the token, then the Fulcio intermediate and the TSA certificate.
+    token.sigstack(&[
+        "ca",
+        "create-root",
+        "--key",
+        &token.key("root"),
+        "--generate",
+        "--cert",
+        root_arg,
+    ]);
+    for (purpose, label) in [("fulcio", "fulcio-ca"), ("tsa", "tsa")] {
+        token.sigstack(&[
+            "ca",
+            "create-intermediate",
+            "--data-dir",
+            data_arg,
+            "--for",
+            purpose,
+            "--root-cert",
+            root_arg,
+            "--root-key",
+            &token.key("root"),
+            "--key",
+            &token.key(label),
+            "--generate",
+        ]);
+    }
+    for (label, algorithm) in [
+        ("rekor-v1", "p256"),
+        ("rekor-v2", "ed25519"),
+        ("ctlog", "p256"),
+    ] {
+        let pem = token.sigstack(&[
+            "ca",
+            "generate-key",
+            "--key",
+            &token.key(label),
+            "--algorithm",
+            algorithm,
+        ]);
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+    }
+
+    let flags: Vec<String> = [
+        ("--fulcio-ca-key", "fulcio-ca"),
+        ("--tsa-key", "tsa"),
+        ("--rekor-v1-key", "rekor-v1"),
+        ("--rekor-v2-key", "rekor-v2"),
+        ("--ctlog-key", "ctlog"),
+    ]
+    .into_iter()
+    .flat_map(|(flag, label)| [flag.to_string(), token.key(label)])
+    .collect();
+    let conf = token.conf();
+    let mut stack = Stack::start_with(&data, &flags, &[("SOFTHSM2_CONF", &conf)]);
+
+    // No service's private key is in the data directory (the local OIDC issuer's is, and
+    // is not a CA or log key).
+    for file in files(&data) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        if text.contains("PRIVATE KEY") {
+            assert!(
+                file.starts_with(data.join("oidc")),
+                "private key in {}",
+                file.display()
+            );
+        }
+    }
+    // The trusted root names the offline root as Fulcio's root.
+    let root_b64 = std::fs::read_to_string(&root_cert)
+        .expect("root")
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<String>();
+    let trusted_root = stack.trust_config["trustedRoot"].to_string();
+    assert!(
+        trusted_root.contains(&root_b64),
+        "offline root not in the trusted root"
+    );
+
+    // sigstore-python signs (Fulcio, CT log, Rekor, TSA all on the token) and verifies.
+    let ws = Workspace::new();
+    let token_jwt = stack.token(ALICE);
+    let issuer = stack.issuer();
+    for rekor in [Rekor::V2, Rekor::V1] {
+        let bundle = ws.path(&format!("hsm-{rekor:?}.sigstore.json"));
+        sign(
+            Client::Python,
+            &stack,
+            &ws,
+            rekor,
+            Kind::Blob,
+            &token_jwt,
+            &bundle,
+        )
+        .unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
+        verify(
+            Client::Python,
+            &stack,
+            &bundle,
+            &ws.path("artifact.txt"),
+            ALICE,
+            &issuer,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let bundle_json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&bundle).expect("bundle")).expect("json");
+        if rekor == Rekor::V2 {
+            assert!(
+                bundle_json["verificationMaterial"]["timestampVerificationData"]
+                    ["rfc3161Timestamps"][0]["signedTimestamp"]
+                    .is_string(),
+                "no TSA timestamp: {bundle_json}"
+            );
+        }
+    }
+
+    // The token disappears: Fulcio and the TSA answer 503 with a JSON error and issue nothing.
+    std::fs::remove_dir_all(token.dir.path().join("tokens")).expect("remove token");
+    std::fs::write(token.dir.path().join("pin"), "wrong\n").expect("pin");
+    let client_key = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("key");
+    let request = serde_json::json!({
+        "credentials": {"oidcIdentityToken": stack.token(ALICE)},
+        "publicKeyRequest": {
+            "publicKey": {"algorithm": "ECDSA", "content": client_key.public_key().expect("pk").to_pem()},
+            "proofOfPossession": STANDARD.encode(client_key.sign(ALICE.as_bytes()).expect("sign")),
+        },
+    });
+    let fulcio = format!("{}/api/v2/signingCert", stack.url("fulcio"));
+    let tsa = stack.url("tsa");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (fulcio_status, fulcio_body, tsa_status) = runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let res = http.post(&fulcio).json(&request).send().await.expect("fulcio");
+        let status = res.status().as_u16();
+        let body: serde_json::Value = res.json().await.expect("JSON error body");
+        let tsa_status = http
+            .post(&tsa)
+            .header("content-type", "application/json")
+            .body(r#"{"artifactHash":"LCa0a2j/xo/5m0U8HTBBNBNCLXBkg7+g+YpeiGJm564=","hashAlgorithm":"sha256"}"#)
+            .send()
+            .await
+            .expect("tsa")
+            .status()
+            .as_u16();
+        (status, body, tsa_status)
+    });
+    assert_eq!(fulcio_status, 503, "{fulcio_body}");
+    assert_eq!(fulcio_body["code"], 503, "{fulcio_body}");
+    assert!(
+        fulcio_body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unavailable")),
+        "{fulcio_body}"
+    );
+    assert_eq!(tsa_status, 503);
+    let bundle = ws.path("after-removal.sigstore.json");
+    let failure = sign(
+        Client::Python,
+        &stack,
+        &ws,
+        Rekor::V2,
+        Kind::Blob,
+        &token_jwt,
+        &bundle,
+    )
+    .expect_err("signing must fail without the token");
+    assert!(
+        failure.contains("503") || failure.contains("unavailable"),
+        "{failure}\n{}",
+        stack.log()
+    );
+    assert!(
+        stack.log().contains("signing key unavailable")
+            || stack.log().contains("CA signing key unavailable"),
+        "{}",
+        stack.log()
+    );
+    stack.stop();
+
+    // Starting without the token (the module works, the token is gone) is refused with a
+    // message naming what is missing.
+    std::fs::create_dir(token.dir.path().join("tokens")).expect("empty token directory");
+    let mut child = Command::new(sigstack_bin())
+        .env("SOFTHSM2_CONF", token.conf())
+        .args(["up", "--data-dir", data_arg])
+        .args([
+            "--fulcio-port",
+            "0",
+            "--ctlog-port",
+            "0",
+            "--rekor-v1-port",
+            "0",
+        ])
+        .args([
+            "--rekor-v2-port",
+            "0",
+            "--tsa-port",
+            "0",
+            "--oidc-port",
+            "0",
+        ])
+        .args(&flags)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sigstack");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("sigstack up started without its token");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("stderr");
+    assert!(!status.success());
+    assert!(
+        stderr.contains("no PKCS#11 token labelled") && stderr.contains(TOKEN),
+        "{stderr}"
+    );
+}
