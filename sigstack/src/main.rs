@@ -7,6 +7,7 @@
 //! issuer that this stack's Fulcio accepts.
 
 mod config;
+mod issued;
 mod stack;
 
 use std::time::{Duration, SystemTime};
@@ -30,6 +31,8 @@ enum Command {
     Up(Box<UpArgs>),
     /// Print an ID token from the local OIDC issuer (reading its key from the data directory).
     Token(TokenArgs),
+    /// List the certificates issued to an identity, read from the stack's CT log.
+    Issued(issued::IssuedArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -55,6 +58,7 @@ struct TokenArgs {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Issued(args) => issued::run(args),
         Command::Up(args) => {
             init_tracing();
             let config = config::StackConfig::resolve(*args)?;

@@ -166,7 +166,9 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
             sigstack_durable::create_dir_all(&data_dir.join("oidc"))?;
             sigstack_durable::write(
                 &data_dir.join("oidc/issuer.json"),
-                serde_json::json!({ "issuer": issuer }).to_string().as_bytes(),
+                serde_json::json!({ "issuer": issuer })
+                    .to_string()
+                    .as_bytes(),
             )?;
             Some(
                 sigstack_oidc_issuer::OidcIssuerState::new(
@@ -208,6 +210,8 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         }),
         metrics: metrics.clone(),
         http,
+        detached_sct: config.fulcio_detached_sct,
+        rate_limits: config.fulcio_rate_limits,
     })
     .context("Fulcio")?;
 
@@ -324,11 +328,15 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     let mut serve = |name: &'static str, listener: TcpListener, router: axum::Router| {
         let mut stop = stop_rx.clone();
         servers.spawn(async move {
-            let result = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
+            // Connect info gives handlers the client address (Fulcio's per-IP rate limit).
+            let result = axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })
+            .await;
             (name, result)
         });
     };

@@ -233,7 +233,6 @@ pub struct Issuer {
 
 /// Where the verification keys of an issuer come from.
 #[derive(Clone, Debug, PartialEq)]
-#[non_exhaustive]
 pub enum KeySource {
     /// OpenID Connect discovery at `<issuer>/.well-known/openid-configuration`, then its
     /// `jwks_uri` (which must be on the issuer's own origin).
