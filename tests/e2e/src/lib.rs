@@ -73,6 +73,28 @@ impl Stack {
     /// When the stack does not come up within a minute.
     #[must_use]
     pub fn start_on(data_dir: &Path) -> Self {
+        Self::start_on_with(data_dir, &[])
+    }
+
+    /// Start a stack on a fresh temporary data directory with extra `sigstack up` arguments.
+    ///
+    /// # Panics
+    /// When the stack does not come up within a minute.
+    #[must_use]
+    pub fn start_with(extra_args: &[&std::ffi::OsStr]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data_dir = tmp.path().join("data");
+        let mut stack = Self::start_on_with(&data_dir, extra_args);
+        stack._tmp = Some(tmp);
+        stack
+    }
+
+    /// [`Self::start_on`] with extra `sigstack up` arguments.
+    ///
+    /// # Panics
+    /// When the stack does not come up within a minute.
+    #[must_use]
+    pub fn start_on_with(data_dir: &Path, extra_args: &[&std::ffi::OsStr]) -> Self {
         let ready = data_dir.join("trust").join("ready");
         let _ = std::fs::remove_file(&ready);
         let log = std::fs::File::create(data_dir.with_extension("log")).expect("log file");
@@ -93,6 +115,7 @@ impl Stack {
                 "--oidc-port",
                 "0",
             ])
+            .args(extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -275,7 +298,9 @@ pub enum Kind {
     InToto,
 }
 
-fn tools() -> PathBuf {
+/// `.tools` (sigstore-python lives in `.tools/venv`).
+#[must_use]
+pub fn tools() -> PathBuf {
     repo_root().join(".tools")
 }
 
