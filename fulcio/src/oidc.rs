@@ -192,10 +192,18 @@ impl OidcVerifier {
             } else {
                 std::fs::read(ca_cert).map_err(|e| bad(format!("reading {ca_cert}: {e}")))?
             };
-            let roots = reqwest::Certificate::from_pem_bundle(&pem)
+            // Parse every certificate fully here, so a damaged file fails at startup rather than
+            // at the first TLS handshake.
+            let text = String::from_utf8(pem).map_err(|_| bad("not PEM text".into()))?;
+            let parsed = sigstack_pki::parse_pem_chain(&text)
                 .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
-            if roots.is_empty() {
+            if parsed.is_empty() {
                 return Err(bad("no certificate in it".into()));
+            }
+            let mut roots = Vec::with_capacity(parsed.len());
+            for cert in &parsed {
+                let der = der::Encode::to_der(cert).map_err(|e| bad(e.to_string()))?;
+                roots.push(reqwest::Certificate::from_der(&der).map_err(|e| bad(e.to_string()))?);
             }
             tls_clients.insert(ca_cert.clone(), discovery_client(roots)?);
         }

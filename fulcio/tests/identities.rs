@@ -775,3 +775,54 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert_eq!(f.stack.issued(), 3);
     assert_eq!(f.stack.ct_size(), 3);
 }
+
+#[tokio::test]
+async fn ca_cert_roots_are_checked_at_startup() {
+    let f = fixture(CtMode::Detached, false, RateLimits::default()).await;
+    let root_pem = sigstack_pki::certificate_pem(f.stack.ca.root()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let root_file = dir.path().join("idp-ca.pem");
+    std::fs::write(&root_file, &root_pem).unwrap();
+    let start = |ca_cert: &str| {
+        let yaml = format!(
+            "oidc-issuers:\n  https://idp.internal.test:\n    client-id: sigstore\n    type: email\n    ca-cert: {}\n",
+            serde_json::to_string(ca_cert).unwrap()
+        );
+        sigstack_fulcio::FulcioState::new(sigstack_fulcio::FulcioConfig {
+            ca: f.stack.ca.clone(),
+            issuers: sigstack_fulcio::IssuerConfig::from_text(&yaml).unwrap(),
+            ct: None,
+            metrics: sigstack_http::Metrics::new(),
+            http: reqwest::Client::new(),
+            detached_sct: false,
+            rate_limits: RateLimits::default(),
+        })
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+    };
+    start(&root_pem).unwrap();
+    start(root_file.to_str().unwrap()).unwrap();
+    let err = start("/nonexistent/ca.pem").unwrap_err();
+    assert!(
+        err.contains("idp.internal.test") && err.contains("/nonexistent/ca.pem"),
+        "{err}"
+    );
+    let err = start("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap_err();
+    assert!(err.contains("ca-cert"), "{err}");
+    // Detached SCTs need a CT log.
+    let err = sigstack_fulcio::FulcioState::new(sigstack_fulcio::FulcioConfig {
+        ca: f.stack.ca.clone(),
+        issuers: sigstack_fulcio::IssuerConfig::from_text(
+            "oidc-issuers:\n  https://idp.internal.test:\n    client-id: sigstore\n    type: email\n",
+        )
+        .unwrap(),
+        ct: None,
+        metrics: sigstack_http::Metrics::new(),
+        http: reqwest::Client::new(),
+        detached_sct: true,
+        rate_limits: RateLimits::default(),
+    })
+    .map(|_| ())
+    .unwrap_err();
+    assert!(err.to_string().contains("CT log"));
+}

@@ -1,39 +1,51 @@
 //! The Fulcio issuer configuration file, parsed into [`FulcioConfigFile`] and checked into
 //! [`IssuerConfig`].
 //!
-//! The file is Fulcio's own format (`pkg/config/config.go`), JSON or YAML:
+//! The file is Fulcio's own format (`pkg/config/config.go`), JSON or YAML; an operator's existing
+//! file loads unchanged (YAML anchors, a `define:` block, every issuer type, meta-issuers,
+//! `ci-issuer-metadata`):
 //!
 //! ```yaml
 //! oidc-issuers:                      # exact issuer URL -> issuer entry
 //!   https://token.actions.githubusercontent.com:
 //!     issuer-url: https://token.actions.githubusercontent.com   # defaults to the key
 //!     client-id: sigstore            # the required `aud`
-//!     type: ci-provider              # email | ci-provider | uri | username
+//!     type: ci-provider              # email | username | uri | spiffe | kubernetes |
+//!                                    # chainguard-identity | ci-provider (legacy:
+//!                                    # github-workflow | gitlab-pipeline | buildkite-job |
+//!                                    # codefresh-workflow, read as ci-provider)
 //!     ci-provider: github-workflow   # key into ci-issuer-metadata (ci-provider only)
 //!     issuer-claim: $.federated_claims.connector_id   # email only: issuer recorded in the cert
 //!     subject-domain: https://example.com   # uri (with scheme) / username (without)
+//!     spiffe-trust-domain: example.org      # spiffe only
 //!     challenge-claim: sub           # optional; must be what the type signs (email or sub)
 //!     skip-email-verification: false # email only
+//!     ca-cert: /etc/ssl/idp-ca.pem   # extra TLS roots for discovery: PEM text or a file path
+//!     environment: production        # informational; every issuer is served
 //!     description: "..."
 //!     contact: "..."
+//!     # Sigstack additions, all optional (see the policy module):
+//!     jwks-file: /etc/sigstack/github-jwks.json   # or `jwks: {"keys": [...]}`: no discovery
+//!     claim-policy: { rules: [ ... ] }
+//!     custom-extensions: [ { oid: 1.3.6.1.4.1.<PEN>.1, claim: ... } ]
 //! meta-issuers:                      # pattern, `*` = [-_a-zA-Z0-9]+, anchored -> entry
-//!   https://token.actions.githubusercontent.com/*:
+//!   https://oidc.eks.*.amazonaws.com/id/*:
 //!     client-id: sigstore
-//!     type: ci-provider
-//!     ci-provider: github-workflow
-//! ci-issuer-metadata:                # ci-provider name -> templates (built-ins: github-workflow,
-//!   my-ci:                           # gitlab-pipeline; an entry here replaces a built-in)
+//!     type: kubernetes
+//! ci-issuer-metadata:                # ci-provider name -> templates (built-ins:
+//!   my-ci:                           # github-workflow, gitlab-pipeline, codefresh-workflow,
+//!                                    # buildkite-job, circleci-job, buddy-pipeline; an entry
+//!                                    # here replaces a built-in)
 //!     default-template-values: { url: "https://ci.example" }
 //!     extension-templates: { build-signer-uri: "{{ .url }}/{{ .workflow }}", ... }
 //!     subject-alternative-name-template: "{{ .url }}/{{ .workflow }}"
 //! ```
 //!
 //! JSON files may also use Fulcio's Go field names (`OIDCIssuers`, `IssuerURL`, `ClientID`,
-//! `Type`, `CIProvider`, ...). The legacy types `github-workflow`, `gitlab-pipeline`,
-//! `buildkite-job` and `codefresh-workflow` are read as `ci-provider` with the metadata of the
-//! same name. Unknown keys inside an issuer entry are rejected, so typos do not silently weaken
-//! the configuration; unknown top-level keys (such as the `define:` anchors block of Fulcio's
-//! public config) are ignored.
+//! `Type`, `CIProvider`, ...). Unknown keys inside an issuer entry are rejected, so typos do not
+//! silently weaken the configuration; unknown top-level keys (such as the `define:` anchors
+//! block of Fulcio's public config) are ignored. SPIFFE issuers cannot be meta-issuers (as
+//! upstream).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
