@@ -120,6 +120,14 @@ pub enum OidcSetupError {
     /// The HTTP client could not be built.
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    /// An issuer's `jwks-file` is unreadable or holds no usable key.
+    #[error("issuer {issuer}: jwks-file {reason}")]
+    Jwks {
+        /// The issuer (or meta-issuer pattern).
+        issuer: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// An issuer's `ca-cert` is unusable.
     #[error("issuer {issuer}: ca-cert: {reason}")]
     CaCert {
@@ -177,6 +185,19 @@ impl OidcVerifier {
                 .map(|(p, i)| (p.as_str().to_string(), i)),
         );
         for (name, issuer) in with_roots {
+            if let KeySource::JwksFile(path) = &issuer.key_source {
+                // A missing or broken key file is an operator mistake: say so at startup.
+                std::fs::read(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| {
+                        serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))
+                    })
+                    .and_then(parse_jwks)
+                    .map_err(|reason| OidcSetupError::Jwks {
+                        issuer: name.clone(),
+                        reason: format!("{}: {reason}", path.display()),
+                    })?;
+            }
             let Some(ca_cert) = &issuer.ca_cert else {
                 continue;
             };

@@ -809,6 +809,34 @@ async fn ca_cert_roots_are_checked_at_startup() {
     );
     let err = start("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").unwrap_err();
     assert!(err.contains("ca-cert"), "{err}");
+    // A jwks-file that is missing or holds no key is refused at startup, naming it.
+    for (content, needle) in [
+        (None, "No such file"),
+        (Some("{\"keys\": []}"), "no usable key"),
+    ] {
+        let path = dir.path().join("keys.json");
+        let _ = std::fs::remove_file(&path);
+        if let Some(content) = content {
+            std::fs::write(&path, content).unwrap();
+        }
+        let yaml = format!(
+            "oidc-issuers:\n  https://idp.internal.test:\n    client-id: sigstore\n    type: email\n    jwks-file: {}\n",
+            path.display()
+        );
+        let err = sigstack_fulcio::FulcioState::new(sigstack_fulcio::FulcioConfig {
+            ca: f.stack.ca.clone(),
+            issuers: sigstack_fulcio::IssuerConfig::from_text(&yaml).unwrap(),
+            ct: None,
+            metrics: sigstack_http::Metrics::new(),
+            http: reqwest::Client::new(),
+            detached_sct: false,
+            rate_limits: RateLimits::default(),
+        })
+        .map(|_| ())
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("keys.json") && err.contains(needle), "{err}");
+    }
     // Detached SCTs need a CT log.
     let err = sigstack_fulcio::FulcioState::new(sigstack_fulcio::FulcioConfig {
         ca: f.stack.ca.clone(),
