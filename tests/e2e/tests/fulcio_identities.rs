@@ -10,7 +10,7 @@ use std::process::Command;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use sigstack_e2e::{Client, Kind, Rekor, Stack, Workspace, sign, sigstack_bin, tools};
+use sigstack_e2e::{Client, Kind, Rekor, Stack, Workspace, sign, sigstack_bin, tools, verify};
 use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer};
 
 const EKS: &str = "https://oidc.eks.eu-west-1.amazonaws.com/id/B02C93B6A2D30341AD01E1B6D48164CB";
@@ -128,6 +128,10 @@ fn operator_config_identities_sign_verify_and_are_listed() {
              \x20   issuer-url: https://token.actions.githubusercontent.com\n\
              \x20   client-id: sigstore\n    type: ci-provider\n    ci-provider: *gh\n    jwks-file: {j}\n\
              \x20 https://mail.example.test:\n    client-id: sigstore\n    type: email\n    jwks-file: {j}\n\
+             \x20 https://spire.example.test:\n    client-id: sigstore\n    type: spiffe\n    spiffe-trust-domain: prod.example.test\n    jwks-file: {j}\n\
+             \x20 https://idp.example.test:\n    client-id: sigstore\n    type: uri\n    subject-domain: https://example.test\n    jwks-file: {j}\n\
+             \x20 https://users.example.test:\n    client-id: sigstore\n    type: username\n    subject-domain: example.test\n    jwks-file: {j}\n\
+             \x20 https://issuer.enforce.dev:\n    client-id: sigstore\n    type: chainguard-identity\n    jwks-file: {j}\n\
              meta-issuers:\n\
              \x20 https://oidc.eks.*.amazonaws.com/id/*:\n    client-id: sigstore\n    type: kubernetes\n    jwks-file: {j}\n",
             j = jwks.display()
@@ -258,6 +262,100 @@ fn operator_config_identities_sign_verify_and_are_listed() {
         &artifact,
     )
     .unwrap_or_else(|e| panic!("verify email identity: {e}"));
+
+    // sigstore-js verifies the same bundles with its identity policy.
+    for (bundle, identity, issuer) in [
+        (
+            &gh_bundle,
+            san,
+            "https://token.actions.githubusercontent.com",
+        ),
+        (&k8s_bundle, k8s_san, EKS),
+        (
+            &mail_bundle,
+            "alice@example.test",
+            "https://mail.example.test",
+        ),
+    ] {
+        verify(Client::Js, &stack, bundle, &artifact, identity, issuer)
+            .unwrap_or_else(|e| panic!("sigstore-js {identity}: {e}"));
+        assert!(
+            verify(
+                Client::Js,
+                &stack,
+                bundle,
+                &artifact,
+                identity,
+                "https://other.test"
+            )
+            .is_err()
+        );
+    }
+
+    // The URI-SAN types: spiffe, uri, chainguard-identity, signed and verified by
+    // sigstore-python and sigstore-js.
+    for (iss, claims, identity) in [
+        (
+            "https://spire.example.test",
+            json!({"sub": "spiffe://prod.example.test/ns/build/sa/signer"}),
+            "spiffe://prod.example.test/ns/build/sa/signer",
+        ),
+        (
+            "https://idp.example.test",
+            json!({"sub": "https://example.test/services/release"}),
+            "https://example.test/services/release",
+        ),
+        (
+            "https://issuer.enforce.dev",
+            json!({"sub": "b4ef1b1e/4e0a9b4c"}),
+            "https://issuer.enforce.dev/b4ef1b1e/4e0a9b4c",
+        ),
+    ] {
+        let bundle = ws.path("uri.sigstore.json");
+        let _ = std::fs::remove_file(&bundle);
+        sign(
+            Client::Python,
+            &stack,
+            &ws,
+            Rekor::V2,
+            Kind::Blob,
+            &idp.token(iss, claims),
+            &bundle,
+        )
+        .unwrap_or_else(|e| panic!("{iss}: {e}\n{}", stack.log()));
+        python(
+            &[
+                "verify",
+                "identity",
+                "--cert-identity",
+                identity,
+                "--cert-oidc-issuer",
+                iss,
+            ],
+            &bundle,
+            &trust,
+            &artifact,
+        )
+        .unwrap_or_else(|e| panic!("sigstore-python {iss}: {e}"));
+        verify(Client::Js, &stack, &bundle, &artifact, identity, iss)
+            .unwrap_or_else(|e| panic!("sigstore-js {iss}: {e}"));
+        assert_eq!(issued(&stack, identity).len(), 1, "{identity}");
+    }
+
+    // username: the OtherName SAN `dana!example.test`. Clients sign with it; `sigstack issued`
+    // finds it by that value.
+    let bundle = ws.path("user.sigstore.json");
+    sign(
+        Client::Python,
+        &stack,
+        &ws,
+        Rekor::V2,
+        Kind::Blob,
+        &idp.token("https://users.example.test", json!({"sub": "dana"})),
+        &bundle,
+    )
+    .unwrap_or_else(|e| panic!("username: {e}\n{}", stack.log()));
+    assert_eq!(issued(&stack, "dana!example.test").len(), 1);
 
     // The audit listing, from the CT log.
     let listed = issued(&stack, san);
