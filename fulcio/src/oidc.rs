@@ -333,23 +333,27 @@ impl OidcVerifier {
         // Time claims are checked below against the injected clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        let mut last_error = None;
-        for key in candidates {
-            match jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-                unverified_token,
-                &key,
-                &validation,
-            ) {
-                Ok(data) => {
-                    check_times(&data.claims, now)?;
-                    return Ok((issuer, VerifiedClaims::from_verified_token(data.claims)));
+        // Signature checks are CPU work: off the async workers.
+        let token = unverified_token.to_string();
+        let verified = tokio::task::spawn_blocking(move || {
+            let mut last_error = None;
+            for key in candidates {
+                match jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+                    &token,
+                    &key,
+                    &validation,
+                ) {
+                    Ok(data) => return Ok(data.claims),
+                    Err(e) => last_error = Some(e),
                 }
-                Err(e) => last_error = Some(e),
             }
-        }
-        Err(OidcError::Invalid(
-            last_error.map_or_else(|| "no usable key".into(), |e| describe(&e)),
-        ))
+            Err(last_error.map_or_else(|| "no usable key".into(), |e| describe(&e)))
+        })
+        .await
+        .map_err(|e| OidcError::Invalid(format!("verification task failed: {e}")))?
+        .map_err(OidcError::Invalid)?;
+        check_times(&verified, now)?;
+        Ok((issuer, VerifiedClaims::from_verified_token(verified)))
     }
 
     /// The issuer's key set: cached unless `refresh` or stale (for a JWKS file: unless the file
