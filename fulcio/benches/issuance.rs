@@ -198,7 +198,7 @@ fn issuance(c: &mut Criterion) {
         });
     });
     let http = reqwest::Client::new();
-    for concurrency in [1usize, 16] {
+    for concurrency in [1usize, 16, 64, 256] {
         group.bench_function(format!("end_to_end/c{concurrency}"), |b| {
             b.iter_custom(|rounds| {
                 s.runtime.block_on(async {
