@@ -273,6 +273,14 @@ impl Principal {
                     }
                     _ => subject.to_string(),
                 };
+                // The SAN is the subject as a path under the issuer; dot segments would let a
+                // subject name another path, so they are refused.
+                if subject
+                    .split('/')
+                    .any(|segment| segment == "." || segment == "..")
+                {
+                    return Err(invalid("sub", "dot segments are not allowed"));
+                }
                 let uri = format!(
                     "{}/{}",
                     iss.trim_end_matches('/'),

@@ -334,6 +334,11 @@ fn chainguard_identity_with_every_claim() {
     )
     .unwrap();
     assert_eq!(p.name(), "erin@example.com");
+    let traversal = principal("https://issuer.enforce.dev", json!({"sub": "a/../b"}));
+    assert!(matches!(
+        traversal,
+        Err(FulcioCoreError::InvalidClaim { .. })
+    ));
 }
 
 #[test]
