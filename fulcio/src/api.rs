@@ -192,9 +192,13 @@ pub struct OidcIssuer {
     pub wildcard_issuer_url: Option<String>,
     /// Required `aud`.
     pub audience: String,
+    /// SPIFFE trust domain of spiffe issuers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spiffe_trust_domain: Option<String>,
     /// Claim the proof of possession signs.
     pub challenge_claim: String,
-    /// Issuer type (`email`, `ci-provider`, `uri`, `username`).
+    /// Issuer type (`email`, `ci-provider`, `uri`, `username`, `spiffe`, `kubernetes`,
+    /// `chainguard-identity`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub issuer_type: String,
     /// Subject domain of uri / username issuers.

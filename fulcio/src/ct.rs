@@ -33,24 +33,36 @@ impl CtConfig {
     }
 }
 
-/// Log `chain_der` (precertificate first, then the issuing chain) and return the SCT, verified
-/// against the log key over the precertificate entry (`issuer_spki_der`, `tbs_der`).
+/// Log `chain_der` (the final certificate first, then the issuing chain) with `add-chain` and
+/// return the SCT, verified against the log key over the certificate.
 ///
 /// # Errors
 /// A description of what failed (for the server log; clients get a generic message).
-pub(crate) async fn submit_precertificate(
+pub(crate) async fn submit_certificate(
     http: &reqwest::Client,
     ct: &CtConfig,
     chain_der: &[Vec<u8>],
-    issuer_spki_der: &[u8],
-    tbs_der: &[u8],
+) -> Result<SignedCertificateTimestamp, String> {
+    let url = format!("{}/ct/v1/add-chain", ct.url.as_str().trim_end_matches('/'));
+    let sct = post_chain(http, ct, &url, chain_der).await?;
+    let leaf = chain_der.first().ok_or("empty chain")?;
+    sct.verify_x509(&ct.public_key, leaf)
+        .map_err(|e| format!("POST {url}: SCT does not verify: {e}"))?;
+    Ok(sct)
+}
+
+/// POST a chain to `url` and return the SCT of the configured log (signature not yet checked).
+async fn post_chain(
+    http: &reqwest::Client,
+    ct: &CtConfig,
+    url: &str,
+    chain_der: &[Vec<u8>],
 ) -> Result<SignedCertificateTimestamp, String> {
     let request = AddChainRequest {
         chain: chain_der.iter().map(|c| B64.encode(c)).collect(),
     };
-    let url = ct.add_pre_chain_url();
     let mut response = http
-        .post(&url)
+        .post(url)
         .timeout(CT_TIMEOUT)
         .json(&request)
         .send()
@@ -88,6 +100,23 @@ pub(crate) async fn submit_precertificate(
             B64.encode(expected_log_id)
         ));
     }
+    Ok(sct)
+}
+
+/// Log `chain_der` (precertificate first, then the issuing chain) and return the SCT, verified
+/// against the log key over the precertificate entry (`issuer_spki_der`, `tbs_der`).
+///
+/// # Errors
+/// A description of what failed (for the server log; clients get a generic message).
+pub(crate) async fn submit_precertificate(
+    http: &reqwest::Client,
+    ct: &CtConfig,
+    chain_der: &[Vec<u8>],
+    issuer_spki_der: &[u8],
+    tbs_der: &[u8],
+) -> Result<SignedCertificateTimestamp, String> {
+    let url = ct.add_pre_chain_url();
+    let sct = post_chain(http, ct, &url, chain_der).await?;
     sct.verify_precert(&ct.public_key, issuer_spki_der, tbs_der)
         .map_err(|e| format!("POST {url}: SCT does not verify: {e}"))?;
     Ok(sct)

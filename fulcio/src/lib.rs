@@ -3,10 +3,16 @@
 //!
 //! Endpoints, served at the host root (sigstore-python drops any path prefix of the CA URL):
 //!
-//! - `POST /api/v2/signingCert`: verify the OIDC token, derive the principal, check proof of
-//!   possession, issue a precertificate, log it in the CT log, verify the SCT, and return the
-//!   final certificate with the SCT embedded (or, with CT explicitly disabled, a certificate
-//!   without SCT).
+//! - `POST /api/v2/signingCert`: verify the OIDC token, derive the principal (the issuer's claim
+//!   policy may refuse it: 403), check proof of possession, issue a precertificate, log it in the
+//!   CT log, verify the SCT, and return the final certificate with the SCT embedded. In detached
+//!   mode ([`FulcioConfig::detached_sct`]) the final certificate itself is logged (`add-chain`)
+//!   and its verified SCT is returned beside it, as upstream's `signedCertificateDetachedSct`.
+//!   With CT explicitly disabled, a certificate without SCT.
+//!
+//! Every certificate issued with a CT log configured is in that log before it is returned.
+//! Optional token-bucket rate limits per client IP and per identity answer 429 with
+//! `Retry-After` ([`RateLimits`]).
 //! - `GET /api/v2/trustBundle`, `GET /api/v2/configuration`.
 //! - Legacy v1: `POST /api/v1/signingCert` (201, PEM chain), `GET /api/v1/rootCert`.
 //! - `/healthz`, `/readyz`, `/metrics` (from `sigstack-http`).
@@ -14,15 +20,17 @@
 pub mod api;
 mod ct;
 pub mod oidc;
+pub mod rate_limit;
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use der::Encode;
 use prometheus_client::metrics::counter::Counter;
 use sigstack_fulcio_core::{CertificateProfile, FulcioCoreError, Principal, ProvenKey};
@@ -31,7 +39,8 @@ use sigstack_pki::CertificateAuthority;
 use x509_cert::Certificate;
 
 pub use crate::ct::{CT_TIMEOUT, CtConfig};
-pub use crate::oidc::{OidcError, OidcVerifier};
+pub use crate::oidc::{OidcError, OidcSetupError, OidcVerifier};
+pub use crate::rate_limit::{RateLimit, RateLimits};
 pub use sigstack_fulcio_core::IssuerConfig;
 
 use crate::api::{
@@ -60,6 +69,12 @@ pub struct FulcioConfig {
     /// HTTP client for the CT log. (OIDC discovery uses its own client with a 10 s timeout and no
     /// cross-origin redirects.)
     pub http: reqwest::Client,
+    /// Detached-SCT mode: log the final certificate (`add-chain`) and return its SCT beside the
+    /// chain instead of embedding it (upstream's `signedCertificateDetachedSct`). Only
+    /// meaningful with a CT log.
+    pub detached_sct: bool,
+    /// Rate limits (off by default).
+    pub rate_limits: RateLimits,
 }
 
 /// Startup errors.
@@ -72,9 +87,12 @@ pub enum FulcioError {
     /// The CT configuration is unusable.
     #[error("CT log: {0}")]
     Ct(String),
-    /// The HTTP client for OIDC discovery could not be built.
-    #[error("HTTP client: {0}")]
-    Http(#[from] reqwest::Error),
+    /// The OIDC verifier could not be set up (HTTP client, an issuer's `ca-cert`).
+    #[error("OIDC: {0}")]
+    Oidc(#[from] OidcSetupError),
+    /// Detached-SCT mode without a CT log.
+    #[error("detached-SCT mode needs a CT log")]
+    DetachedWithoutCt,
 }
 
 /// The running service. Cheap to clone.
@@ -93,6 +111,9 @@ struct Inner {
     metrics: Metrics,
     issued: Counter,
     clock: Clock,
+    detached_sct: bool,
+    per_ip: Option<rate_limit::Buckets<IpAddr>>,
+    per_identity: Option<rate_limit::Buckets<(String, String)>>,
 }
 
 impl std::fmt::Debug for FulcioState {
@@ -148,6 +169,9 @@ impl FulcioState {
                 )));
             }
         }
+        if config.detached_sct && config.ct.is_none() {
+            return Err(FulcioError::DetachedWithoutCt);
+        }
         let issued = Counter::default();
         config.metrics.register(
             "fulcio_new_certs",
@@ -165,6 +189,12 @@ impl FulcioState {
                 metrics: config.metrics,
                 issued,
                 clock,
+                detached_sct: config.detached_sct,
+                per_ip: config.rate_limits.per_ip.map(rate_limit::Buckets::new),
+                per_identity: config
+                    .rate_limits
+                    .per_identity
+                    .map(rate_limit::Buckets::new),
             }),
         })
     }
@@ -178,10 +208,19 @@ impl FulcioState {
     /// token -> principal -> proof of possession -> precertificate -> CT -> final certificate.
     async fn issue_certificate(
         &self,
+        client_ip: Option<IpAddr>,
         unverified_token: &str,
         key_request: KeyRequest<'_>,
     ) -> Result<Issued, ApiError> {
         let inner = &self.inner;
+        if let (Some(buckets), Some(ip)) = (&inner.per_ip, client_ip) {
+            buckets
+                .take(&ip, Instant::now())
+                .map_err(|wait| ApiError::TooManyRequests {
+                    what: "client address",
+                    wait,
+                })?;
+        }
         let now = (inner.clock)();
         let (issuer, claims) = inner
             .oidc
@@ -189,13 +228,47 @@ impl FulcioState {
             .await
             .map_err(ApiError::Unauthenticated)?;
         let principal = Principal::from_claims(&issuer, &claims).map_err(ApiError::from_core)?;
+        if let Some(buckets) = &inner.per_identity {
+            let identity = (principal.issuer().to_string(), principal.name().to_string());
+            buckets
+                .take(&identity, Instant::now())
+                .map_err(|wait| ApiError::TooManyRequests {
+                    what: "identity",
+                    wait,
+                })?;
+        }
         let key = key_request.prove(&principal).await?;
         let profile = CertificateProfile::new(&principal, &key, inner.ca.issuer(), now)
             .map_err(ApiError::from_core)?;
         let signer = &inner.ca.signer;
 
+        let mut detached_sct = None;
         let (leaf, embedded_sct) = match &inner.ct {
             None => (issue(signer, profile.without_ct_extension()).await?, false),
+            Some(ct) if inner.detached_sct => {
+                let leaf = issue(signer, profile.without_ct_extension()).await?;
+                let mut chain_der = vec![leaf.to_der().map_err(|e| ca_error(e.into()))?];
+                for cert in &inner.ca.chain {
+                    chain_der.push(cert.to_der().map_err(|e| ca_error(e.into()))?);
+                }
+                let sct = ct::submit_certificate(&inner.http, ct, &chain_der)
+                    .await
+                    .map_err(|detail| ApiError::Internal {
+                        public: CT_FAILURE,
+                        detail,
+                    })?;
+                let json = sct.to_json().map_err(|e| ApiError::Internal {
+                    public: CT_FAILURE,
+                    detail: e.to_string(),
+                })?;
+                let json = serde_json::to_vec(&json).map_err(|e| ApiError::Internal {
+                    public: CT_FAILURE,
+                    detail: e.to_string(),
+                })?;
+                use base64::Engine as _;
+                detached_sct = Some(base64::engine::general_purpose::STANDARD.encode(json));
+                (leaf, false)
+            }
             Some(ct) => {
                 let precert_template = profile.precertificate().map_err(ApiError::from_core)?;
                 let precert = issue(signer, &precert_template).await?;
@@ -241,6 +314,7 @@ impl FulcioState {
         Ok(Issued {
             chain: self.chain_with(&leaf)?,
             embedded_sct,
+            detached_sct,
         })
     }
 
@@ -273,6 +347,12 @@ impl FulcioState {
                 _ => None,
             },
             skip_email_verification: issuer.skip_email_verification,
+            spiffe_trust_domain: match &issuer.kind {
+                sigstack_fulcio_core::IssuerKind::Spiffe { trust_domain } => {
+                    Some(trust_domain.clone())
+                }
+                _ => None,
+            },
             ..Default::default()
         };
         let issuers = self.inner.oidc.issuers();
@@ -309,6 +389,7 @@ pub fn router(state: FulcioState) -> Router {
 /// `POST /api/v2/signingCert`
 async fn signing_cert(
     State(state): State<FulcioState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     JsonBody(request): JsonBody<CreateSigningCertificateRequest>,
 ) -> Result<Response, ApiError> {
@@ -319,7 +400,7 @@ async fn signing_cert(
     let unverified_token = token(&headers, body_token)?;
     let key_request = KeyRequest::from_v2(&request)?;
     let issued = state
-        .issue_certificate(&unverified_token, key_request)
+        .issue_certificate(peer_ip(peer), &unverified_token, key_request)
         .await?;
     let answer = if issued.embedded_sct {
         SigningCertificate {
@@ -332,7 +413,7 @@ async fn signing_cert(
         SigningCertificate {
             signed_certificate_detached_sct: Some(SigningCertificateDetachedSct {
                 chain: issued.chain,
-                signed_certificate_timestamp: None,
+                signed_certificate_timestamp: issued.detached_sct,
             }),
             ..Default::default()
         }
@@ -344,20 +425,33 @@ async fn signing_cert(
 /// PEM chain (leaf first) as `application/pem-certificate-chain`.
 async fn signing_cert_v1(
     State(state): State<FulcioState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     JsonBody(request): JsonBody<api::LegacyCertificateRequest>,
 ) -> Result<Response, ApiError> {
     let unverified_token = token(&headers, None)?;
     let key_request = OwnedKeyRequest::from_v1(&request)?;
     let issued = state
-        .issue_certificate(&unverified_token, key_request.as_ref())
+        .issue_certificate(peer_ip(peer), &unverified_token, key_request.as_ref())
         .await?;
-    Ok((
+    let mut response = (
         StatusCode::CREATED,
         [(header::CONTENT_TYPE, "application/pem-certificate-chain")],
         issued.chain.certificates.concat(),
     )
-        .into_response())
+        .into_response();
+    // Detached mode: the SCT travels in the `SCT` header (base64 of the JSON AddChainResponse).
+    if let Some(sct) = issued.detached_sct
+        && let Ok(value) = header::HeaderValue::from_str(&sct)
+    {
+        response.headers_mut().insert("SCT", value);
+    }
+    Ok(response)
+}
+
+/// The client's address, when the server records it (`into_make_service_with_connect_info`).
+fn peer_ip(peer: Option<Extension<ConnectInfo<SocketAddr>>>) -> Option<IpAddr> {
+    peer.map(|Extension(ConnectInfo(addr))| addr.ip())
 }
 
 /// `GET /api/v1/rootCert` (legacy): the CA chain as PEM, issuer first.
@@ -542,8 +636,10 @@ impl OwnedKeyRequest {
 struct Issued {
     /// Leaf first, root last, PEM.
     chain: CertificateChain,
-    /// Whether the leaf carries an embedded SCT (false only with CT disabled).
+    /// Whether the leaf carries an embedded SCT.
     embedded_sct: bool,
+    /// Detached mode: base64 of the JSON `AddChainResponse` of the logged leaf.
+    detached_sct: Option<String>,
 }
 
 /// Sign `template` with the CA key on a blocking thread: the key may be on an HSM.
@@ -595,6 +691,10 @@ enum ApiError {
     BadRequest(String),
     /// 401: the token is missing or refused.
     Unauthenticated(OidcError),
+    /// 403: the issuer's claim policy refuses the identity.
+    Forbidden(String),
+    /// 429: a rate limit is exhausted for this long.
+    TooManyRequests { what: &'static str, wait: Duration },
     /// 500 with a fixed public message; the detail is logged.
     Internal {
         public: &'static str,
@@ -606,7 +706,9 @@ enum ApiError {
 
 impl ApiError {
     fn from_core(e: FulcioCoreError) -> Self {
-        if e.is_client_error() {
+        if matches!(e, FulcioCoreError::PolicyDenied { .. }) {
+            Self::Forbidden(e.to_string())
+        } else if e.is_client_error() {
             Self::BadRequest(e.to_string())
         } else {
             Self::Internal {
@@ -621,7 +723,25 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
             Self::BadRequest(message) => json_error(StatusCode::BAD_REQUEST, message),
-            Self::Unauthenticated(e) => json_error(StatusCode::UNAUTHORIZED, e),
+            Self::Unauthenticated(e) => {
+                if let OidcError::Discovery { issuer, detail } = &e {
+                    tracing::warn!(%issuer, %detail, "fetching issuer keys failed");
+                }
+                json_error(StatusCode::UNAUTHORIZED, e)
+            }
+            Self::Forbidden(message) => json_error(StatusCode::FORBIDDEN, message),
+            Self::TooManyRequests { what, wait } => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let seconds = seconds.max(1);
+                let mut response = json_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("too many certificate requests for this {what}; retry in {seconds} s"),
+                );
+                if let Ok(value) = header::HeaderValue::from_str(&seconds.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                response
+            }
             Self::Internal { public, detail } => {
                 tracing::error!(%detail, "{public}");
                 json_error(StatusCode::INTERNAL_SERVER_ERROR, public)

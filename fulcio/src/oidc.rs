@@ -1,11 +1,22 @@
 //! OIDC ID-token verification: pick the configured issuer by the token's (unverified) `iss`,
-//! discover its JWKS, check the signature with `jsonwebtoken`, then `aud`, `iss`, `exp`, `nbf`
+//! get its keys, check the signature with `jsonwebtoken`, then `aud`, `iss`, `exp`, `nbf`
 //! and `iat` against the injected clock.
 //!
-//! Discovery and JWKS documents are fetched with a dedicated HTTP client: 10 s timeout,
-//! redirects followed only within the same scheme, host and port, bodies capped at
-//! [`MAX_DOCUMENT_SIZE`]. Key sets are cached per issuer for [`JWKS_MAX_AGE`]; a token whose `kid`
-//! is not in the cached set triggers one refetch, at most once per refresh interval per issuer.
+//! Where the keys come from is per issuer ([`KeySource`]):
+//!
+//! - **Discovery** (the default): `<iss>/.well-known/openid-configuration`, then its `jwks_uri`.
+//!   Both fetches stay on the issuer's own origin (scheme, host, port): a `jwks_uri` elsewhere is
+//!   refused (except origins listed in [`KNOWN_JWKS_ORIGINS`]), and redirects are followed only
+//!   within the origin. Each fetch has a 10 s timeout and a [`MAX_DOCUMENT_SIZE`] cap. An issuer
+//!   with `ca-cert` gets its own client trusting those roots in addition to the system ones.
+//! - **Inline JWKS** (`jwks:` in the configuration) and **JWKS file** (`jwks-file:`), for
+//!   air-gapped sites: nothing is fetched; the file is re-read when its modification time or
+//!   size changes.
+//!
+//! Key sets are cached per issuer for [`JWKS_MAX_AGE`]; a token whose `kid` is not in the cached
+//! set triggers one refetch, at most once per refresh interval per issuer. Fetch failures are
+//! reported to the client without any of the remote content (which may be anything); the detail
+//! goes to the server log only.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,7 +27,7 @@ use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, P
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use parking_lot::Mutex;
 use serde::Deserialize;
-use sigstack_fulcio_core::{Issuer, IssuerConfig, VerifiedClaims};
+use sigstack_fulcio_core::{Issuer, IssuerConfig, KeySource, VerifiedClaims};
 use url::Url;
 
 /// Largest token accepted, checked before any parsing (Fulcio GHSA-f83f-xpx7-ffpw).
@@ -33,6 +44,10 @@ pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(10);
 const CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
 /// Most issuers whose keys are cached (meta-issuers can match many URLs).
 const MAX_CACHED_ISSUERS: usize = 128;
+/// Issuers whose discovery document names a `jwks_uri` on another origin, and that origin
+/// (Google publishes its keys on www.googleapis.com).
+pub const KNOWN_JWKS_ORIGINS: &[(&str, &str)] =
+    &[("https://accounts.google.com", "https://www.googleapis.com")];
 
 /// Why a token was refused. Every variant is answered with HTTP 401.
 #[derive(Debug, thiserror::Error)]
@@ -52,13 +67,14 @@ pub enum OidcError {
     /// No configured issuer matches the token's `iss`.
     #[error("the identity token's issuer {0:?} is not configured")]
     UnknownIssuer(String),
-    /// Discovery or the JWKS of the issuer could not be fetched or used.
-    #[error("cannot fetch the keys of issuer {issuer}: {reason}")]
+    /// Discovery or the JWKS of the issuer could not be fetched or used. The message names
+    /// only the issuer; `detail` (which may quote remote content) is for the server log.
+    #[error("cannot fetch the verification keys of issuer {issuer}")]
     Discovery {
         /// The issuer.
         issuer: String,
-        /// What failed.
-        reason: String,
+        /// What failed (server log only).
+        detail: String,
     },
     /// No key of the issuer matches the token's `kid` and algorithm.
     #[error("no key of the issuer matches the identity token (kid {kid:?}, alg {alg:?})")]
@@ -83,6 +99,8 @@ pub enum OidcError {
 pub struct OidcVerifier {
     issuers: IssuerConfig,
     http: reqwest::Client,
+    /// Clients of issuers with their own `ca-cert`, by the configured text.
+    tls_clients: HashMap<String, reqwest::Client>,
     /// Milliseconds; atomic so the interval can be tuned on a shared verifier.
     refresh_interval_ms: AtomicU64,
     cache: Mutex<HashMap<String, Arc<CachedKeys>>>,
@@ -91,6 +109,33 @@ pub struct OidcVerifier {
 struct CachedKeys {
     keys: Vec<Jwk>,
     fetched: Instant,
+    /// For a JWKS file: the modification time and size it was read at.
+    file_stamp: Option<(SystemTime, u64)>,
+}
+
+/// Startup errors of the verifier.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OidcSetupError {
+    /// The HTTP client could not be built.
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    /// An issuer's `jwks-file` is unreadable or holds no usable key.
+    #[error("issuer {issuer}: jwks-file {reason}")]
+    Jwks {
+        /// The issuer (or meta-issuer pattern).
+        issuer: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An issuer's `ca-cert` is unusable.
+    #[error("issuer {issuer}: ca-cert: {reason}")]
+    CaCert {
+        /// The issuer (or meta-issuer pattern).
+        issuer: String,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl std::fmt::Debug for OidcVerifier {
@@ -130,8 +175,75 @@ impl OidcVerifier {
     /// A verifier for `issuers`.
     ///
     /// # Errors
-    /// If the HTTP client cannot be built (TLS backend failure).
-    pub fn new(issuers: IssuerConfig) -> Result<Self, reqwest::Error> {
+    /// If an HTTP client cannot be built (TLS backend failure) or a `ca-cert` is unusable.
+    pub fn new(issuers: IssuerConfig) -> Result<Self, OidcSetupError> {
+        let http = discovery_client(Vec::new())?;
+        let mut tls_clients = HashMap::new();
+        let with_roots = issuers.issuers().map(|i| (i.issuer_url.clone(), i)).chain(
+            issuers
+                .meta_issuers()
+                .map(|(p, i)| (p.as_str().to_string(), i)),
+        );
+        for (name, issuer) in with_roots {
+            if let KeySource::JwksFile(path) = &issuer.key_source {
+                // A missing or broken key file is an operator mistake: say so at startup.
+                std::fs::read(path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|bytes| {
+                        serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}"))
+                    })
+                    .and_then(parse_jwks)
+                    .map_err(|reason| OidcSetupError::Jwks {
+                        issuer: name.clone(),
+                        reason: format!("{}: {reason}", path.display()),
+                    })?;
+            }
+            let Some(ca_cert) = &issuer.ca_cert else {
+                continue;
+            };
+            if tls_clients.contains_key(ca_cert) {
+                continue;
+            }
+            let bad = |reason: String| OidcSetupError::CaCert {
+                issuer: name.clone(),
+                reason,
+            };
+            let pem = if ca_cert.contains("-----BEGIN") {
+                ca_cert.as_bytes().to_vec()
+            } else {
+                std::fs::read(ca_cert).map_err(|e| bad(format!("reading {ca_cert}: {e}")))?
+            };
+            // Parse every certificate fully here, so a damaged file fails at startup rather than
+            // at the first TLS handshake.
+            let text = String::from_utf8(pem).map_err(|_| bad("not PEM text".into()))?;
+            let parsed = sigstack_pki::parse_pem_chain(&text)
+                .map_err(|e| bad(format!("not PEM certificates: {e}")))?;
+            if parsed.is_empty() {
+                return Err(bad("no certificate in it".into()));
+            }
+            let mut roots = Vec::with_capacity(parsed.len());
+            for cert in &parsed {
+                let der = der::Encode::to_der(cert).map_err(|e| bad(e.to_string()))?;
+                roots.push(reqwest::Certificate::from_der(&der).map_err(|e| bad(e.to_string()))?);
+            }
+            tls_clients.insert(ca_cert.clone(), discovery_client(roots)?);
+        }
+        Ok(Self {
+            issuers,
+            http,
+            tls_clients,
+            refresh_interval_ms: AtomicU64::new(duration_ms(DEFAULT_JWKS_REFRESH_INTERVAL)),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+/// The HTTP client of discovery and JWKS fetches: 10 s timeout, redirects only within the
+/// origin of the first request, `extra_roots` trusted besides the system roots.
+fn discovery_client(
+    extra_roots: Vec<reqwest::Certificate>,
+) -> Result<reqwest::Client, reqwest::Error> {
+    {
         let policy = reqwest::redirect::Policy::custom(|attempt| {
             let same_origin = attempt.previous().first().is_some_and(|first| {
                 first.scheme() == attempt.url().scheme()
@@ -144,18 +256,17 @@ impl OidcVerifier {
                 attempt.stop()
             }
         });
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .redirect(policy)
-            .timeout(DISCOVERY_TIMEOUT)
-            .build()?;
-        Ok(Self {
-            issuers,
-            http,
-            refresh_interval_ms: AtomicU64::new(duration_ms(DEFAULT_JWKS_REFRESH_INTERVAL)),
-            cache: Mutex::new(HashMap::new()),
-        })
+            .timeout(DISCOVERY_TIMEOUT);
+        if !extra_roots.is_empty() {
+            builder = builder.tls_certs_merge(extra_roots);
+        }
+        builder.build()
     }
+}
 
+impl OidcVerifier {
     /// Change the shortest interval between two key fetches for unknown `kid`s.
     pub fn set_refresh_interval(&self, interval: Duration) {
         self.refresh_interval_ms
@@ -200,12 +311,12 @@ impl OidcVerifier {
             .issuer_for(&unverified_issuer)
             .ok_or_else(|| OidcError::UnknownIssuer(unverified_issuer.clone()))?;
 
-        let mut keys = self.keys(&issuer.issuer_url, false).await?;
+        let mut keys = self.keys(&issuer, false).await?;
         let mut candidates = matching_keys(&keys.keys, header.kid.as_deref(), header.alg);
         let refresh_interval =
             Duration::from_millis(self.refresh_interval_ms.load(Ordering::Relaxed));
         if candidates.is_empty() && keys.fetched.elapsed() >= refresh_interval {
-            keys = self.keys(&issuer.issuer_url, true).await?;
+            keys = self.keys(&issuer, true).await?;
             candidates = matching_keys(&keys.keys, header.kid.as_deref(), header.alg);
         }
         if candidates.is_empty() {
@@ -222,37 +333,79 @@ impl OidcVerifier {
         // Time claims are checked below against the injected clock.
         validation.validate_exp = false;
         validation.validate_nbf = false;
-        let mut last_error = None;
-        for key in candidates {
-            match jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
-                unverified_token,
-                &key,
-                &validation,
-            ) {
-                Ok(data) => {
-                    check_times(&data.claims, now)?;
-                    return Ok((issuer, VerifiedClaims::from_verified_token(data.claims)));
+        // Signature checks are CPU work: off the async workers.
+        let token = unverified_token.to_string();
+        let verified = tokio::task::spawn_blocking(move || {
+            let mut last_error = None;
+            for key in candidates {
+                match jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
+                    &token,
+                    &key,
+                    &validation,
+                ) {
+                    Ok(data) => return Ok(data.claims),
+                    Err(e) => last_error = Some(e),
                 }
-                Err(e) => last_error = Some(e),
             }
-        }
-        Err(OidcError::Invalid(
-            last_error.map_or_else(|| "no usable key".into(), |e| describe(&e)),
-        ))
+            Err(last_error.map_or_else(|| "no usable key".into(), |e| describe(&e)))
+        })
+        .await
+        .map_err(|e| OidcError::Invalid(format!("verification task failed: {e}")))?
+        .map_err(OidcError::Invalid)?;
+        check_times(&verified, now)?;
+        Ok((issuer, VerifiedClaims::from_verified_token(verified)))
     }
 
-    /// The issuer's key set: cached unless `refresh` or stale.
-    async fn keys(&self, issuer: &str, refresh: bool) -> Result<Arc<CachedKeys>, OidcError> {
-        if !refresh
-            && let Some(cached) = self.cache.lock().get(issuer)
-            && cached.fetched.elapsed() < JWKS_MAX_AGE
-        {
-            return Ok(cached.clone());
+    /// The issuer's key set: cached unless `refresh` or stale (for a JWKS file: unless the file
+    /// changed).
+    async fn keys(&self, issuer: &Issuer, refresh: bool) -> Result<Arc<CachedKeys>, OidcError> {
+        let name = issuer.issuer_url.as_str();
+        let cached = self.cache.lock().get(name).cloned();
+        let file_stamp = match &issuer.key_source {
+            KeySource::JwksFile(path) => {
+                Some(
+                    file_stamp(path)
+                        .await
+                        .map_err(|detail| OidcError::Discovery {
+                            issuer: name.to_string(),
+                            detail,
+                        })?,
+                )
+            }
+            _ => None,
+        };
+        if let Some(cached) = cached {
+            let fresh = match &issuer.key_source {
+                KeySource::Discovery => !refresh && cached.fetched.elapsed() < JWKS_MAX_AGE,
+                KeySource::InlineJwks(_) => true,
+                KeySource::JwksFile(_) => cached.file_stamp == file_stamp,
+            };
+            if fresh {
+                return Ok(cached);
+            }
         }
-        let fetched = Arc::new(self.fetch_keys(issuer).await?);
+        let discovery_error = |detail: String| OidcError::Discovery {
+            issuer: name.to_string(),
+            detail,
+        };
+        let keys = match &issuer.key_source {
+            KeySource::Discovery => self.fetch_keys(issuer).await?,
+            KeySource::InlineJwks(jwks) => parse_jwks(jwks.clone()).map_err(discovery_error)?,
+            KeySource::JwksFile(path) => {
+                let bytes = read_capped(path).await.map_err(discovery_error)?;
+                let jwks: serde_json::Value = serde_json::from_slice(&bytes)
+                    .map_err(|e| discovery_error(format!("{}: not JSON: {e}", path.display())))?;
+                parse_jwks(jwks).map_err(discovery_error)?
+            }
+        };
+        let fetched = Arc::new(CachedKeys {
+            keys,
+            fetched: Instant::now(),
+            file_stamp,
+        });
         let mut cache = self.cache.lock();
         if cache.len() >= MAX_CACHED_ISSUERS
-            && !cache.contains_key(issuer)
+            && !cache.contains_key(name)
             && let Some(oldest) = cache
                 .iter()
                 .min_by_key(|(_, k)| k.fetched)
@@ -260,22 +413,30 @@ impl OidcVerifier {
         {
             cache.remove(&oldest);
         }
-        cache.insert(issuer.to_string(), fetched.clone());
+        cache.insert(name.to_string(), fetched.clone());
         Ok(fetched)
     }
 
-    async fn fetch_keys(&self, issuer: &str) -> Result<CachedKeys, OidcError> {
-        let discovery_error = |reason: String| OidcError::Discovery {
+    async fn fetch_keys(&self, issuer_config: &Issuer) -> Result<Vec<Jwk>, OidcError> {
+        let issuer = issuer_config.issuer_url.as_str();
+        let http = issuer_config
+            .ca_cert
+            .as_ref()
+            .and_then(|pem| self.tls_clients.get(pem))
+            .unwrap_or(&self.http);
+        let discovery_error = |detail: String| OidcError::Discovery {
             issuer: issuer.to_string(),
-            reason,
+            detail,
         };
+        let issuer_origin = Url::parse(issuer)
+            .map_err(|e| discovery_error(format!("issuer URL: {e}")))?
+            .origin();
         let discovery_url = Url::parse(&format!(
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         ))
         .map_err(|e| discovery_error(format!("discovery URL: {e}")))?;
-        let metadata: ProviderMetadata = self
-            .fetch_json(&discovery_url)
+        let metadata: ProviderMetadata = fetch_json(http, &discovery_url)
             .await
             .map_err(discovery_error)?;
         if metadata.issuer != issuer {
@@ -286,32 +447,28 @@ impl OidcVerifier {
         }
         let jwks_uri = Url::parse(&metadata.jwks_uri)
             .map_err(|e| discovery_error(format!("jwks_uri: {e}")))?;
-        let allowed_scheme = match jwks_uri.scheme() {
-            "https" => true,
-            "http" => discovery_url.scheme() == "http",
-            _ => false,
-        };
-        if !allowed_scheme {
-            return Err(discovery_error("jwks_uri must be https".into()));
+        let same_origin = jwks_uri.origin() == issuer_origin;
+        let known_elsewhere = KNOWN_JWKS_ORIGINS.iter().any(|(known_issuer, origin)| {
+            *known_issuer == issuer
+                && Url::parse(origin).is_ok_and(|o| o.origin() == jwks_uri.origin())
+        });
+        if !same_origin && !known_elsewhere {
+            return Err(discovery_error(format!(
+                "jwks_uri {jwks_uri} is not on the issuer's origin"
+            )));
         }
-        let raw: RawJwkSet = self.fetch_json(&jwks_uri).await.map_err(discovery_error)?;
-        let keys: Vec<Jwk> = raw
-            .keys
-            .into_iter()
-            .filter_map(|k| serde_json::from_value(k).ok())
-            .collect();
-        if keys.is_empty() {
-            return Err(discovery_error("the JWK set has no usable key".into()));
-        }
-        Ok(CachedKeys {
-            keys,
-            fetched: Instant::now(),
-        })
+        let raw: serde_json::Value = fetch_json(http, &jwks_uri).await.map_err(discovery_error)?;
+        parse_jwks(raw).map_err(discovery_error)
     }
+}
 
-    async fn fetch_json<T: serde::de::DeserializeOwned>(&self, url: &Url) -> Result<T, String> {
-        let mut response = self
-            .http
+/// GET a JSON document of at most [`MAX_DOCUMENT_SIZE`] bytes.
+async fn fetch_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &Url,
+) -> Result<T, String> {
+    {
+        let mut response = http
             .get(url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
@@ -335,6 +492,47 @@ impl OidcVerifier {
         }
         serde_json::from_slice(&body).map_err(|e| format!("GET {url}: {e}"))
     }
+}
+
+/// The usable keys of a JWK Set (RFC 7517 §5); keys of unknown types are skipped.
+fn parse_jwks(jwks: serde_json::Value) -> Result<Vec<Jwk>, String> {
+    let raw: RawJwkSet = serde_json::from_value(jwks).map_err(|e| format!("not a JWK Set: {e}"))?;
+    let keys: Vec<Jwk> = raw
+        .keys
+        .into_iter()
+        .filter_map(|k| serde_json::from_value(k).ok())
+        .collect();
+    if keys.is_empty() {
+        return Err("the JWK set has no usable key".into());
+    }
+    Ok(keys)
+}
+
+/// Modification time and size of a JWKS file.
+async fn file_stamp(path: &std::path::Path) -> Result<(SystemTime, u64), String> {
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let modified = meta
+        .modified()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((modified, meta.len()))
+}
+
+/// Read a JWKS file of at most [`MAX_DOCUMENT_SIZE`] bytes.
+async fn read_capped(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > MAX_DOCUMENT_SIZE as u64 {
+        return Err(format!(
+            "{}: larger than {MAX_DOCUMENT_SIZE} bytes",
+            path.display()
+        ));
+    }
+    tokio::fs::read(path)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn duration_ms(d: Duration) -> u64 {

@@ -420,9 +420,15 @@ async fn bad_tokens_are_refused_with_401() {
         &stack,
         post(&body, None),
         StatusCode::UNAUTHORIZED,
-        "discovery document",
+        "cannot fetch the verification keys",
     )
     .await;
+    // What the remote document said (the other issuer's name) is not echoed to the caller.
+    let (_, answer) = call(stack.app(), post(&body, None)).await;
+    assert!(
+        !answer.to_string().contains("accounts.example.com"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]

@@ -128,6 +128,8 @@ struct FileConfig {
     oidc: FileOidc,
     fulcio_config: Option<PathBuf>,
     #[serde(default)]
+    fulcio: FileFulcio,
+    #[serde(default)]
     log: FileLog,
     tuf_repo: Option<PathBuf>,
     tuf_refresh_seconds: Option<u64>,
@@ -223,6 +225,35 @@ impl FileTsa {
             policy: self.policy,
             accuracy,
             window,
+        })
+    }
+}
+
+/// `[fulcio]`: detached SCTs and rate limits (both off by default).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileFulcio {
+    detached_sct: Option<bool>,
+    rate_limit_per_ip: Option<FileRateLimit>,
+    rate_limit_per_identity: Option<FileRateLimit>,
+}
+
+/// A token bucket: `{ burst = N, per-minute = M }`.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileRateLimit {
+    burst: u32,
+    per_minute: u32,
+}
+
+impl FileRateLimit {
+    fn check(self, name: &str) -> anyhow::Result<sigstack_fulcio::RateLimit> {
+        if self.burst == 0 || self.per_minute == 0 {
+            bail!("fulcio.{name}: burst and per-minute must be at least 1");
+        }
+        Ok(sigstack_fulcio::RateLimit {
+            burst: self.burst,
+            per_minute: self.per_minute,
         })
     }
 }
@@ -338,6 +369,8 @@ pub struct StackConfig {
     pub oidc_clients: Vec<sigstack_oidc_issuer::ClientIdentity>,
     pub token_lifetime: std::time::Duration,
     pub fulcio_config: Option<PathBuf>,
+    pub fulcio_detached_sct: bool,
+    pub fulcio_rate_limits: sigstack_fulcio::RateLimits,
     pub batch_max_size: usize,
     pub batch_max_age: std::time::Duration,
     /// Header and request deadlines and the in-flight bound of every service.
@@ -512,6 +545,19 @@ impl StackConfig {
                 file.oidc.token_lifetime_seconds.unwrap_or(600),
             ),
             fulcio_config,
+            fulcio_detached_sct: file.fulcio.detached_sct.unwrap_or(false),
+            fulcio_rate_limits: sigstack_fulcio::RateLimits {
+                per_ip: file
+                    .fulcio
+                    .rate_limit_per_ip
+                    .map(|l| l.check("rate-limit-per-ip"))
+                    .transpose()?,
+                per_identity: file
+                    .fulcio
+                    .rate_limit_per_identity
+                    .map(|l| l.check("rate-limit-per-identity"))
+                    .transpose()?,
+            },
             batch_max_size,
             batch_max_age: std::time::Duration::from_millis(
                 file.log.batch_max_age_ms.unwrap_or(20),
@@ -568,6 +614,14 @@ mod tests {
         assert_eq!(
             c.server_limits.request_timeout,
             std::time::Duration::from_secs(30)
+        );
+        assert!(!c.fulcio_detached_sct);
+        assert_eq!(
+            c.fulcio_rate_limits.per_identity,
+            Some(sigstack_fulcio::RateLimit {
+                burst: 20,
+                per_minute: 60
+            })
         );
         let c = resolve(&[
             "--data-dir",

@@ -10,6 +10,7 @@
 
 mod ca;
 mod config;
+mod issued;
 mod stack;
 mod trust_cmd;
 mod trust_material;
@@ -44,6 +45,8 @@ enum Command {
     Trust(trust_cmd::TrustArgs),
     /// CA key ceremony: offline root, intermediates, CSRs for an external root, import.
     Ca(Box<ca::CaArgs>),
+    /// List the certificates issued to an identity, read from the stack's CT log.
+    Issued(issued::IssuedArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -70,6 +73,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Ca(args) => ca::run(*args),
+        Command::Issued(args) => issued::run(args),
         Command::Up(args) => {
             init_tracing();
             let config = config::StackConfig::resolve(*args)?;

@@ -259,6 +259,8 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         }),
         metrics: metrics.clone(),
         http,
+        detached_sct: config.fulcio_detached_sct,
+        rate_limits: config.fulcio_rate_limits,
     })
     .context("Fulcio")?;
 

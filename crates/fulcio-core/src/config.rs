@@ -1,39 +1,51 @@
 //! The Fulcio issuer configuration file, parsed into [`FulcioConfigFile`] and checked into
 //! [`IssuerConfig`].
 //!
-//! The file is Fulcio's own format (`pkg/config/config.go`), JSON or YAML:
+//! The file is Fulcio's own format (`pkg/config/config.go`), JSON or YAML; an operator's existing
+//! file loads unchanged (YAML anchors, a `define:` block, every issuer type, meta-issuers,
+//! `ci-issuer-metadata`):
 //!
 //! ```yaml
 //! oidc-issuers:                      # exact issuer URL -> issuer entry
 //!   https://token.actions.githubusercontent.com:
 //!     issuer-url: https://token.actions.githubusercontent.com   # defaults to the key
 //!     client-id: sigstore            # the required `aud`
-//!     type: ci-provider              # email | ci-provider | uri | username
+//!     type: ci-provider              # email | username | uri | spiffe | kubernetes |
+//!                                    # chainguard-identity | ci-provider (legacy:
+//!                                    # github-workflow | gitlab-pipeline | buildkite-job |
+//!                                    # codefresh-workflow, read as ci-provider)
 //!     ci-provider: github-workflow   # key into ci-issuer-metadata (ci-provider only)
 //!     issuer-claim: $.federated_claims.connector_id   # email only: issuer recorded in the cert
 //!     subject-domain: https://example.com   # uri (with scheme) / username (without)
+//!     spiffe-trust-domain: example.org      # spiffe only
 //!     challenge-claim: sub           # optional; must be what the type signs (email or sub)
 //!     skip-email-verification: false # email only
+//!     ca-cert: /etc/ssl/idp-ca.pem   # extra TLS roots for discovery: PEM text or a file path
+//!     environment: production        # informational; every issuer is served
 //!     description: "..."
 //!     contact: "..."
+//!     # Sigstack additions, all optional (see the policy module):
+//!     jwks-file: /etc/sigstack/github-jwks.json   # or `jwks: {"keys": [...]}`: no discovery
+//!     claim-policy: { rules: [ ... ] }
+//!     custom-extensions: [ { oid: 1.3.6.1.4.1.<PEN>.1, claim: ... } ]
 //! meta-issuers:                      # pattern, `*` = [-_a-zA-Z0-9]+, anchored -> entry
-//!   https://token.actions.githubusercontent.com/*:
+//!   https://oidc.eks.*.amazonaws.com/id/*:
 //!     client-id: sigstore
-//!     type: ci-provider
-//!     ci-provider: github-workflow
-//! ci-issuer-metadata:                # ci-provider name -> templates (built-ins: github-workflow,
-//!   my-ci:                           # gitlab-pipeline; an entry here replaces a built-in)
+//!     type: kubernetes
+//! ci-issuer-metadata:                # ci-provider name -> templates (built-ins:
+//!   my-ci:                           # github-workflow, gitlab-pipeline, codefresh-workflow,
+//!                                    # buildkite-job, circleci-job, buddy-pipeline; an entry
+//!                                    # here replaces a built-in)
 //!     default-template-values: { url: "https://ci.example" }
 //!     extension-templates: { build-signer-uri: "{{ .url }}/{{ .workflow }}", ... }
 //!     subject-alternative-name-template: "{{ .url }}/{{ .workflow }}"
 //! ```
 //!
 //! JSON files may also use Fulcio's Go field names (`OIDCIssuers`, `IssuerURL`, `ClientID`,
-//! `Type`, `CIProvider`, ...). The legacy types `github-workflow`, `gitlab-pipeline`,
-//! `buildkite-job` and `codefresh-workflow` are read as `ci-provider` with the metadata of the
-//! same name. Unknown keys inside an issuer entry are rejected, so typos do not silently weaken
-//! the configuration; unknown top-level keys (such as the `define:` anchors block of Fulcio's
-//! public config) are ignored.
+//! `Type`, `CIProvider`, ...). Unknown keys inside an issuer entry are rejected, so typos do not
+//! silently weaken the configuration; unknown top-level keys (such as the `define:` anchors
+//! block of Fulcio's public config) are ignored. SPIFFE issuers cannot be meta-issuers (as
+//! upstream).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,6 +54,7 @@ use const_oid::ObjectIdentifier;
 use serde::Deserialize;
 
 use crate::FulcioCoreError;
+use crate::policy::{ClaimPolicy, ClaimPolicyFile, CustomExtension, CustomExtensionFile};
 use crate::principal::ExtensionEncoding;
 use crate::template::Template;
 
@@ -118,9 +131,23 @@ pub struct IssuerEntryFile {
     /// PEM TLS roots for reaching the issuer (not supported yet).
     #[serde(rename = "ca-cert", alias = "CACert", default)]
     pub ca_cert: Option<String>,
-    /// Deployment environment filter (not supported).
+    /// Deployment environment (`staging`, `production`); Sigstack serves every issuer whatever
+    /// its environment, as upstream does when no environment is selected.
     #[serde(rename = "environment", alias = "Environment", default)]
     pub environment: Option<String>,
+    /// Sigstack: a static JWK Set (`{"keys": [...]}`) used instead of discovery (air-gapped
+    /// issuers).
+    #[serde(rename = "jwks", default)]
+    pub jwks: Option<serde_json::Value>,
+    /// Sigstack: path of a JWK Set file used instead of discovery, re-read when it changes.
+    #[serde(rename = "jwks-file", default)]
+    pub jwks_file: Option<String>,
+    /// Sigstack: allow/deny rules on claim values (off when absent).
+    #[serde(rename = "claim-policy", default)]
+    pub claim_policy: Option<ClaimPolicyFile>,
+    /// Sigstack: operator-defined extensions under a private OID arc (off when absent).
+    #[serde(rename = "custom-extensions", default)]
+    pub custom_extensions: Vec<CustomExtensionFile>,
 }
 
 /// One `ci-issuer-metadata` entry as written (Fulcio's `IssuerMetadata`).
@@ -203,6 +230,29 @@ pub struct Issuer {
     pub description: Option<String>,
     /// Free text from the configuration.
     pub contact: Option<String>,
+    /// Extra TLS roots (PEM text, or a path to a PEM file) for discovery and JWKS fetches.
+    pub ca_cert: Option<String>,
+    /// Where the issuer's keys come from.
+    pub key_source: KeySource,
+    /// Claim policy (Sigstack; `None` = every verified token of the issuer may get a
+    /// certificate).
+    pub claim_policy: Option<Arc<ClaimPolicy>>,
+    /// Operator-defined extensions (Sigstack), in configuration order.
+    pub custom_extensions: Arc<Vec<CustomExtension>>,
+    /// Deployment environment label from the configuration (informational).
+    pub environment: Option<String>,
+}
+
+/// Where the verification keys of an issuer come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeySource {
+    /// OpenID Connect discovery at `<issuer>/.well-known/openid-configuration`, then its
+    /// `jwks_uri` (which must be on the issuer's own origin).
+    Discovery,
+    /// A JWK Set given inline in the configuration.
+    InlineJwks(serde_json::Value),
+    /// A JWK Set file, re-read whenever its modification time or size changes.
+    JwksFile(std::path::PathBuf),
 }
 
 /// The issuer type: what the SAN is and which claim the proof of possession signs.
@@ -228,6 +278,18 @@ pub enum IssuerKind {
         /// Appended to the username.
         subject_domain: String,
     },
+    /// `spiffe`: `sub` is a SPIFFE ID in `trust_domain`; it becomes the URI SAN.
+    Spiffe {
+        /// The SPIFFE trust domain (a lowercase DNS-like name).
+        trust_domain: String,
+    },
+    /// `kubernetes`: URI SAN
+    /// `https://kubernetes.io/namespaces/<ns>/serviceaccounts/<sa>` from the `kubernetes.io`
+    /// claim; PoP signs `sub`.
+    Kubernetes,
+    /// `chainguard-identity`: URI SAN `<iss>/<sub>`; PoP signs the verified email if the token
+    /// has one, else `sub`.
+    ChainguardIdentity,
 }
 
 impl IssuerKind {
@@ -239,6 +301,9 @@ impl IssuerKind {
             Self::CiProvider { .. } => "ci-provider",
             Self::Uri { .. } => "uri",
             Self::Username { .. } => "username",
+            Self::Spiffe { .. } => "spiffe",
+            Self::Kubernetes => "kubernetes",
+            Self::ChainguardIdentity => "chainguard-identity",
         }
     }
 
@@ -586,19 +651,26 @@ fn check_issuer(
             "client-id (the expected audience) is required".into(),
         ));
     }
-    if set(&entry.ca_cert) {
+    if set(&entry.spiffe_trust_domain) && entry.issuer_type.as_deref() != Some("spiffe") {
         return Err(invalid(
-            "ca-cert (per-issuer TLS roots) is not supported yet".into(),
+            "spiffe-trust-domain is only meaningful for type spiffe".into(),
         ));
     }
-    if set(&entry.environment) {
+    let key_source = match (
+        &entry.jwks,
+        entry.jwks_file.as_deref().filter(|s| !s.is_empty()),
+    ) {
+        (Some(_), Some(_)) => return Err(invalid("give jwks or jwks-file, not both".into())),
+        (Some(jwks), None) => {
+            check_static_jwks(jwks).map_err(invalid)?;
+            KeySource::InlineJwks(jwks.clone())
+        }
+        (None, Some(path)) => KeySource::JwksFile(path.into()),
+        (None, None) => KeySource::Discovery,
+    };
+    if !matches!(key_source, KeySource::Discovery) && set(&entry.ca_cert) {
         return Err(invalid(
-            "environment filtering is not supported; list only this deployment's issuers".into(),
-        ));
-    }
-    if set(&entry.spiffe_trust_domain) {
-        return Err(invalid(
-            "spiffe-trust-domain applies to the unsupported spiffe type".into(),
+            "ca-cert is for discovery over TLS; an issuer with static keys fetches nothing".into(),
         ));
     }
 
@@ -666,12 +738,21 @@ fn check_issuer(
                 subject_domain: domain,
             }
         }
-        "" => return Err(invalid("type is required".into())),
-        unsupported @ ("chainguard-identity" | "kubernetes" | "spiffe") => {
-            return Err(invalid(format!(
-                "issuer type {unsupported:?} is not supported by Sigstack"
-            )));
+        "spiffe" => {
+            if meta {
+                return Err(invalid("spiffe issuers cannot be meta-issuers".into()));
+            }
+            let trust_domain = entry
+                .spiffe_trust_domain
+                .clone()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| invalid("type spiffe needs spiffe-trust-domain".into()))?;
+            crate::principal::check_spiffe_trust_domain(&trust_domain).map_err(invalid)?;
+            IssuerKind::Spiffe { trust_domain }
         }
+        "kubernetes" => IssuerKind::Kubernetes,
+        "chainguard-identity" => IssuerKind::ChainguardIdentity,
+        "" => return Err(invalid("type is required".into())),
         unknown => return Err(invalid(format!("unknown issuer type {unknown:?}"))),
     };
     if ci_provider.is_some() && !matches!(kind, IssuerKind::CiProvider { .. }) {
@@ -711,6 +792,26 @@ fn check_issuer(
             kind.challenge_claim()
         )));
     }
+    let claim_policy = entry
+        .claim_policy
+        .as_ref()
+        .map(|p| ClaimPolicy::from_file(p).map(Arc::new))
+        .transpose()
+        .map_err(invalid)?;
+    let mut custom_extensions = Vec::new();
+    for file in &entry.custom_extensions {
+        let extension = CustomExtension::from_file(file).map_err(invalid)?;
+        if custom_extensions
+            .iter()
+            .any(|e: &CustomExtension| e.oid == extension.oid)
+        {
+            return Err(invalid(format!(
+                "custom extension {} is configured twice",
+                extension.oid
+            )));
+        }
+        custom_extensions.push(extension);
+    }
     Ok(Issuer {
         issuer_url,
         client_id,
@@ -719,7 +820,20 @@ fn check_issuer(
         skip_email_verification,
         description: entry.description.clone(),
         contact: entry.contact.clone(),
+        ca_cert: entry.ca_cert.clone().filter(|s| !s.is_empty()),
+        key_source,
+        claim_policy,
+        custom_extensions: Arc::new(custom_extensions),
+        environment: entry.environment.clone().filter(|s| !s.is_empty()),
     })
+}
+
+/// A static JWK Set must be `{"keys": [ ... ]}` with at least one key.
+fn check_static_jwks(jwks: &serde_json::Value) -> Result<(), String> {
+    match jwks.get("keys").and_then(serde_json::Value::as_array) {
+        Some(keys) if !keys.is_empty() => Ok(()),
+        _ => Err("jwks must be a JWK Set: {\"keys\": [ ... ]} with at least one key".into()),
+    }
 }
 
 /// Fulcio's check that a subject domain is under the issuer's registered domain: equal
@@ -974,7 +1088,7 @@ meta-issuers:
     #[test]
     fn clear_errors() {
         let base = "oidc-issuers:\n  https://i.example.com:\n    client-id: sigstore\n";
-        assert!(err(&format!("{base}    type: kubernetes\n")).contains("not supported"));
+        assert!(err(&format!("{base}    type: spiffe\n")).contains("needs spiffe-trust-domain"));
         assert!(err(&format!("{base}    type: frobnicate\n")).contains("unknown issuer type"));
         assert!(err(&format!("{base}    type: ci-provider\n")).contains("needs ci-provider"));
         assert!(

@@ -70,6 +70,14 @@ pub enum FulcioCoreError {
     /// The proof of possession (signature or CSR self-signature) does not verify.
     #[error("the signature supplied in the request could not be verified")]
     BadProofOfPossession,
+    /// The issuer's claim policy refuses the token (HTTP 403).
+    #[error("the issuer's claim policy refuses this identity: rule {rule:?}: {reason}")]
+    PolicyDenied {
+        /// The rule that failed.
+        rule: String,
+        /// What failed.
+        reason: String,
+    },
     /// Building or encoding the certificate failed.
     #[error("certificate assembly: {0}")]
     Certificate(#[from] sigstack_pki::PkiError),

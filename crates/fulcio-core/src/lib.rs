@@ -11,7 +11,8 @@
 //!
 //! 1. [`IssuerConfig::issuer_for`] picks the configured [`Issuer`] for the token's `iss`.
 //! 2. [`Principal::from_claims`] turns the verified claims into the challenge name, the single
-//!    SAN and the ordered `1.3.6.1.4.1.57264.1.*` extensions.
+//!    SAN and the ordered `1.3.6.1.4.1.57264.1.*` extensions, after the issuer's claim policy
+//!    (if any) has accepted them; operator-defined custom extensions follow.
 //! 3. [`ProvenKey::from_public_key_request`] or [`ProvenKey::from_csr`] checks that the client
 //!    holds the key it wants certified.
 //! 4. [`CertificateProfile::new`] fixes serial, validity and extensions once; its
@@ -22,6 +23,7 @@
 mod config;
 mod error;
 pub mod oids;
+mod policy;
 mod pop;
 mod principal;
 mod profile;
@@ -29,9 +31,13 @@ mod template;
 
 pub use config::{
     CiIssuerMetadataFile, CiProviderMetadata, ClaimPath, FulcioConfigFile, Issuer, IssuerConfig,
-    IssuerEntryFile, IssuerKind, MetaIssuerPattern, builtin_ci_issuer_metadata,
+    IssuerEntryFile, IssuerKind, KeySource, MetaIssuerPattern, builtin_ci_issuer_metadata,
 };
 pub use error::FulcioCoreError;
+pub use policy::{
+    ClaimPolicy, ClaimPolicyFile, ClaimRuleFile, CustomExtension, CustomExtensionFile,
+    PolicyDenial, glob_matches,
+};
 pub use pop::ProvenKey;
 pub use principal::{ClaimExtension, ExtensionEncoding, Principal, SubjectAltName, VerifiedClaims};
 pub use profile::{CertificateProfile, LEAF_VALIDITY};

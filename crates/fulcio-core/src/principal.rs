@@ -187,6 +187,16 @@ impl Principal {
         if subject.is_empty() {
             return Err(invalid("sub", "empty"));
         }
+        // The operator's policy is decided first: a refused identity gets the refusal, whatever
+        // else its token lacks.
+        if let Some(policy) = &issuer.claim_policy {
+            policy
+                .evaluate(claims.as_map())
+                .map_err(|denial| FulcioCoreError::PolicyDenied {
+                    rule: denial.rule,
+                    reason: denial.reason,
+                })?;
+        }
         let mut recorded_issuer = iss.to_string();
         let mut templated = Vec::new();
         let (name, san) = match &issuer.kind {
@@ -240,6 +250,45 @@ impl Principal {
                     SubjectAltName::Username(format!("{subject}!{subject_domain}")),
                 )
             }
+            IssuerKind::Spiffe { trust_domain } => {
+                check_spiffe_id(subject, trust_domain)?;
+                (
+                    subject.to_string(),
+                    SubjectAltName::Uri(subject.to_string()),
+                )
+            }
+            IssuerKind::Kubernetes => {
+                let uri = kubernetes_uri(claims)?;
+                (subject.to_string(), SubjectAltName::Uri(uri))
+            }
+            IssuerKind::ChainguardIdentity => {
+                // The PoP name is the verified email when the token carries one, else `sub`
+                // (the rule Sigstore clients use to choose what to sign).
+                let name = match claims.get("email") {
+                    Some(serde_json::Value::String(email)) if !email.is_empty() => {
+                        if !email_verified(claims) {
+                            return Err(FulcioCoreError::EmailNotVerified);
+                        }
+                        email.clone()
+                    }
+                    _ => subject.to_string(),
+                };
+                // The SAN is the subject as a path under the issuer; dot segments would let a
+                // subject name another path, so they are refused.
+                if subject
+                    .split('/')
+                    .any(|segment| segment == "." || segment == "..")
+                {
+                    return Err(invalid("sub", "dot segments are not allowed"));
+                }
+                let uri = format!(
+                    "{}/{}",
+                    iss.trim_end_matches('/'),
+                    subject.trim_start_matches('/')
+                );
+                check_uri(&uri)?;
+                (name, SubjectAltName::Uri(uri))
+            }
         };
 
         let mut extensions = Vec::with_capacity(templated.len() + 3);
@@ -263,6 +312,16 @@ impl Principal {
             encoding: ExtensionEncoding::Utf8String,
             value: subject.to_string(),
         });
+        for custom in issuer.custom_extensions.iter() {
+            let value = custom.render(claims.as_map())?;
+            if !value.is_empty() {
+                extensions.push(ClaimExtension {
+                    oid: custom.oid,
+                    encoding: ExtensionEncoding::Utf8String,
+                    value,
+                });
+            }
+        }
         Ok(Self {
             name,
             issuer: recorded_issuer,
@@ -317,15 +376,8 @@ fn email_claim(issuer: &Issuer, claims: &VerifiedClaims) -> Result<String, Fulci
         Some(_) => return Err(invalid("email", "not a string")),
         None => return Err(FulcioCoreError::MissingClaim("email".into())),
     };
-    if !issuer.skip_email_verification {
-        let verified = match claims.get("email_verified") {
-            Some(serde_json::Value::Bool(b)) => *b,
-            Some(serde_json::Value::String(s)) => s == "true" || s == "True",
-            _ => false,
-        };
-        if !verified {
-            return Err(FulcioCoreError::EmailNotVerified);
-        }
+    if !issuer.skip_email_verification && !email_verified(claims) {
+        return Err(FulcioCoreError::EmailNotVerified);
     }
     let well_formed = email.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty()
@@ -349,6 +401,101 @@ fn check_uri(uri: &str) -> Result<(), FulcioCoreError> {
         return Err(FulcioCoreError::InvalidClaim {
             claim: "subject-alternative-name".into(),
             reason: format!("{uri:?} is not an ASCII URI"),
+        });
+    }
+    Ok(())
+}
+
+/// `email_verified` is `true` (or the string "true"/"True", which some issuers send).
+fn email_verified(claims: &VerifiedClaims) -> bool {
+    match claims.get("email_verified") {
+        Some(serde_json::Value::Bool(b)) => *b,
+        Some(serde_json::Value::String(s)) => s == "true" || s == "True",
+        _ => false,
+    }
+}
+
+/// `https://kubernetes.io/namespaces/<ns>/serviceaccounts/<sa>` from the service-account
+/// token's `kubernetes.io` claim:
+///
+/// ```text
+/// "kubernetes.io": { "namespace": <ns>, "serviceaccount": { "name": <sa>, "uid": .. },
+///                    "pod": { "name": .., "uid": .. } }
+/// ```
+fn kubernetes_uri(claims: &VerifiedClaims) -> Result<String, FulcioCoreError> {
+    let k8s = claims
+        .get("kubernetes.io")
+        .and_then(serde_json::Value::as_object)
+        .ok_or_else(|| FulcioCoreError::MissingClaim("kubernetes.io".into()))?;
+    let segment = |value: Option<&serde_json::Value>, claim: &str| {
+        let value = value
+            .and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| FulcioCoreError::MissingClaim(claim.into()))?;
+        // Kubernetes names are DNS labels / subdomains; anything else cannot be a path segment.
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            return Err(invalid(claim, "not a Kubernetes object name"));
+        }
+        Ok(value.to_string())
+    };
+    let namespace = segment(k8s.get("namespace"), "kubernetes.io.namespace")?;
+    let account = segment(
+        k8s.get("serviceaccount").and_then(|sa| sa.get("name")),
+        "kubernetes.io.serviceaccount.name",
+    )?;
+    Ok(format!(
+        "https://kubernetes.io/namespaces/{namespace}/serviceaccounts/{account}"
+    ))
+}
+
+/// A SPIFFE trust domain: lowercase letters, digits, `.`, `-` and `_`, non-empty.
+pub(crate) fn check_spiffe_trust_domain(trust_domain: &str) -> Result<(), String> {
+    let ok = !trust_domain.is_empty()
+        && trust_domain.len() <= 255
+        && trust_domain
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '-' | '_'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{trust_domain:?} is not a SPIFFE trust domain"))
+    }
+}
+
+/// `sub` must be a SPIFFE ID (`spiffe://<trust domain>[/<path>]`, path segments of letters,
+/// digits, `.`, `-`, `_`, none empty, `.` or `..`) whose trust domain is `trust_domain`.
+fn check_spiffe_id(subject: &str, trust_domain: &str) -> Result<(), FulcioCoreError> {
+    let rest = subject
+        .strip_prefix("spiffe://")
+        .ok_or_else(|| invalid("sub", "not a SPIFFE ID (spiffe://...)"))?;
+    let (domain, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    check_spiffe_trust_domain(domain)
+        .map_err(|_| invalid("sub", "malformed SPIFFE trust domain"))?;
+    if !path.is_empty() {
+        for segment in path[1..].split('/') {
+            let ok = !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+            if !ok {
+                return Err(invalid("sub", "malformed SPIFFE ID path"));
+            }
+        }
+    }
+    if domain != trust_domain {
+        return Err(FulcioCoreError::InvalidClaim {
+            claim: "sub".into(),
+            reason: format!(
+                "SPIFFE trust domain {domain:?} is not the configured {trust_domain:?}"
+            ),
         });
     }
     Ok(())

@@ -131,6 +131,15 @@ async fn discovery(
         ))
         .into_response();
     }
+    if tenant == "elsewhere" {
+        // Keys on another origin (same server under another host name): must be refused.
+        let other = p.base.replace("127.0.0.1", "localhost");
+        return axum::Json(json!({
+            "issuer": p.issuer(&tenant),
+            "jwks_uri": format!("{other}/{tenant}/jwks"),
+        }))
+        .into_response();
+    }
     let issuer = if tenant == "liar" {
         "https://accounts.example.com".to_string()
     } else {
@@ -206,6 +215,27 @@ impl Stack {
         jwks_refresh: Duration,
         clock: sigstack_fulcio::Clock,
     ) -> Self {
+        Self::start_custom(
+            ct,
+            CONFIG_TEMPLATE,
+            jwks_refresh,
+            clock,
+            false,
+            sigstack_fulcio::RateLimits::default(),
+        )
+        .await
+    }
+
+    /// A stack with an issuer configuration of the test's own (`BASE` is replaced by the test
+    /// provider's base URL), detached-SCT mode and rate limits as given.
+    pub async fn start_custom(
+        ct: CtMode,
+        config_template: &str,
+        jwks_refresh: Duration,
+        clock: sigstack_fulcio::Clock,
+        detached_sct: bool,
+        rate_limits: sigstack_fulcio::RateLimits,
+    ) -> Self {
         let idp_key = IdpKey::es256("key-1");
         let provider = Provider::start(&[&idp_key]).await;
         let ca_dir = tempfile::tempdir().unwrap();
@@ -276,7 +306,7 @@ impl Stack {
         };
 
         let issuers =
-            IssuerConfig::from_bytes(CONFIG_TEMPLATE.replace("BASE", &provider.base).as_bytes())
+            IssuerConfig::from_bytes(config_template.replace("BASE", &provider.base).as_bytes())
                 .unwrap();
         let state = FulcioState::new_with_clock(
             FulcioConfig {
@@ -285,6 +315,8 @@ impl Stack {
                 ct: ct_config,
                 metrics: metrics.clone(),
                 http: reqwest::Client::new(),
+                detached_sct,
+                rate_limits,
             },
             clock,
         )

@@ -79,6 +79,19 @@ impl Stack {
         Self::start_with::<&str>(data_dir, &[], &[])
     }
 
+    /// Start a stack on a fresh temporary data directory with extra `sigstack up` arguments.
+    ///
+    /// # Panics
+    /// When the stack does not come up within a minute.
+    #[must_use]
+    pub fn start_fresh_with(extra_args: &[&std::ffi::OsStr]) -> Self {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data_dir = tmp.path().join("data");
+        let mut stack = Self::start_with(&data_dir, extra_args, &[]);
+        stack._tmp = Some(tmp);
+        stack
+    }
+
     /// Start a stack on `data_dir` with extra `sigstack up` flags and environment variables.
     ///
     /// # Panics
@@ -319,7 +332,9 @@ pub enum Kind {
     InToto,
 }
 
-fn tools() -> PathBuf {
+/// `.tools` (sigstore-python lives in `.tools/venv`).
+#[must_use]
+pub fn tools() -> PathBuf {
     repo_root().join(".tools")
 }
 
