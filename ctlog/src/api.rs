@@ -265,6 +265,13 @@ impl IntoResponse for ApiError {
                 return json_error(status, "internal error");
             }
         }
-        json_error(status, &self.0)
+        let mut response = json_error(status, &self.0);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        response
     }
 }

@@ -195,6 +195,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     let ct_signer = log_key(
         config.keys.ctlog.as_ref(),
         &data_dir.join("ctlog/key.pem"),
+        &data_dir.join("ctlog/log"),
         SignatureAlgorithm::EcdsaP256Sha256,
         "the CT log key",
     )
@@ -268,6 +269,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     let rekor_v1_signer = log_key(
         config.keys.rekor_v1.as_ref(),
         &data_dir.join("rekor-v1/key.pem"),
+        &data_dir.join("rekor-v1/log"),
         SignatureAlgorithm::EcdsaP256Sha256,
         "the Rekor v1 key",
     )
@@ -289,6 +291,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     let rekor_v2_signer = log_key(
         config.keys.rekor_v2.as_ref(),
         &data_dir.join("rekor-v2/key.pem"),
+        &data_dir.join("rekor-v2/log"),
         SignatureAlgorithm::Ed25519,
         "the Rekor v2 key",
     )
@@ -508,16 +511,33 @@ async fn open_key(
 async fn log_key(
     source: Option<&KeySource>,
     default_path: &Path,
+    log_dir: &Path,
     algorithm: SignatureAlgorithm,
     what: &str,
 ) -> anyhow::Result<Arc<dyn Signer>> {
     match source {
         Some(source) => open_key(source, what, Some(algorithm)).await,
+        None if !default_path.exists() && embedded_log_has_data(log_dir) => bail!(
+            "{what} ({}) is missing but its log in {} holds entries: a new key would give the \
+             log a new identity that no client trusts. Restore the key file from a backup; to \
+             start a new log (shard) instead, move the whole directory {} aside first (see \
+             docs/rotation.md)",
+            default_path.display(),
+            log_dir.display(),
+            default_path.parent().unwrap_or(log_dir).display()
+        ),
         None => Ok(Arc::new(
             FileSigner::load_or_generate(default_path, algorithm)
                 .with_context(|| format!("loading {what}"))?,
         )),
     }
+}
+
+/// Whether an embedded log directory holds (or held) entries.
+fn embedded_log_has_data(dir: &Path) -> bool {
+    ["index.redb", "entries.dat", "state"]
+        .iter()
+        .any(|name| std::fs::metadata(dir.join(name)).is_ok_and(|m| m.len() > 0))
 }
 
 fn write_trust_material(dir: &Path, deployment: &Deployment) -> anyhow::Result<()> {

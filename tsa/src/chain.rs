@@ -66,7 +66,7 @@ pub(crate) fn load_or_create(
         }
     };
     let read = |path: &Path| {
-        std::fs::read_to_string(path).map_err(|source| TsaError::Io {
+        sigstack_durable::read_to_string(path).map_err(|source| TsaError::Io {
             path: path.display().to_string(),
             source,
         })

@@ -95,6 +95,23 @@ pub fn read_existing(path: &Path) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
+/// Reads a text file that must exist and be non-empty (see [`read_existing`]); a missing file is
+/// a `NotFound` error.
+pub fn read_to_string(path: &Path) -> io::Result<String> {
+    let bytes = read_existing(path)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} does not exist", path.display()),
+        )
+    })?;
+    String::from_utf8(bytes).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not UTF-8 text", path.display()),
+        )
+    })
+}
+
 fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

@@ -175,6 +175,9 @@ pub trait Signer: Send + Sync + fmt::Debug {
 pub struct FileSigner {
     key: PrivateKey,
     spki_der: Vec<u8>,
+    /// The same ECDSA key in aws-lc-rs, which signs several times faster than the portable
+    /// field arithmetic (the RustCrypto key stays the source of truth for encoding).
+    ecdsa: Option<aws_lc_rs::signature::EcdsaKeyPair>,
 }
 
 enum PrivateKey {
@@ -316,8 +319,14 @@ impl FileSigner {
             path: path.display().to_string(),
             source,
         };
-        match std::fs::read_to_string(path) {
-            Ok(pem) => {
+        // An empty key file (an interrupted write by an older version) is an error, never a
+        // reason to make a new key: that would silently replace the service's identity.
+        match sigstack_durable::read_existing(path).map(|b| b.map(String::from_utf8)) {
+            Ok(Some(Err(_))) => Err(KeyError::Io {
+                path: path.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not PEM text"),
+            }),
+            Ok(Some(Ok(pem))) => {
                 let signer = Self::from_pkcs8_pem(&pem)?;
                 if signer.algorithm() != algorithm {
                     return Err(KeyError::UnsupportedKey(format!(
@@ -329,7 +338,7 @@ impl FileSigner {
                 }
                 Ok(signer)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(None) => {
                 let signer = Self::generate(algorithm)?;
                 if let Some(dir) = path.parent() {
                     sigstack_durable::create_dir_all(dir).map_err(io)?;
@@ -342,16 +351,35 @@ impl FileSigner {
     }
 
     fn from_key(key: PrivateKey) -> Result<Self, KeyError> {
-        use p256::pkcs8::EncodePublicKey;
+        use p256::pkcs8::{EncodePrivateKey as _, EncodePublicKey};
         let der = match &key {
             PrivateKey::P256(k) => k.verifying_key().to_public_key_der(),
             PrivateKey::P384(k) => k.verifying_key().to_public_key_der(),
             PrivateKey::Ed25519(k) => k.verifying_key().to_public_key_der(),
         }
         .map_err(|e| KeyError::MalformedKey(e.to_string()))?;
+        let fast = |alg: &'static aws_lc_rs::signature::EcdsaSigningAlgorithm,
+                    pkcs8: Result<pkcs8::SecretDocument, pkcs8::Error>| {
+            let pkcs8 = pkcs8.map_err(|e| KeyError::MalformedKey(e.to_string()))?;
+            aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_bytes())
+                .map(Some)
+                .map_err(|e| KeyError::MalformedKey(format!("ECDSA key: {e}")))
+        };
+        let ecdsa = match &key {
+            PrivateKey::P256(k) => fast(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                k.to_pkcs8_der(),
+            )?,
+            PrivateKey::P384(k) => fast(
+                &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                k.to_pkcs8_der(),
+            )?,
+            PrivateKey::Ed25519(_) => None,
+        };
         Ok(Self {
             key,
             spki_der: der.as_bytes().to_vec(),
+            ecdsa,
         })
     }
 }
@@ -379,6 +407,13 @@ impl Signer for FileSigner {
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         use signature::Signer as _;
+        if let Some(pair) = &self.ecdsa {
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            return pair
+                .sign(&rng, message)
+                .map(|sig| sig.as_ref().to_vec())
+                .map_err(|_| KeyError::Signing("ECDSA signing failed".into()));
+        }
         Ok(match &self.key {
             PrivateKey::P256(k) => {
                 let sig: p256::ecdsa::DerSignature = k.try_sign(message).map_err(sign_err)?;
@@ -406,6 +441,57 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub struct PublicKey {
     key: VerifyingKey,
     spki_der: Vec<u8>,
+    /// ECDSA keys also parsed by aws-lc-rs, whose verification is several times faster than the
+    /// portable field arithmetic; the RustCrypto key is what validated the point.
+    ecdsa: Option<EcdsaVerifier>,
+}
+
+/// An ECDSA public key in aws-lc-rs (compared by its encoded point).
+#[derive(Clone)]
+struct EcdsaVerifier(std::sync::Arc<aws_lc_rs::signature::ParsedPublicKey>);
+
+impl EcdsaVerifier {
+    fn parse(
+        alg: &'static aws_lc_rs::signature::EcdsaVerificationAlgorithm,
+        point: &[u8],
+    ) -> Option<Self> {
+        aws_lc_rs::signature::ParsedPublicKey::new(alg, point)
+            .ok()
+            .map(|k| Self(std::sync::Arc::new(k)))
+    }
+
+    fn verify(&self, message: &[u8], signature: &[u8]) -> Result<(), KeyError> {
+        self.0
+            .verify_sig(message, signature)
+            .map_err(|_| KeyError::BadSignature)
+    }
+
+    fn verify_prehash(
+        &self,
+        hash: &'static aws_lc_rs::digest::Algorithm,
+        digest: &[u8],
+        signature: &[u8],
+    ) -> Result<(), KeyError> {
+        let digest = aws_lc_rs::digest::Digest::import_less_safe(digest, hash)
+            .map_err(|_| KeyError::BadSignature)?;
+        self.0
+            .verify_digest_sig(&digest, signature)
+            .map_err(|_| KeyError::BadSignature)
+    }
+}
+
+impl PartialEq for EcdsaVerifier {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_ref().as_ref() == other.0.as_ref().as_ref()
+    }
+}
+
+impl Eq for EcdsaVerifier {}
+
+impl fmt::Debug for EcdsaVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EcdsaVerifier")
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -468,9 +554,21 @@ impl PublicKey {
             RSA_ENCRYPTION => VerifyingKey::Rsa(rsa_key(&spki)?),
             other => return Err(KeyError::UnsupportedKey(format!("key algorithm {other}"))),
         };
+        let ecdsa = match &key {
+            VerifyingKey::P256(k) => EcdsaVerifier::parse(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+                k.to_sec1_point(false).as_bytes(),
+            ),
+            VerifyingKey::P384(k) => EcdsaVerifier::parse(
+                &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1,
+                k.to_sec1_point(false).as_bytes(),
+            ),
+            _ => None,
+        };
         Ok(Self {
             key,
             spki_der: unverified_der.to_vec(),
+            ecdsa,
         })
     }
 
@@ -643,12 +741,18 @@ impl PublicKey {
             VerifyingKey::P256(k) => {
                 let sig = p256::ecdsa::DerSignature::from_bytes(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
-                k.verify(message, &sig).map_err(|_| KeyError::BadSignature)
+                match &self.ecdsa {
+                    Some(fast) => fast.verify(message, signature),
+                    None => k.verify(message, &sig).map_err(|_| KeyError::BadSignature),
+                }
             }
             VerifyingKey::P384(k) => {
                 let sig = p384::ecdsa::DerSignature::from_bytes(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
-                k.verify(message, &sig).map_err(|_| KeyError::BadSignature)
+                match &self.ecdsa {
+                    Some(fast) => fast.verify(message, signature),
+                    None => k.verify(message, &sig).map_err(|_| KeyError::BadSignature),
+                }
             }
             VerifyingKey::Ed25519(k) => {
                 let sig = ed25519_dalek::Signature::from_slice(signature)
@@ -700,14 +804,26 @@ impl PublicKey {
             VerifyingKey::P256(k) => {
                 let sig = p256::ecdsa::DerSignature::from_bytes(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
-                k.verify_prehash(digest, &sig)
-                    .map_err(|_| KeyError::BadSignature)
+                match &self.ecdsa {
+                    Some(fast) => {
+                        fast.verify_prehash(&aws_lc_rs::digest::SHA256, digest, signature)
+                    }
+                    None => k
+                        .verify_prehash(digest, &sig)
+                        .map_err(|_| KeyError::BadSignature),
+                }
             }
             VerifyingKey::P384(k) => {
                 let sig = p384::ecdsa::DerSignature::from_bytes(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
-                k.verify_prehash(digest, &sig)
-                    .map_err(|_| KeyError::BadSignature)
+                match &self.ecdsa {
+                    Some(fast) => {
+                        fast.verify_prehash(&aws_lc_rs::digest::SHA384, digest, signature)
+                    }
+                    None => k
+                        .verify_prehash(digest, &sig)
+                        .map_err(|_| KeyError::BadSignature),
+                }
             }
             VerifyingKey::Ed25519(_) | VerifyingKey::Rsa(_) => Err(KeyError::BadSignature),
         }

@@ -473,7 +473,7 @@ impl CertificateAuthority {
     pub fn from_files(dir: &Path, signer: Arc<dyn Signer>) -> Result<Self, PkiError> {
         let read = |file: &str| {
             let path = dir.join(file);
-            std::fs::read_to_string(&path)
+            sigstack_durable::read_to_string(&path)
                 .map_err(|source| PkiError::Io {
                     path: path.display().to_string(),
                     source,
@@ -696,8 +696,9 @@ fn load_or_issue(
         dir: path.display().to_string(),
         reason: reason.to_string(),
     };
-    match std::fs::read_to_string(path) {
-        Ok(pem) => {
+    match sigstack_durable::read_existing(path).map(|b| b.map(String::from_utf8)) {
+        Ok(Some(Err(_))) => Err(inconsistent("certificate file is not PEM text")),
+        Ok(Some(Ok(pem))) => {
             let cert = parse_pem_chain(&pem)?.remove(0);
             let spki = cert.tbs_certificate().subject_public_key_info().to_der()?;
             if spki != key.public_key_der() {
@@ -705,7 +706,7 @@ fn load_or_issue(
             }
             Ok(cert)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Ok(None) => {
             let cert = make()?;
             sigstack_durable::write(path, certificate_pem(&cert)?.as_bytes()).map_err(
                 |source| PkiError::Io {

@@ -154,6 +154,59 @@ impl Stack {
         stack
     }
 
+    /// Run `sigstack up` on `data_dir` and expect it to refuse to start; returns what it wrote
+    /// to stderr.
+    ///
+    /// # Panics
+    /// When the stack starts (becomes ready) or hangs for a minute instead.
+    #[must_use]
+    pub fn refused_start(data_dir: &Path) -> String {
+        let ready = data_dir.join("trust").join("ready");
+        let _ = std::fs::remove_file(&ready);
+        let mut child = Command::new(sigstack_bin())
+            .args(["up", "--data-dir"])
+            .arg(data_dir)
+            .args([
+                "--fulcio-port",
+                "0",
+                "--ctlog-port",
+                "0",
+                "--rekor-v1-port",
+                "0",
+            ])
+            .args([
+                "--rekor-v2-port",
+                "0",
+                "--tsa-port",
+                "0",
+                "--oidc-port",
+                "0",
+            ])
+            .args(["--tuf-port", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sigstack");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if ready.exists() || Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("sigstack up started on {}", data_dir.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
+        }
+        assert!(!status.success(), "refusing to start exits non-zero");
+        stderr
+    }
+
     /// What the stack wrote to stderr so far.
     #[must_use]
     pub fn log(&self) -> String {
