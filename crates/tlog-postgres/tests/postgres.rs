@@ -1,0 +1,209 @@
+//! The PostgreSQL driver against a real server (`SIGSTACK_TEST_DATABASE_URL`, a URL of a role
+//! that may create databases). Each test creates its own database.
+//!
+//! Without the variable the tests fail under CI (`CI=true`) and skip locally with a message.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use sigstack_tlog::merkle::{self, Hash, leaf_hash};
+use sigstack_tlog_postgres::{PgDatabase, create_fresh_database};
+use sigstack_tlog_storage::conformance::{Harness, entry, run_all};
+use sigstack_tlog_storage::{LogConfig, LogStore, NewEntry, StorageError, StoredCheckpoint};
+
+/// A fresh database for this test, or `None` (after saying why) when no server is configured.
+async fn fresh_database(test: &str) -> Option<String> {
+    let Ok(base) = std::env::var("SIGSTACK_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "SIGSTACK_TEST_DATABASE_URL must be set in CI (.ci/run starts PostgreSQL)"
+        );
+        eprintln!("skipping {test}: SIGSTACK_TEST_DATABASE_URL is not set");
+        return None;
+    };
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let name = format!("sigstack_test_{test}_{}_{nanos}", std::process::id());
+    Some(
+        create_fresh_database(&base, &name)
+            .await
+            .expect("create test database"),
+    )
+}
+
+fn config() -> LogConfig {
+    LogConfig {
+        batch_max_age: Duration::from_millis(2),
+        max_entry_size: 4096,
+        ..LogConfig::default()
+    }
+}
+
+struct Postgres {
+    url: String,
+    db: PgDatabase,
+    next: AtomicU64,
+}
+
+#[async_trait]
+impl Harness for Postgres {
+    async fn fresh(&self) -> Arc<dyn LogStore> {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        Arc::new(
+            self.db
+                .open_log(&format!("log-{n}"), config())
+                .await
+                .unwrap(),
+        )
+    }
+
+    async fn reopen(&self, log: Arc<dyn LogStore>) -> Arc<dyn LogStore> {
+        let debug = format!("{log:?}");
+        log.close().await;
+        let n = self.next.load(Ordering::SeqCst);
+        let name = (0..n)
+            .map(|i| format!("log-{i}"))
+            .find(|candidate| debug.contains(&format!("name: {candidate:?}")))
+            .unwrap();
+        // A new connection pool, as a restarted process would have.
+        let db = PgDatabase::connect(&self.url, 4).await.unwrap();
+        Arc::new(db.open_log(&name, config()).await.unwrap())
+    }
+
+    fn max_entry_size(&self) -> usize {
+        4096
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_driver_passes_the_conformance_suite() {
+    let Some(url) = fresh_database("conformance").await else {
+        return;
+    };
+    let h = Postgres {
+        db: PgDatabase::connect(&url, 8).await.unwrap(),
+        url,
+        next: AtomicU64::new(0),
+    };
+    run_all(&h).await;
+}
+
+fn numbered(i: u64) -> NewEntry {
+    let e = entry(i, 80);
+    NewEntry::new(e.clone(), leaf_hash(&e).0)
+}
+
+/// Two replicas (separate pools, separate batchers) append concurrently to one log: every
+/// acknowledged entry is at its index, indices are dense, and both see the same tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_append_concurrently_to_one_log() {
+    let Some(url) = fresh_database("replicas").await else {
+        return;
+    };
+    let a: Arc<dyn LogStore> = Arc::new(
+        PgDatabase::connect(&url, 4)
+            .await
+            .unwrap()
+            .open_log("shared", config())
+            .await
+            .unwrap(),
+    );
+    let b: Arc<dyn LogStore> = Arc::new(
+        PgDatabase::connect(&url, 4)
+            .await
+            .unwrap()
+            .open_log("shared", config())
+            .await
+            .unwrap(),
+    );
+    let n = 600u64;
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let log = if i % 2 == 0 {
+                Arc::clone(&a)
+            } else {
+                Arc::clone(&b)
+            };
+            tokio::spawn(async move {
+                let e = numbered(i);
+                (log.append(e.clone()).await.unwrap().index, e.entry)
+            })
+        })
+        .collect();
+    // The same new entry through both replicas at once: one index, the other a duplicate.
+    let (ra, rb) = tokio::join!(a.append(numbered(10_000)), b.append(numbered(10_000)));
+    let dup = match (ra, rb) {
+        (Ok(x), Err(StorageError::Duplicate { index }))
+        | (Err(StorageError::Duplicate { index }), Ok(x)) => {
+            assert_eq!(x.index, index, "the duplicate names the sequenced index");
+            index
+        }
+        other => panic!("one replica must sequence, the other answer duplicate: {other:?}"),
+    };
+    let mut by_index = BTreeMap::new();
+    for t in tasks {
+        let (index, data) = t.await.unwrap();
+        assert!(
+            by_index.insert(index, data).is_none(),
+            "index {index} given twice"
+        );
+    }
+    by_index.insert(dup, numbered(10_000).entry);
+    let head_a = a.tree_head().await.unwrap();
+    let head_b = b.tree_head().await.unwrap();
+    assert_eq!(head_a, head_b, "both replicas read the same head");
+    assert_eq!(head_a.size, n + 1);
+    assert_eq!(
+        by_index.keys().copied().collect::<Vec<_>>(),
+        (0..=n).collect::<Vec<_>>(),
+        "dense indices"
+    );
+    let mut stored: Vec<Hash> = Vec::new();
+    for (i, data) in &by_index {
+        assert_eq!(&b.entry(*i).await.unwrap().entry, data, "entry {i} via b");
+        stored.extend(merkle::stored_hashes_for_record(*i, data, &stored).unwrap());
+    }
+    assert_eq!(
+        merkle::tree_hash(n + 1, &stored).unwrap(),
+        head_a.root,
+        "root over the acknowledged entries"
+    );
+    // A checkpoint published through one replica binds the other.
+    let cp = StoredCheckpoint {
+        size: head_a.size,
+        root: head_a.root,
+        signed: b"cp".to_vec(),
+    };
+    a.publish_checkpoint(&cp).await.unwrap();
+    let small = StoredCheckpoint {
+        size: 3,
+        root: b.root_at(3).await.unwrap(),
+        signed: b"old".to_vec(),
+    };
+    assert!(matches!(
+        b.publish_checkpoint(&small).await,
+        Err(StorageError::InvalidRequest(_))
+    ));
+    assert_eq!(b.latest_checkpoint().await.unwrap(), Some(cp));
+    a.close().await;
+    b.close().await;
+}
+
+/// A database that refuses connections gives 503-class errors, never an acknowledgement.
+#[tokio::test]
+async fn an_unreachable_database_is_unavailable() {
+    // Port 1 on localhost: nothing listens there.
+    let err = PgDatabase::connect("postgres://nobody@127.0.0.1:1/none", 2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
+    let err = PgDatabase::connect("not a url", 2).await.unwrap_err();
+    assert!(matches!(err, StorageError::InvalidConfig(_)), "{err}");
+}
