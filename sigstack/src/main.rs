@@ -8,6 +8,7 @@
 
 mod config;
 mod stack;
+mod storage;
 
 use std::time::{Duration, SystemTime};
 

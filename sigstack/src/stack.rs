@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::StackConfig;
+use crate::storage::LogStorage;
 
 /// `id-kp-codeSigning`, placed on Fulcio's intermediate.
 const CODE_SIGNING: const_oid::ObjectIdentifier =
@@ -126,6 +127,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         batch_max_age: config.batch_max_age,
         ..LogConfig::default()
     };
+    let storage = LogStorage::connect(config.database_url.as_deref()).await?;
 
     // Fulcio's CA: P-384 root and intermediate, codeSigning on the intermediate.
     let ca = CertificateAuthority::load_or_create(
@@ -150,13 +152,18 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         )
         .context("CT log key")?,
     );
-    let ctlog = sigstack_ctlog::CtLogState::open(sigstack_ctlog::CtLogConfig {
-        dir: data_dir.join("ctlog/log"),
-        signer: ct_signer.clone(),
-        roots: vec![ca.root().clone()],
-        metrics: metrics.clone(),
-        log: log_config.clone(),
-    })
+    let ctlog_dir = data_dir.join("ctlog/log");
+    let ctlog = sigstack_ctlog::CtLogState::open_with_store(
+        sigstack_ctlog::CtLogConfig {
+            dir: ctlog_dir.clone(),
+            signer: ct_signer.clone(),
+            roots: vec![ca.root().clone()],
+            metrics: metrics.clone(),
+            log: log_config.clone(),
+        },
+        storage.open("ctlog", &ctlog_dir, &log_config).await?,
+        sigstack_ctlog::system_clock(),
+    )
     .await
     .context("opening the CT log")?;
 
@@ -221,14 +228,21 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         )
         .context("Rekor v1 key")?,
     );
-    let rekor_v1 = sigstack_rekor::RekorV1State::open(sigstack_rekor::RekorV1Config {
-        dir: data_dir.join("rekor-v1"),
-        signer: rekor_v1_signer.clone(),
-        hostname: config.public_host.clone(),
-        metrics: metrics.clone(),
-        log: log_config.clone(),
-        clock: Arc::new(sigstack_rekor::SystemClock),
-    })
+    let rekor_v1_dir = data_dir.join("rekor-v1");
+    storage.agree_on_rekor_v1_tree_id(&rekor_v1_dir).await?;
+    let rekor_v1 = sigstack_rekor::RekorV1State::open_with_store(
+        sigstack_rekor::RekorV1Config {
+            dir: rekor_v1_dir.clone(),
+            signer: rekor_v1_signer.clone(),
+            hostname: config.public_host.clone(),
+            metrics: metrics.clone(),
+            log: log_config.clone(),
+            clock: Arc::new(sigstack_rekor::SystemClock),
+        },
+        storage
+            .open("rekor-v1", &rekor_v1_dir.join("log"), &log_config)
+            .await?,
+    )
     .await
     .context("opening Rekor v1")?;
     rekor_v1
@@ -243,13 +257,19 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         .context("Rekor v2 key")?,
     );
     let rekor_v2_origin = rekor_v2_url.trim_start_matches("http://").to_string();
-    let rekor_v2 = sigstack_rekor::RekorV2State::open(sigstack_rekor::RekorV2Config {
-        dir: data_dir.join("rekor-v2"),
-        signer: rekor_v2_signer.clone(),
-        origin: rekor_v2_origin,
-        metrics: metrics.clone(),
-        log: log_config.clone(),
-    })
+    let rekor_v2_dir = data_dir.join("rekor-v2");
+    let rekor_v2 = sigstack_rekor::RekorV2State::open_with_store(
+        sigstack_rekor::RekorV2Config {
+            dir: rekor_v2_dir.clone(),
+            signer: rekor_v2_signer.clone(),
+            origin: rekor_v2_origin,
+            metrics: metrics.clone(),
+            log: log_config.clone(),
+        },
+        storage
+            .open("rekor-v2", &rekor_v2_dir.join("log"), &log_config)
+            .await?,
+    )
     .await
     .context("opening Rekor v2")?;
     rekor_v2

@@ -73,6 +73,15 @@ impl Stack {
     /// When the stack does not come up within a minute.
     #[must_use]
     pub fn start_on(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// Start a stack on `data_dir` with extra `sigstack up` arguments (ports chosen by the OS).
+    ///
+    /// # Panics
+    /// When the stack does not come up within a minute.
+    #[must_use]
+    pub fn start_with(data_dir: &Path, extra_args: &[&str]) -> Self {
         let ready = data_dir.join("trust").join("ready");
         let _ = std::fs::remove_file(&ready);
         let log = std::fs::File::create(data_dir.with_extension("log")).expect("log file");
@@ -93,6 +102,7 @@ impl Stack {
                 "--oidc-port",
                 "0",
             ])
+            .args(extra_args)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
