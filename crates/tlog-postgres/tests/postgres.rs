@@ -196,6 +196,92 @@ async fn two_replicas_append_concurrently_to_one_log() {
     b.close().await;
 }
 
+/// The database drops every connection of the log while appends are in flight: each append
+/// either is acknowledged (and then readable at its index) or fails with `Unavailable`, the
+/// failure shows in `check_writable`, and the log recovers once the database answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_lost_mid_append_acknowledge_nothing_false() {
+    let Some(url) = fresh_database("dropped").await else {
+        return;
+    };
+    let log: Arc<dyn LogStore> = Arc::new(
+        PgDatabase::connect(&url, 4)
+            .await
+            .unwrap()
+            .open_log("dropped", config())
+            .await
+            .unwrap(),
+    );
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    let tasks: Vec<_> = (0..400u64)
+        .map(|i| {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(i / 4)).await;
+                let e = numbered(i);
+                (e.entry.clone(), log.append(e).await)
+            })
+        })
+        .collect();
+    let mut terminated = 0i64;
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(15)).await;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+        )
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+        terminated += n;
+    }
+    assert!(terminated > 0, "no connection was dropped");
+    let (mut acked, mut refused) = (Vec::new(), 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            (data, Ok(a)) => acked.push((a.index, data)),
+            (_, Err(StorageError::Unavailable(_))) => refused += 1,
+            (_, Err(e)) => panic!("unexpected error when the database drops connections: {e}"),
+        }
+    }
+    eprintln!(
+        "{} acknowledged, {refused} refused, {terminated} connections dropped",
+        acked.len()
+    );
+    // Reads may need a retry while the pool reconnects.
+    let mut head = None;
+    for _ in 0..50 {
+        if let Ok(h) = log.tree_head().await {
+            head = Some(h);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let head = head.expect("the log answers again");
+    assert!(
+        log.check_writable().is_ok(),
+        "writable again after a good round trip"
+    );
+    for (index, data) in &acked {
+        assert!(
+            *index < head.size,
+            "acknowledged index {index} beyond the tree"
+        );
+        assert_eq!(
+            &log.entry(*index).await.unwrap().entry,
+            data,
+            "entry {index}"
+        );
+    }
+    // A retry of a refused entry is sequenced or named as a duplicate: never lost twice.
+    let retry = log.append(numbered(399)).await;
+    assert!(
+        matches!(retry, Ok(_) | Err(StorageError::Duplicate { .. })),
+        "{retry:?}"
+    );
+    log.close().await;
+}
+
 /// A database that refuses connections gives 503-class errors, never an acknowledgement.
 #[tokio::test]
 async fn an_unreachable_database_is_unavailable() {
