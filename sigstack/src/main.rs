@@ -7,6 +7,7 @@
 //! issuer that this stack's Fulcio accepts.
 
 mod config;
+mod serve;
 mod stack;
 mod storage;
 
@@ -31,6 +32,8 @@ enum Command {
     Up(Box<UpArgs>),
     /// Print an ID token from the local OIDC issuer (reading its key from the data directory).
     Token(TokenArgs),
+    /// Run one service alone (same configuration as `up`), for per-service deployments.
+    Serve(Box<serve::ServeArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +67,14 @@ fn main() -> anyhow::Result<()> {
                 .build()
                 .context("starting the async runtime")?;
             runtime.block_on(stack::run(config))
+        }
+        Command::Serve(args) => {
+            init_tracing();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(serve::run(*args))
         }
         Command::Token(args) => {
             let base = stack::read_issuer_url(&args.data_dir)?;

@@ -2,7 +2,7 @@
 //! listener per service, trust material for clients, graceful shutdown.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -101,12 +101,300 @@ fn generated_fulcio_config(oidc_url: &str) -> String {
     .to_string()
 }
 
+/// What the start-up of every service shares: the data directory, the start time, metrics
+/// and the log storage.
+pub(crate) struct Common {
+    pub data_dir: PathBuf,
+    pub now: SystemTime,
+    pub metrics: sigstack_http::Metrics,
+    pub log_config: LogConfig,
+    pub storage: LogStorage,
+}
+
+impl Common {
+    /// Create the data directory and connect the log storage.
+    pub(crate) async fn new(config: &StackConfig) -> anyhow::Result<Self> {
+        let data_dir = config.data_dir.clone();
+        sigstack_durable::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        Ok(Self {
+            data_dir,
+            now: SystemTime::now(),
+            metrics: sigstack_http::Metrics::new(),
+            log_config: LogConfig {
+                batch_max_size: config.batch_max_size,
+                batch_max_age: config.batch_max_age,
+                ..LogConfig::default()
+            },
+            storage: LogStorage::connect(config.database_url.as_deref()).await?,
+        })
+    }
+}
+
+/// Fulcio's CA: P-384 root and intermediate, codeSigning on the intermediate.
+pub(crate) fn fulcio_ca(
+    config: &StackConfig,
+    common: &Common,
+) -> anyhow::Result<CertificateAuthority> {
+    CertificateAuthority::load_or_create(
+        &common.data_dir.join("fulcio/ca"),
+        &CaSpec {
+            organization: config.organization.clone(),
+            root_common_name: format!("{}-fulcio-root", config.organization),
+            intermediate_common_name: Some(format!("{}-fulcio-intermediate", config.organization)),
+            algorithm: SignatureAlgorithm::EcdsaP384Sha384,
+            intermediate_extended_key_usage: vec![CODE_SIGNING],
+            validity: Duration::from_secs(10 * 365 * 24 * 3600),
+        },
+        common.now,
+    )
+    .context("Fulcio CA")
+}
+
+/// The CT log key (ECDSA P-256: clients need SHA-256 SCTs).
+pub(crate) fn ct_signer(common: &Common) -> anyhow::Result<Arc<dyn Signer>> {
+    Ok(Arc::new(
+        FileSigner::load_or_generate(
+            &common.data_dir.join("ctlog/key.pem"),
+            SignatureAlgorithm::EcdsaP256Sha256,
+        )
+        .context("CT log key")?,
+    ))
+}
+
+/// Open the CT log, accepting chains to `root`.
+pub(crate) async fn open_ctlog(
+    common: &Common,
+    signer: Arc<dyn Signer>,
+    root: x509_cert::Certificate,
+) -> anyhow::Result<sigstack_ctlog::CtLogState> {
+    let dir = common.data_dir.join("ctlog/log");
+    sigstack_ctlog::CtLogState::open_with_store(
+        sigstack_ctlog::CtLogConfig {
+            dir: dir.clone(),
+            signer,
+            roots: vec![root],
+            metrics: common.metrics.clone(),
+            log: common.log_config.clone(),
+        },
+        common
+            .storage
+            .open("ctlog", &dir, &common.log_config)
+            .await?,
+        sigstack_ctlog::system_clock(),
+    )
+    .await
+    .context("opening the CT log")
+}
+
+/// The local OIDC issuer at `issuer`, recording its URL for `sigstack token`.
+pub(crate) fn oidc_issuer(
+    config: &StackConfig,
+    common: &Common,
+    issuer: &str,
+) -> anyhow::Result<sigstack_oidc_issuer::OidcIssuerState> {
+    let data_dir = &common.data_dir;
+    sigstack_durable::create_dir_all(&data_dir.join("oidc"))?;
+    sigstack_durable::write(
+        &data_dir.join("oidc/issuer.json"),
+        serde_json::json!({ "issuer": issuer })
+            .to_string()
+            .as_bytes(),
+    )?;
+    sigstack_oidc_issuer::OidcIssuerState::new(sigstack_oidc_issuer::OidcIssuerConfig {
+        issuer: issuer.to_string(),
+        key_path: data_dir.join("oidc/key.pem"),
+        clients: config.oidc_clients.clone(),
+        token_lifetime: config.token_lifetime,
+        dangerously_mint_any_identity: config.dangerously_mint_any_identity,
+        metrics: common.metrics.clone(),
+    })
+    .context("OIDC issuer")
+}
+
+/// Fulcio, trusting the configured issuers (or the local one at `oidc_url`) and submitting
+/// precertificates to the CT log at `ctlog_url`.
+pub(crate) fn fulcio(
+    config: &StackConfig,
+    common: &Common,
+    ca: CertificateAuthority,
+    ctlog_url: &str,
+    ct_signer: &Arc<dyn Signer>,
+    oidc_url: Option<&str>,
+) -> anyhow::Result<sigstack_fulcio::FulcioState> {
+    let fulcio_config_text = match (&config.fulcio_config, oidc_url) {
+        (Some(path), _) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading Fulcio config {}", path.display()))?,
+        (None, Some(oidc_url)) => generated_fulcio_config(oidc_url),
+        (None, None) => bail!("no Fulcio issuer configuration"),
+    };
+    let issuers = sigstack_fulcio_core::IssuerConfig::from_text(&fulcio_config_text)
+        .context("Fulcio issuer configuration")?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("HTTP client")?;
+    sigstack_fulcio::FulcioState::new(sigstack_fulcio::FulcioConfig {
+        ca,
+        issuers,
+        ct: Some(sigstack_fulcio::CtConfig {
+            url: ctlog_url.parse().context("CT log URL")?,
+            public_key: ct_signer.public_key()?,
+        }),
+        metrics: common.metrics.clone(),
+        http,
+    })
+    .context("Fulcio")
+}
+
+/// The Rekor v1 log key (ECDSA P-256).
+pub(crate) fn rekor_v1_signer(common: &Common) -> anyhow::Result<Arc<dyn Signer>> {
+    Ok(Arc::new(
+        FileSigner::load_or_generate(
+            &common.data_dir.join("rekor-v1/key.pem"),
+            SignatureAlgorithm::EcdsaP256Sha256,
+        )
+        .context("Rekor v1 key")?,
+    ))
+}
+
+/// Open Rekor v1 (and write its opening entry into an empty log).
+pub(crate) async fn open_rekor_v1(
+    config: &StackConfig,
+    common: &Common,
+    signer: Arc<dyn Signer>,
+) -> anyhow::Result<sigstack_rekor::RekorV1State> {
+    let dir = common.data_dir.join("rekor-v1");
+    common.storage.agree_on_rekor_v1_tree_id(&dir).await?;
+    let rekor_v1 = sigstack_rekor::RekorV1State::open_with_store(
+        sigstack_rekor::RekorV1Config {
+            dir: dir.clone(),
+            signer,
+            hostname: config.public_host.clone(),
+            metrics: common.metrics.clone(),
+            log: common.log_config.clone(),
+            clock: Arc::new(sigstack_rekor::SystemClock),
+        },
+        common
+            .storage
+            .open("rekor-v1", &dir.join("log"), &common.log_config)
+            .await?,
+    )
+    .await
+    .context("opening Rekor v1")?;
+    rekor_v1
+        .append_opening_entry()
+        .await
+        .context("Rekor v1 opening entry")?;
+    Ok(rekor_v1)
+}
+
+/// The Rekor v2 checkpoint key (Ed25519).
+pub(crate) fn rekor_v2_signer(common: &Common) -> anyhow::Result<Arc<dyn Signer>> {
+    Ok(Arc::new(
+        FileSigner::load_or_generate(
+            &common.data_dir.join("rekor-v2/key.pem"),
+            SignatureAlgorithm::Ed25519,
+        )
+        .context("Rekor v2 key")?,
+    ))
+}
+
+/// Open Rekor v2 served at `url` (its origin) and write its opening entry into an empty log.
+pub(crate) async fn open_rekor_v2(
+    common: &Common,
+    signer: Arc<dyn Signer>,
+    url: &str,
+) -> anyhow::Result<sigstack_rekor::RekorV2State> {
+    let dir = common.data_dir.join("rekor-v2");
+    let rekor_v2 = sigstack_rekor::RekorV2State::open_with_store(
+        sigstack_rekor::RekorV2Config {
+            dir: dir.clone(),
+            signer,
+            origin: url.trim_start_matches("http://").to_string(),
+            metrics: common.metrics.clone(),
+            log: common.log_config.clone(),
+        },
+        common
+            .storage
+            .open("rekor-v2", &dir.join("log"), &common.log_config)
+            .await?,
+    )
+    .await
+    .context("opening Rekor v2")?;
+    rekor_v2
+        .append_opening_entry()
+        .await
+        .context("Rekor v2 opening entry")?;
+    Ok(rekor_v2)
+}
+
+/// The timestamp authority.
+pub(crate) fn tsa(config: &StackConfig, common: &Common) -> anyhow::Result<sigstack_tsa::TsaState> {
+    sigstack_tsa::TsaState::load_or_create(
+        sigstack_tsa::TsaConfig {
+            dir: common.data_dir.join("tsa"),
+            organization: config.organization.clone(),
+            common_name: format!("{}-tsa", config.organization),
+            policy: None,
+            metrics: common.metrics.clone(),
+        },
+        common.now,
+    )
+    .context("timestamp authority")
+}
+
+/// HTTP servers that stop together.
+pub(crate) struct Servers {
+    stop: watch::Sender<bool>,
+    running: tokio::task::JoinSet<(&'static str, std::io::Result<()>)>,
+}
+
+impl Servers {
+    pub(crate) fn new() -> Self {
+        Self {
+            stop: watch::channel(false).0,
+            running: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// Serve `router` on `listener` until [`Servers::shut_down`].
+    pub(crate) fn spawn(
+        &mut self,
+        name: &'static str,
+        listener: TcpListener,
+        router: axum::Router,
+    ) {
+        let mut stop = self.stop.subscribe();
+        self.running.spawn(async move {
+            let result = axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await;
+            (name, result)
+        });
+    }
+
+    /// Stop taking connections and wait until every request has been answered.
+    pub(crate) async fn shut_down(mut self) {
+        let _ = self.stop.send(true);
+        while let Some(joined) = self.running.join_next().await {
+            match joined {
+                Ok((name, Err(e))) => tracing::error!(service = name, error = %e, "server failed"),
+                Ok((_, Ok(()))) => {}
+                Err(e) => tracing::error!(error = %e, "server task failed"),
+            }
+        }
+    }
+}
+
 /// Run the stack until SIGINT or SIGTERM.
 pub async fn run(config: StackConfig) -> anyhow::Result<()> {
-    let data_dir = config.data_dir.clone();
-    sigstack_durable::create_dir_all(&data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let now = SystemTime::now();
+    let common = Common::new(&config).await?;
+    let data_dir = common.data_dir.clone();
+    let now = common.now;
     let epoch = load_or_create_epoch(&data_dir.join("epoch"), now)?;
 
     let listeners = bind(&config).await?;
@@ -121,174 +409,28 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         .as_ref()
         .map(|l| url(&config, l))
         .transpose()?;
-    let metrics = sigstack_http::Metrics::new();
-    let log_config = LogConfig {
-        batch_max_size: config.batch_max_size,
-        batch_max_age: config.batch_max_age,
-        ..LogConfig::default()
-    };
-    let storage = LogStorage::connect(config.database_url.as_deref()).await?;
 
-    // Fulcio's CA: P-384 root and intermediate, codeSigning on the intermediate.
-    let ca = CertificateAuthority::load_or_create(
-        &data_dir.join("fulcio/ca"),
-        &CaSpec {
-            organization: config.organization.clone(),
-            root_common_name: format!("{}-fulcio-root", config.organization),
-            intermediate_common_name: Some(format!("{}-fulcio-intermediate", config.organization)),
-            algorithm: SignatureAlgorithm::EcdsaP384Sha384,
-            intermediate_extended_key_usage: vec![CODE_SIGNING],
-            validity: Duration::from_secs(10 * 365 * 24 * 3600),
-        },
-        now,
-    )
-    .context("Fulcio CA")?;
-
-    // CT log (ECDSA P-256: clients need SHA-256 SCTs).
-    let ct_signer: Arc<dyn Signer> = Arc::new(
-        FileSigner::load_or_generate(
-            &data_dir.join("ctlog/key.pem"),
-            SignatureAlgorithm::EcdsaP256Sha256,
-        )
-        .context("CT log key")?,
-    );
-    let ctlog_dir = data_dir.join("ctlog/log");
-    let ctlog = sigstack_ctlog::CtLogState::open_with_store(
-        sigstack_ctlog::CtLogConfig {
-            dir: ctlog_dir.clone(),
-            signer: ct_signer.clone(),
-            roots: vec![ca.root().clone()],
-            metrics: metrics.clone(),
-            log: log_config.clone(),
-        },
-        storage.open("ctlog", &ctlog_dir, &log_config).await?,
-        sigstack_ctlog::system_clock(),
-    )
-    .await
-    .context("opening the CT log")?;
-
-    // OIDC issuer.
-    let oidc = match &oidc_url {
-        Some(issuer) => {
-            sigstack_durable::create_dir_all(&data_dir.join("oidc"))?;
-            sigstack_durable::write(
-                &data_dir.join("oidc/issuer.json"),
-                serde_json::json!({ "issuer": issuer })
-                    .to_string()
-                    .as_bytes(),
-            )?;
-            Some(
-                sigstack_oidc_issuer::OidcIssuerState::new(
-                    sigstack_oidc_issuer::OidcIssuerConfig {
-                        issuer: issuer.clone(),
-                        key_path: data_dir.join("oidc/key.pem"),
-                        clients: config.oidc_clients.clone(),
-                        token_lifetime: config.token_lifetime,
-                        dangerously_mint_any_identity: config.dangerously_mint_any_identity,
-                        metrics: metrics.clone(),
-                    },
-                )
-                .context("OIDC issuer")?,
-            )
-        }
-        None => None,
-    };
-
-    // Fulcio.
-    let fulcio_config_text = match (&config.fulcio_config, &oidc_url) {
-        (Some(path), _) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading Fulcio config {}", path.display()))?,
-        (None, Some(oidc_url)) => generated_fulcio_config(oidc_url),
-        (None, None) => bail!("no Fulcio issuer configuration"),
-    };
-    let issuers = sigstack_fulcio_core::IssuerConfig::from_text(&fulcio_config_text)
-        .context("Fulcio issuer configuration")?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("HTTP client")?;
-    let fulcio = sigstack_fulcio::FulcioState::new(sigstack_fulcio::FulcioConfig {
-        ca: ca.clone(),
-        issuers,
-        ct: Some(sigstack_fulcio::CtConfig {
-            url: ctlog_url.parse().context("CT log URL")?,
-            public_key: ct_signer.public_key()?,
-        }),
-        metrics: metrics.clone(),
-        http,
-    })
-    .context("Fulcio")?;
-
+    let ca = fulcio_ca(&config, &common)?;
+    let ct_signer = ct_signer(&common)?;
+    let ctlog = open_ctlog(&common, ct_signer.clone(), ca.root().clone()).await?;
+    let oidc = oidc_url
+        .as_deref()
+        .map(|issuer| oidc_issuer(&config, &common, issuer))
+        .transpose()?;
+    let fulcio = fulcio(
+        &config,
+        &common,
+        ca.clone(),
+        &ctlog_url,
+        &ct_signer,
+        oidc_url.as_deref(),
+    )?;
     // Rekor v1 (ECDSA P-256) and v2 (Ed25519), two independent logs.
-    let rekor_v1_signer: Arc<dyn Signer> = Arc::new(
-        FileSigner::load_or_generate(
-            &data_dir.join("rekor-v1/key.pem"),
-            SignatureAlgorithm::EcdsaP256Sha256,
-        )
-        .context("Rekor v1 key")?,
-    );
-    let rekor_v1_dir = data_dir.join("rekor-v1");
-    storage.agree_on_rekor_v1_tree_id(&rekor_v1_dir).await?;
-    let rekor_v1 = sigstack_rekor::RekorV1State::open_with_store(
-        sigstack_rekor::RekorV1Config {
-            dir: rekor_v1_dir.clone(),
-            signer: rekor_v1_signer.clone(),
-            hostname: config.public_host.clone(),
-            metrics: metrics.clone(),
-            log: log_config.clone(),
-            clock: Arc::new(sigstack_rekor::SystemClock),
-        },
-        storage
-            .open("rekor-v1", &rekor_v1_dir.join("log"), &log_config)
-            .await?,
-    )
-    .await
-    .context("opening Rekor v1")?;
-    rekor_v1
-        .append_opening_entry()
-        .await
-        .context("Rekor v1 opening entry")?;
-    let rekor_v2_signer: Arc<dyn Signer> = Arc::new(
-        FileSigner::load_or_generate(
-            &data_dir.join("rekor-v2/key.pem"),
-            SignatureAlgorithm::Ed25519,
-        )
-        .context("Rekor v2 key")?,
-    );
-    let rekor_v2_origin = rekor_v2_url.trim_start_matches("http://").to_string();
-    let rekor_v2_dir = data_dir.join("rekor-v2");
-    let rekor_v2 = sigstack_rekor::RekorV2State::open_with_store(
-        sigstack_rekor::RekorV2Config {
-            dir: rekor_v2_dir.clone(),
-            signer: rekor_v2_signer.clone(),
-            origin: rekor_v2_origin,
-            metrics: metrics.clone(),
-            log: log_config.clone(),
-        },
-        storage
-            .open("rekor-v2", &rekor_v2_dir.join("log"), &log_config)
-            .await?,
-    )
-    .await
-    .context("opening Rekor v2")?;
-    rekor_v2
-        .append_opening_entry()
-        .await
-        .context("Rekor v2 opening entry")?;
-
-    // Timestamp authority.
-    let tsa = sigstack_tsa::TsaState::load_or_create(
-        sigstack_tsa::TsaConfig {
-            dir: data_dir.join("tsa"),
-            organization: config.organization.clone(),
-            common_name: format!("{}-tsa", config.organization),
-            policy: None,
-            metrics: metrics.clone(),
-        },
-        now,
-    )
-    .context("timestamp authority")?;
+    let rekor_v1_signer = rekor_v1_signer(&common)?;
+    let rekor_v1 = open_rekor_v1(&config, &common, rekor_v1_signer.clone()).await?;
+    let rekor_v2_signer = rekor_v2_signer(&common)?;
+    let rekor_v2 = open_rekor_v2(&common, rekor_v2_signer.clone(), &rekor_v2_url).await?;
+    let tsa = tsa(&config, &common)?;
 
     // Trust material for clients.
     let valid_from = OffsetDateTime::from(epoch);
@@ -341,38 +483,26 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     write_trust_material(&data_dir.join("trust"), &deployment)?;
 
     // Serve.
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut servers = tokio::task::JoinSet::new();
-    let mut serve = |name: &'static str, listener: TcpListener, router: axum::Router| {
-        let mut stop = stop_rx.clone();
-        servers.spawn(async move {
-            let result = axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await;
-            (name, result)
-        });
-    };
-    serve("fulcio", listeners.fulcio, sigstack_fulcio::router(fulcio));
-    serve(
+    let mut servers = Servers::new();
+    servers.spawn("fulcio", listeners.fulcio, sigstack_fulcio::router(fulcio));
+    servers.spawn(
         "ctlog",
         listeners.ctlog,
         sigstack_ctlog::router(ctlog.clone()),
     );
-    serve(
+    servers.spawn(
         "rekor-v1",
         listeners.rekor_v1,
         sigstack_rekor::v1_router(rekor_v1.clone()),
     );
-    serve(
+    servers.spawn(
         "rekor-v2",
         listeners.rekor_v2,
         sigstack_rekor::v2_router(rekor_v2.clone()),
     );
-    serve("tsa", listeners.tsa, sigstack_tsa::router(tsa));
+    servers.spawn("tsa", listeners.tsa, sigstack_tsa::router(tsa));
     if let (Some(listener), Some(state)) = (listeners.oidc, oidc) {
-        serve("oidc-issuer", listener, sigstack_oidc_issuer::router(state));
+        servers.spawn("oidc-issuer", listener, sigstack_oidc_issuer::router(state));
     }
 
     println!("sigstack is up; data directory {}", data_dir.display());
@@ -393,14 +523,7 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = std::fs::remove_file(data_dir.join("trust/ready"));
-    let _ = stop_tx.send(true);
-    while let Some(joined) = servers.join_next().await {
-        match joined {
-            Ok((name, Err(e))) => tracing::error!(service = name, error = %e, "server failed"),
-            Ok((_, Ok(()))) => {}
-            Err(e) => tracing::error!(error = %e, "server task failed"),
-        }
-    }
+    servers.shut_down().await;
     // Every request has been answered; commit anything queued and release the data directory.
     ctlog.close().await;
     rekor_v1.close().await;
@@ -462,7 +585,7 @@ fn load_or_create_epoch(path: &Path, now: SystemTime) -> anyhow::Result<SystemTi
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -306,5 +306,48 @@ async fn killing_a_replica_loses_nothing_and_the_other_takes_over() {
     let again = get_json(&client, format!("{}/api/v1/log", a.url("rekor-v1"))).await;
     assert_eq!(again["treeSize"].as_u64(), Some(size));
     assert_eq!(again["rootHash"].as_str(), info["rootHash"].as_str());
+
+    // `sigstack serve rekor-v1` alone on a copy of the data directory serves the same log and
+    // takes appends.
+    let dir_c = tmp.path().join("c");
+    copy_dir(&dir_b, &dir_c);
+    let mut serve = std::process::Command::new(sigstack_e2e::sigstack_bin())
+        .args(["serve", "rekor-v1", "--rekor-v1-port", "0", "--data-dir"])
+        .arg(&dir_c)
+        .args(db_args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn sigstack serve");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(serve.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("read");
+    let alone = line
+        .split_whitespace()
+        .last()
+        .expect("serving at URL")
+        .to_string();
+    assert!(alone.starts_with("http://"), "{line}");
+    let served = get_json(&client, format!("{alone}/api/v1/log")).await;
+    assert_eq!(served["rootHash"].as_str(), info["rootHash"].as_str());
+    let res = client
+        .post(format!("{alone}/api/v1/log/entries"))
+        .json(&hashedrekord(&signer, 99_000_000))
+        .send()
+        .await
+        .expect("append");
+    assert_eq!(res.status(), reqwest::StatusCode::CREATED);
+    let v: serde_json::Value = res.json().await.expect("json");
+    let index = v
+        .as_object()
+        .and_then(|o| o.values().next())
+        .and_then(|e| e["logIndex"].as_u64())
+        .expect("logIndex");
+    assert_eq!(index, size, "the next index after the replicas' last");
+    let _ = serve.kill();
+    let _ = serve.wait();
     drop(b);
 }
