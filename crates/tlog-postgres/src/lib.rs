@@ -54,6 +54,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// How long a request waits for a database connection before answering 503.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often an idle replica checks that the database answers (for `check_writable`).
+const PROBE_INTERVAL: Duration = Duration::from_secs(2);
 /// Server-side limits set on every connection: a sequencer that stops talking while holding a
 /// log's lock is aborted after this long, so another replica takes over.
 const SESSION_SETTINGS: [(&str, &str); 3] = [
@@ -165,16 +167,17 @@ impl PgDatabase {
             name: name.to_owned(),
             reachable: AtomicBool::new(true),
             outstanding: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
         });
         let log = PostgresLog {
             inner: Arc::new(Inner {
                 shared: Arc::clone(&shared),
                 tx: tokio::sync::Mutex::new(Some(tx)),
-                closed: AtomicBool::new(false),
                 config: config.clone(),
             }),
         };
         log.verify_at_open().await?;
+        tokio::spawn(probe(Arc::downgrade(&shared)));
         tokio::spawn(run_batcher(shared, rx, config));
         Ok(log)
     }
@@ -218,6 +221,8 @@ struct Shared {
     reachable: AtomicBool,
     /// Appends accepted but not yet answered.
     outstanding: AtomicUsize,
+    /// Set by [`LogStore::close`].
+    closed: AtomicBool,
 }
 
 impl Shared {
@@ -235,7 +240,6 @@ impl Shared {
 struct Inner {
     shared: Arc<Shared>,
     tx: tokio::sync::Mutex<Option<mpsc::Sender<Msg>>>,
-    closed: AtomicBool,
     config: LogConfig,
 }
 
@@ -408,6 +412,30 @@ async fn read_head(
         size: to_u64(size)?,
         root: to_hash(&root)?,
     })
+}
+
+/// Every [`PROBE_INTERVAL`], a trivial query records whether the database answers, so that
+/// [`LogStore::check_writable`] (`/readyz`) follows the database even while no request comes
+/// in. Ends when the log is dropped or closed.
+async fn probe(shared: std::sync::Weak<Shared>) {
+    let mut tick = tokio::time::interval(PROBE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if shared.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let answered = tokio::time::timeout(
+            ACQUIRE_TIMEOUT,
+            sqlx::query("SELECT 1").execute(&shared.pool),
+        )
+        .await;
+        let ok = matches!(answered, Ok(Ok(_)));
+        shared.reachable.store(ok, Ordering::SeqCst);
+    }
 }
 
 async fn run_batcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>, config: LogConfig) {
@@ -810,7 +838,7 @@ impl PostgresLog {
 
     async fn append_entry(&self, entry: NewEntry) -> Result<Appended, StorageError> {
         entry.check_limits(self.inner.config.max_entry_size)?;
-        if self.inner.closed.load(Ordering::SeqCst) {
+        if self.inner.shared.closed.load(Ordering::SeqCst) {
             return Err(StorageError::Closed);
         }
         let shared = &self.inner.shared;
@@ -984,7 +1012,7 @@ impl LogStore for PostgresLog {
     }
 
     fn check_writable(&self) -> Result<(), StorageError> {
-        if self.inner.closed.load(Ordering::SeqCst) {
+        if self.inner.shared.closed.load(Ordering::SeqCst) {
             return Err(StorageError::Closed);
         }
         if !self.inner.shared.reachable.load(Ordering::SeqCst) {
@@ -996,7 +1024,7 @@ impl LogStore for PostgresLog {
     }
 
     async fn close(&self) {
-        self.inner.closed.store(true, Ordering::SeqCst);
+        self.inner.shared.closed.store(true, Ordering::SeqCst);
         let tx = self.inner.tx.lock().await.take();
         if let Some(tx) = tx {
             let (ack, done) = oneshot::channel();

@@ -282,6 +282,71 @@ async fn connections_lost_mid_append_acknowledge_nothing_false() {
     log.close().await;
 }
 
+/// The database goes away while the log is idle: `check_writable` turns to `Unavailable`
+/// within seconds without any request, appends fail with `Unavailable` and write nothing, and
+/// once the database is back everything works again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_goes_away_is_reported_and_refuses_appends() {
+    let Some(url) = fresh_database("away").await else {
+        return;
+    };
+    let log: Arc<dyn LogStore> = Arc::new(
+        PgDatabase::connect(&url, 4)
+            .await
+            .unwrap()
+            .open_log("away", config())
+            .await
+            .unwrap(),
+    );
+    log.append(numbered(0)).await.unwrap();
+    assert!(log.check_writable().is_ok());
+    let name: String = url.rsplit('/').next().unwrap().to_string();
+    let admin_url = std::env::var("SIGSTACK_TEST_DATABASE_URL").unwrap();
+    let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&admin)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while log.check_writable().is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "check_writable still reports a database that refuses connections"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = log.append(numbered(1)).await;
+    assert!(matches!(r, Err(StorageError::Unavailable(_))), "{r:?}");
+    assert!(matches!(
+        log.tree_head().await,
+        Err(StorageError::Unavailable(_))
+    ));
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while log.check_writable().is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "check_writable does not see the database come back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        log.tree_head().await.unwrap().size,
+        1,
+        "the refused append wrote nothing"
+    );
+    assert_eq!(log.append(numbered(1)).await.unwrap().index, 1);
+    log.close().await;
+}
+
 /// A database that refuses connections gives 503-class errors, never an acknowledgement.
 #[tokio::test]
 async fn an_unreachable_database_is_unavailable() {

@@ -48,7 +48,9 @@ async fn append_throughput() {
     let mut logs: Vec<Arc<dyn LogStore>> = Vec::new();
     for _ in 0..replicas {
         let db = PgDatabase::connect(&url, 8).await.unwrap();
-        logs.push(Arc::new(db.open_log("bench", config.clone()).await.unwrap()));
+        logs.push(Arc::new(
+            db.open_log("bench", config.clone()).await.unwrap(),
+        ));
     }
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
