@@ -81,7 +81,11 @@ impl PgDatabase {
         let options: PgConnectOptions = url
             .parse()
             .map_err(|e| StorageError::InvalidConfig(format!("database URL: {e}")))?;
-        let options = options.options(SESSION_SETTINGS);
+        // Named after the process, so operators (and tests) can tell replicas apart in
+        // pg_stat_activity.
+        let options = options
+            .options(SESSION_SETTINGS)
+            .application_name(&format!("sigstack-{}", std::process::id()));
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(ACQUIRE_TIMEOUT)

@@ -208,8 +208,33 @@ async fn killing_a_replica_loses_nothing_and_the_other_takes_over() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Kill A while it holds the log's lock: the moment B's batch waits for a lock, A's batch
+    // transaction holds it (they are the only two writers).
+    let monitor = sqlx::PgPool::connect(&db)
+        .await
+        .expect("monitor connection");
+    let b_name = format!("sigstack-{}", b.pid().expect("pid"));
+    let mut b_waited = false;
+    let lock_deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < lock_deadline {
+        let waiting: Vec<String> = sqlx::query_scalar(
+            "SELECT application_name FROM pg_stat_activity
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_all(&monitor)
+        .await
+        .expect("pg_stat_activity");
+        if waiting.contains(&b_name) {
+            b_waited = true;
+            break;
+        }
+    }
     a.kill_hard();
     let killed_at = Instant::now();
+    eprintln!(
+        "killed A {} B was waiting for A's lock",
+        if b_waited { "while" } else { "(never saw)" }
+    );
     // B keeps taking appends: the kill must not stall the log for more than a few seconds.
     let taken_over = loop {
         let after = acks
