@@ -347,6 +347,68 @@ async fn a_database_that_goes_away_is_reported_and_refuses_appends() {
     log.close().await;
 }
 
+/// A database restored from an older backup (tree smaller than the published checkpoint), or
+/// whose hashes were altered, is refused at open instead of served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_or_altered_log_is_refused_at_open() {
+    let Some(url) = fresh_database("rollback").await else {
+        return;
+    };
+    let db = PgDatabase::connect(&url, 4).await.unwrap();
+    for name in ["rolled-back", "altered"] {
+        let log = db.open_log(name, config()).await.unwrap();
+        for i in 0..10 {
+            log.append(numbered(i)).await.unwrap();
+        }
+        let head = log.tree_head().await.unwrap();
+        log.publish_checkpoint(&StoredCheckpoint {
+            size: head.size,
+            root: head.root,
+            signed: b"cp".to_vec(),
+        })
+        .await
+        .unwrap();
+        log.close().await;
+    }
+    let admin = sqlx::PgPool::connect(&url).await.unwrap();
+    // "Restore" an older state: drop the last three entries and rewind the head to size 7.
+    let root7 = {
+        let log = db.open_log("rolled-back", config()).await.unwrap();
+        let r = log.root_at(7).await.unwrap();
+        log.close().await;
+        r
+    };
+    sqlx::query(
+        "DELETE FROM tlog_entries WHERE idx >= 7
+           AND log_id = (SELECT log_id FROM tlog_logs WHERE name = 'rolled-back')",
+    )
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE tlog_logs SET size = 7, root = $1 WHERE name = 'rolled-back'")
+        .bind(root7.0.as_slice())
+        .execute(&admin)
+        .await
+        .unwrap();
+    let err = db.open_log("rolled-back", config()).await.unwrap_err();
+    assert!(
+        matches!(&err, StorageError::Corrupt(m) if m.contains("smaller than its published checkpoint")),
+        "{err}"
+    );
+    // Flip a byte of a stored hash the root depends on (entry 7 completes the subtree of
+    // leaves 0..8: its hash at level 3). Open checks the root from the stored frontier
+    // hashes, not every hash of the log.
+    sqlx::query(
+        "UPDATE tlog_entries SET hashes = set_byte(hashes, 96, get_byte(hashes, 96) # 255)
+         WHERE idx = 7 AND log_id = (SELECT log_id FROM tlog_logs WHERE name = 'altered')",
+    )
+    .execute(&admin)
+    .await
+    .unwrap();
+    let err = db.open_log("altered", config()).await.unwrap_err();
+    assert!(matches!(err, StorageError::Corrupt(_)), "{err}");
+}
+
 /// A database that refuses connections gives 503-class errors, never an acknowledgement.
 #[tokio::test]
 async fn an_unreachable_database_is_unavailable() {
