@@ -7,7 +7,7 @@
 //!
 //! # Model: stateless replicas
 //!
-//! Everything a log holds lives in the database ([`schema`](crate::schema) names the tables);
+//! Everything a log holds lives in the database (`src/schema.rs` names the tables);
 //! many logs share one database, each a row of `tlog_logs` keyed by name. Any number of
 //! processes may open the same log:
 //!
@@ -27,7 +27,9 @@
 //!   committed entry as soon as its append returns.
 //! - **Rollback protection.** The published checkpoint is kept per log; a smaller one is
 //!   refused ([`check_publishable`]), and a log whose tree is smaller than its checkpoint, or
-//!   whose stored hashes do not reproduce its root, is refused at open.
+//!   whose stored frontier hashes (the complete subtrees the root is computed from) do not
+//!   reproduce its head's root or the checkpoint's, is refused at open. Open does not rehash
+//!   every entry: that would be O(n).
 //! - **Failures.** A database that cannot be reached (or stops answering mid-request) gives
 //!   [`StorageError::Unavailable`] (503); a batch whose commit outcome is unknown is reported
 //!   as failed, and a retry then gets [`StorageError::Duplicate`] with its index.
