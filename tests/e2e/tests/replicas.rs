@@ -376,3 +376,65 @@ async fn killing_a_replica_loses_nothing_and_the_other_takes_over() {
     let _ = serve.wait();
     drop(b);
 }
+
+/// sigstore-python and sigstore-js sign through a stack whose logs are all in PostgreSQL
+/// (Fulcio with SCTs from the CT log, Rekor v1 and v2, the TSA), and verify the bundles.
+#[test]
+fn real_clients_sign_and_verify_against_a_database_backed_stack() {
+    let Ok(base) = std::env::var("SIGSTACK_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "SIGSTACK_TEST_DATABASE_URL must be set in CI (.ci/run starts PostgreSQL)"
+        );
+        eprintln!("skipping: SIGSTACK_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("time")
+        .as_nanos();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let db = runtime
+        .block_on(sigstack_tlog_postgres::create_fresh_database(
+            &base,
+            &format!("sigstack_e2e_clients_{}_{nanos}", std::process::id()),
+        ))
+        .expect("fresh database");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let stack = Stack::start_with(&tmp.path().join("data"), &["--database-url", &db]);
+    let ws = sigstack_e2e::Workspace::new();
+    let token = stack.token("alice@example.test");
+    let artifact = ws.path("artifact.txt");
+    for signer in [sigstack_e2e::Client::Python, sigstack_e2e::Client::Js] {
+        for rekor in [sigstack_e2e::Rekor::V1, sigstack_e2e::Rekor::V2] {
+            let bundle = ws.path(&format!("{}-{rekor:?}.sigstore.json", signer.name()));
+            sigstack_e2e::sign(
+                signer,
+                &stack,
+                &ws,
+                rekor,
+                sigstack_e2e::Kind::Blob,
+                &token,
+                &bundle,
+            )
+            .unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
+            for verifier in [sigstack_e2e::Client::Python, sigstack_e2e::Client::Js] {
+                sigstack_e2e::verify(
+                    verifier,
+                    &stack,
+                    &bundle,
+                    &artifact,
+                    "alice@example.test",
+                    &stack.issuer(),
+                )
+                .unwrap_or_else(|e| {
+                    panic!("{} verifying {}: {e}", verifier.name(), bundle.display())
+                });
+            }
+        }
+    }
+    assert!(
+        !stack.data_dir.join("rekor-v2/log").exists(),
+        "no log files in the data directory"
+    );
+}
