@@ -970,6 +970,32 @@ impl LogStore for PostgresLog {
 
     async fn publish_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<(), StorageError> {
         let r = async {
+            if checkpoint.signed.len() > sigstack_tlog_storage::MAX_CHECKPOINT_SIZE {
+                return Err(StorageError::InvalidRequest(format!(
+                    "checkpoint of {} bytes exceeds {}",
+                    checkpoint.signed.len(),
+                    sigstack_tlog_storage::MAX_CHECKPOINT_SIZE
+                )));
+            }
+            // The common case, in one round trip: a checkpoint of the current head, no smaller
+            // than the published one. Anything else takes the checked path below, which also
+            // names the reason for a refusal.
+            let published_now = sqlx::query(
+                "UPDATE tlog_checkpoints c SET size = $2, root = $3, signed = $4
+                 FROM tlog_logs l
+                 WHERE c.log_id = $1 AND l.log_id = $1 AND l.size = $2 AND l.root = $3
+                   AND (c.size IS NULL OR c.size <= $2)",
+            )
+            .bind(self.log_id())
+            .bind(to_i64(checkpoint.size)?)
+            .bind(checkpoint.root.0.as_slice())
+            .bind(checkpoint.signed.as_slice())
+            .execute(self.pool())
+            .await
+            .map_err(db_err)?;
+            if published_now.rows_affected() == 1 {
+                return Ok(());
+            }
             let head = self.head().await?;
             let root = if checkpoint.size <= head.size {
                 Some(self.root_at_checked(checkpoint.size, head).await?)
