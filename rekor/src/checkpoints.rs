@@ -41,12 +41,18 @@ impl PublishedCheckpoint {
     /// A checkpoint of the current tree: the published one when the tree has not grown since,
     /// otherwise a new one, signed and recorded before it is returned.
     pub(crate) async fn current(&self) -> Result<SignedHead, RekorError> {
-        let mut latest = self.latest.lock().await;
+        // Read the head before taking the lock: with a remote store it is a round trip, and
+        // holding the lock over it would queue every response of the process behind it.
         let head = self.store.tree_head().await?;
-        if let Some(signed) = latest.as_ref()
-            && signed.head == head
-        {
-            return Ok(signed.clone());
+        let mut latest = self.latest.lock().await;
+        if let Some(signed) = latest.as_ref() {
+            if signed.head == head {
+                return Ok(signed.clone());
+            }
+            // Another response signed a newer head meanwhile: it covers this one too.
+            if signed.head.size > head.size {
+                return Ok(signed.clone());
+            }
         }
         // Another replica may have published this head (or a newer one) already.
         if let Some(stored) = self.store.latest_checkpoint().await?

@@ -92,6 +92,11 @@ pub struct UpArgs {
     /// The CT log's key (ECDSA P-256; same forms).
     #[arg(long, env = "SIGSTACK_CTLOG_KEY")]
     pub ctlog_key: Option<KeySource>,
+    /// Keep every log (Rekor v1, Rekor v2, CT log) in this PostgreSQL database
+    /// (`postgres://user:password@host:port/database`) instead of the data directory; processes
+    /// sharing the database and a copy of the data directory are replicas of one stack.
+    #[arg(long, env = "SIGSTACK_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
 }
 
 /// Where each service's signing key lives; `None` keeps the key file in the data directory.
@@ -127,6 +132,7 @@ struct FileConfig {
     #[serde(default)]
     oidc: FileOidc,
     fulcio_config: Option<PathBuf>,
+    database_url: Option<String>,
     #[serde(default)]
     fulcio: FileFulcio,
     #[serde(default)]
@@ -380,6 +386,8 @@ pub struct StackConfig {
     pub tuf_refresh_interval: std::time::Duration,
     pub public_urls: PublicUrls,
     pub keys: ServiceKeys,
+    /// PostgreSQL database holding the logs; `None` keeps them in the data directory.
+    pub database_url: Option<String>,
 }
 
 impl StackConfig {
@@ -490,6 +498,12 @@ impl StackConfig {
             },
         };
         let fulcio_config = args.fulcio_config.or(file.fulcio_config);
+        let database_url = args.database_url.or(file.database_url);
+        if let Some(url) = &database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            bail!("the database URL must start with postgres:// or postgresql://");
+        }
         if !oidc_enabled && fulcio_config.is_none() {
             bail!(
                 "without the local OIDC issuer, give --fulcio-config naming the issuers Fulcio trusts"
@@ -563,6 +577,7 @@ impl StackConfig {
                 file.log.batch_max_age_ms.unwrap_or(20),
             ),
             server_limits,
+            database_url,
         })
     }
 }
@@ -596,6 +611,38 @@ mod tests {
         assert_eq!(c.public_host, "127.0.0.1");
         assert!(c.oidc_enabled && !c.dangerously_mint_any_identity);
         assert_eq!(c.batch_max_size, 256);
+        assert!(c.database_url.is_none(), "embedded storage by default");
+    }
+
+    #[test]
+    fn the_database_url_comes_from_the_file_or_the_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("db.toml");
+        std::fs::write(
+            &file,
+            "database-url = \"postgres://a@db.example.test/logs\"\n",
+        )
+        .unwrap();
+        let file = file.to_str().unwrap();
+        let c = resolve(&["--data-dir", "/x", "--config", file]).unwrap();
+        assert_eq!(
+            c.database_url.as_deref(),
+            Some("postgres://a@db.example.test/logs")
+        );
+        let c = resolve(&[
+            "--data-dir",
+            "/x",
+            "--config",
+            file,
+            "--database-url",
+            "postgresql://b@other.example.test/x",
+        ])
+        .unwrap();
+        assert_eq!(
+            c.database_url.as_deref(),
+            Some("postgresql://b@other.example.test/x")
+        );
+        assert!(resolve(&["--data-dir", "/x", "--database-url", "mysql://a@b/c"]).is_err());
     }
 
     #[test]

@@ -11,7 +11,9 @@
 mod ca;
 mod config;
 mod issued;
+mod serve;
 mod stack;
+mod storage;
 mod trust_cmd;
 mod trust_material;
 mod trust_serve;
@@ -47,6 +49,8 @@ enum Command {
     Ca(Box<ca::CaArgs>),
     /// List the certificates issued to an identity, read from the stack's CT log.
     Issued(issued::IssuedArgs),
+    /// Run one service alone (same configuration as `up`), for per-service deployments.
+    Serve(Box<serve::ServeArgs>),
 }
 
 #[derive(Debug, clap::Args)]
@@ -85,6 +89,14 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Verify(command) => verify::run(command),
         Command::Trust(args) => trust_cmd::run(args),
+        Command::Serve(args) => {
+            init_tracing();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?
+                .block_on(serve::run(*args))
+        }
         Command::Token(args) => {
             let base = stack::read_issuer_url(&args.data_dir)?;
             let mut identity = match (&args.email, &args.subject) {

@@ -1,8 +1,11 @@
 //! Wiring of the all-in-one stack: keys and certificates under the data directory, one
 //! listener per service, trust material for clients, graceful shutdown.
+//!
+//! Each service has its own start function here, used by `sigstack up` (all of them in one
+//! process) and by `sigstack serve` (one of them alone).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -17,6 +20,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::config::StackConfig;
+use crate::storage::LogStorage;
 
 /// `id-kp-codeSigning`, placed on Fulcio's intermediate.
 const CODE_SIGNING: const_oid::ObjectIdentifier =
@@ -123,13 +127,371 @@ fn generated_fulcio_config(oidc_url: &str) -> String {
     .to_string()
 }
 
+/// What the start-up of every service shares: the data directory, the start time, metrics
+/// and the log storage.
+pub(crate) struct Common {
+    pub data_dir: PathBuf,
+    pub now: SystemTime,
+    pub metrics: sigstack_http::Metrics,
+    pub log_config: LogConfig,
+    pub storage: LogStorage,
+}
+
+impl Common {
+    /// Create the data directory and connect the log storage.
+    pub(crate) async fn new(config: &StackConfig) -> anyhow::Result<Self> {
+        let data_dir = config.data_dir.clone();
+        sigstack_durable::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        Ok(Self {
+            data_dir,
+            now: SystemTime::now(),
+            metrics: sigstack_http::Metrics::new(),
+            log_config: LogConfig {
+                batch_max_size: config.batch_max_size,
+                batch_max_age: config.batch_max_age,
+                ..LogConfig::default()
+            },
+            storage: LogStorage::connect(config.database_url.as_deref()).await?,
+        })
+    }
+}
+
+/// Fulcio's CA: P-384 root and intermediate, codeSigning on the intermediate. Only the
+/// intermediate's key is used; the root's private key is never read.
+pub(crate) async fn fulcio_ca(
+    config: &StackConfig,
+    common: &Common,
+) -> anyhow::Result<CertificateAuthority> {
+    let ca_dir = common.data_dir.join("fulcio/ca");
+    if ca_dir.join(sigstack_pki::ROOT_KEY_FILE).exists() {
+        tracing::warn!(
+            path = %ca_dir.join(sigstack_pki::ROOT_KEY_FILE).display(),
+            "the Fulcio root's private key is in the data directory but is not used; \
+             move it to offline storage"
+        );
+    }
+    match &config.keys.fulcio_ca {
+        Some(source) => {
+            let signer = open_key(source, "the Fulcio CA key", None).await?;
+            CertificateAuthority::from_files(&ca_dir, signer).with_context(|| {
+                format!(
+                    "Fulcio CA in {}: with a configured CA key the chain must be there \
+                     (`sigstack ca create-intermediate` or `sigstack ca import`)",
+                    ca_dir.display()
+                )
+            })
+        }
+        None => CertificateAuthority::load_or_create(
+            &ca_dir,
+            &CaSpec {
+                organization: config.organization.clone(),
+                root_common_name: format!("{}-fulcio-root", config.organization),
+                intermediate_common_name: Some(format!(
+                    "{}-fulcio-intermediate",
+                    config.organization
+                )),
+                algorithm: SignatureAlgorithm::EcdsaP384Sha384,
+                intermediate_extended_key_usage: vec![CODE_SIGNING],
+                validity: Duration::from_secs(10 * 365 * 24 * 3600),
+            },
+            common.now,
+        )
+        .context("Fulcio CA"),
+    }
+}
+
+/// The CT log key (ECDSA P-256: clients need SHA-256 SCTs).
+pub(crate) async fn ct_signer(
+    config: &StackConfig,
+    common: &Common,
+) -> anyhow::Result<Arc<dyn Signer>> {
+    log_key(
+        config.keys.ctlog.as_ref(),
+        &common.data_dir.join("ctlog/key.pem"),
+        &common.data_dir.join("ctlog/log"),
+        SignatureAlgorithm::EcdsaP256Sha256,
+        "the CT log key",
+    )
+    .await
+}
+
+/// Open the CT log, accepting chains to `root`.
+pub(crate) async fn open_ctlog(
+    common: &Common,
+    signer: Arc<dyn Signer>,
+    root: x509_cert::Certificate,
+) -> anyhow::Result<sigstack_ctlog::CtLogState> {
+    let dir = common.data_dir.join("ctlog/log");
+    sigstack_ctlog::CtLogState::open_with_store(
+        sigstack_ctlog::CtLogConfig {
+            dir: dir.clone(),
+            signer,
+            roots: vec![root],
+            metrics: common.metrics.clone(),
+            log: common.log_config.clone(),
+        },
+        common
+            .storage
+            .open("ctlog", &dir, &common.log_config)
+            .await?,
+        sigstack_ctlog::system_clock(),
+    )
+    .await
+    .context("opening the CT log")
+}
+
+/// The local OIDC issuer at `issuer`, recording its URL for `sigstack token`.
+pub(crate) fn oidc_issuer(
+    config: &StackConfig,
+    common: &Common,
+    issuer: &str,
+) -> anyhow::Result<sigstack_oidc_issuer::OidcIssuerState> {
+    let data_dir = &common.data_dir;
+    sigstack_durable::create_dir_all(&data_dir.join("oidc"))?;
+    sigstack_durable::write(
+        &data_dir.join("oidc/issuer.json"),
+        serde_json::json!({ "issuer": issuer })
+            .to_string()
+            .as_bytes(),
+    )?;
+    sigstack_oidc_issuer::OidcIssuerState::new(sigstack_oidc_issuer::OidcIssuerConfig {
+        issuer: issuer.to_string(),
+        key_path: data_dir.join("oidc/key.pem"),
+        clients: config.oidc_clients.clone(),
+        token_lifetime: config.token_lifetime,
+        dangerously_mint_any_identity: config.dangerously_mint_any_identity,
+        metrics: common.metrics.clone(),
+    })
+    .context("OIDC issuer")
+}
+
+/// Fulcio, trusting the configured issuers (or the local one at `oidc_url`) and submitting
+/// precertificates to the CT log at `ctlog_url`.
+pub(crate) fn fulcio(
+    config: &StackConfig,
+    common: &Common,
+    ca: CertificateAuthority,
+    ctlog_url: &str,
+    ct_signer: &Arc<dyn Signer>,
+    oidc_url: Option<&str>,
+) -> anyhow::Result<sigstack_fulcio::FulcioState> {
+    let fulcio_config_text = match (&config.fulcio_config, oidc_url) {
+        (Some(path), _) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading Fulcio config {}", path.display()))?,
+        (None, Some(oidc_url)) => generated_fulcio_config(oidc_url),
+        (None, None) => bail!("no Fulcio issuer configuration"),
+    };
+    let issuers = sigstack_fulcio_core::IssuerConfig::from_text(&fulcio_config_text)
+        .context("Fulcio issuer configuration")?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .context("HTTP client")?;
+    sigstack_fulcio::FulcioState::new(sigstack_fulcio::FulcioConfig {
+        ca,
+        issuers,
+        ct: Some(sigstack_fulcio::CtConfig {
+            url: ctlog_url.parse().context("CT log URL")?,
+            public_key: ct_signer.public_key()?,
+        }),
+        metrics: common.metrics.clone(),
+        http,
+        detached_sct: config.fulcio_detached_sct,
+        rate_limits: config.fulcio_rate_limits,
+    })
+    .context("Fulcio")
+}
+
+/// The Rekor v1 log key (ECDSA P-256).
+pub(crate) async fn rekor_v1_signer(
+    config: &StackConfig,
+    common: &Common,
+) -> anyhow::Result<Arc<dyn Signer>> {
+    log_key(
+        config.keys.rekor_v1.as_ref(),
+        &common.data_dir.join("rekor-v1/key.pem"),
+        &common.data_dir.join("rekor-v1/log"),
+        SignatureAlgorithm::EcdsaP256Sha256,
+        "the Rekor v1 key",
+    )
+    .await
+}
+
+/// Open Rekor v1 served at `url` (its host is the checkpoint key name) and write its opening
+/// entry into an empty log.
+pub(crate) async fn open_rekor_v1(
+    common: &Common,
+    signer: Arc<dyn Signer>,
+    url: &str,
+) -> anyhow::Result<sigstack_rekor::RekorV1State> {
+    let dir = common.data_dir.join("rekor-v1");
+    common.storage.agree_on_rekor_v1_tree_id(&dir).await?;
+    let rekor_v1 = sigstack_rekor::RekorV1State::open_with_store(
+        sigstack_rekor::RekorV1Config {
+            dir: dir.clone(),
+            signer,
+            hostname: url_host(url)?,
+            metrics: common.metrics.clone(),
+            log: common.log_config.clone(),
+            clock: Arc::new(sigstack_rekor::SystemClock),
+        },
+        common
+            .storage
+            .open("rekor-v1", &dir.join("log"), &common.log_config)
+            .await?,
+    )
+    .await
+    .context("opening Rekor v1")?;
+    rekor_v1
+        .append_opening_entry()
+        .await
+        .context("Rekor v1 opening entry")?;
+    Ok(rekor_v1)
+}
+
+/// The Rekor v2 checkpoint key (Ed25519).
+pub(crate) async fn rekor_v2_signer(
+    config: &StackConfig,
+    common: &Common,
+) -> anyhow::Result<Arc<dyn Signer>> {
+    log_key(
+        config.keys.rekor_v2.as_ref(),
+        &common.data_dir.join("rekor-v2/key.pem"),
+        &common.data_dir.join("rekor-v2/log"),
+        SignatureAlgorithm::Ed25519,
+        "the Rekor v2 key",
+    )
+    .await
+}
+
+/// Open Rekor v2 served at `url` and write its opening entry into an empty log. The checkpoint
+/// origin (and so the C2SP log ID) is the bare host name of the URL: sigstore-go requires the
+/// origin to equal the trusted root's baseUrl host.
+pub(crate) async fn open_rekor_v2(
+    common: &Common,
+    signer: Arc<dyn Signer>,
+    url: &str,
+) -> anyhow::Result<sigstack_rekor::RekorV2State> {
+    let dir = common.data_dir.join("rekor-v2");
+    let rekor_v2 = sigstack_rekor::RekorV2State::open_with_store(
+        sigstack_rekor::RekorV2Config {
+            dir: dir.clone(),
+            signer,
+            origin: checkpoint_origin(&url_host(url)?),
+            metrics: common.metrics.clone(),
+            log: common.log_config.clone(),
+        },
+        common
+            .storage
+            .open("rekor-v2", &dir.join("log"), &common.log_config)
+            .await?,
+    )
+    .await
+    .context("opening Rekor v2")?;
+    rekor_v2
+        .append_opening_entry()
+        .await
+        .context("Rekor v2 opening entry")?;
+    Ok(rekor_v2)
+}
+
+/// The timestamp authority.
+pub(crate) async fn tsa(
+    config: &StackConfig,
+    common: &Common,
+) -> anyhow::Result<sigstack_tsa::TsaState> {
+    let key = match &config.keys.tsa {
+        Some(source) => Some(open_key(source, "the TSA key", None).await?),
+        None => None,
+    };
+    sigstack_tsa::TsaState::load_or_create(
+        sigstack_tsa::TsaConfig {
+            dir: common.data_dir.join("tsa"),
+            organization: config.organization.clone(),
+            common_name: format!("{}-tsa", config.organization),
+            policy: config.tsa.policy.clone(),
+            accuracy: config.tsa.accuracy,
+            window: config.tsa.window,
+            metrics: common.metrics.clone(),
+            key,
+        },
+        common.now,
+    )
+    .context("timestamp authority")
+}
+
+/// HTTP servers (and background tasks) that stop together.
+pub(crate) struct Servers {
+    stop: watch::Sender<bool>,
+    limits: sigstack_http::ServerLimits,
+    running: tokio::task::JoinSet<(&'static str, std::io::Result<()>)>,
+}
+
+impl Servers {
+    pub(crate) fn new(limits: sigstack_http::ServerLimits) -> Self {
+        Self {
+            stop: watch::channel(false).0,
+            limits,
+            running: tokio::task::JoinSet::new(),
+        }
+    }
+
+    /// Serve `router` on `listener`, with the configured deadlines and in-flight bound, until
+    /// [`Servers::shut_down`].
+    pub(crate) fn spawn(
+        &mut self,
+        name: &'static str,
+        listener: TcpListener,
+        router: axum::Router,
+    ) {
+        let mut stop = self.stop.subscribe();
+        let limits = self.limits;
+        self.running.spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            (
+                name,
+                sigstack_http::serve(listener, router, limits, stopped).await,
+            )
+        });
+    }
+
+    /// Run a background task that ends when the servers shut down.
+    pub(crate) fn spawn_task<F>(
+        &mut self,
+        name: &'static str,
+        task: impl FnOnce(watch::Receiver<bool>) -> F,
+    ) where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let work = task(self.stop.subscribe());
+        self.running.spawn(async move {
+            work.await;
+            (name, Ok(()))
+        });
+    }
+
+    /// Stop taking connections and wait until every request has been answered.
+    pub(crate) async fn shut_down(mut self) {
+        let _ = self.stop.send(true);
+        while let Some(joined) = self.running.join_next().await {
+            match joined {
+                Ok((name, Err(e))) => tracing::error!(service = name, error = %e, "server failed"),
+                Ok((_, Ok(()))) => {}
+                Err(e) => tracing::error!(error = %e, "server task failed"),
+            }
+        }
+    }
+}
+
 /// Run the stack until SIGINT or SIGTERM.
 pub async fn run(config: StackConfig) -> anyhow::Result<()> {
-    let data_dir = config.data_dir.clone();
-    sigstack_durable::create_dir_all(&data_dir)
-        .with_context(|| format!("creating {}", data_dir.display()))?;
-    let now = SystemTime::now();
-    let epoch = load_or_create_epoch(&data_dir.join("epoch"), now)?;
+    let common = Common::new(&config).await?;
+    let data_dir = common.data_dir.clone();
+    let epoch = load_or_create_epoch(&data_dir.join("epoch"), common.now)?;
 
     let listeners = bind(&config).await?;
     let public = &config.public_urls;
@@ -145,192 +507,27 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
         .as_ref()
         .map(|l| url(&config, public.oidc.as_ref(), l))
         .transpose()?;
-    let metrics = sigstack_http::Metrics::new();
-    let log_config = LogConfig {
-        batch_max_size: config.batch_max_size,
-        batch_max_age: config.batch_max_age,
-        ..LogConfig::default()
-    };
 
-    // Fulcio's CA: P-384 root and intermediate, codeSigning on the intermediate. Only the
-    // intermediate's key is used; the root's private key is never read.
-    let ca_dir = data_dir.join("fulcio/ca");
-    if ca_dir.join(sigstack_pki::ROOT_KEY_FILE).exists() {
-        tracing::warn!(
-            path = %ca_dir.join(sigstack_pki::ROOT_KEY_FILE).display(),
-            "the Fulcio root's private key is in the data directory but is not used; \
-             move it to offline storage"
-        );
-    }
-    let ca = match &config.keys.fulcio_ca {
-        Some(source) => {
-            let signer = open_key(source, "the Fulcio CA key", None).await?;
-            CertificateAuthority::from_files(&ca_dir, signer).with_context(|| {
-                format!(
-                    "Fulcio CA in {}: with a configured CA key the chain must be there \
-                     (`sigstack ca create-intermediate` or `sigstack ca import`)",
-                    ca_dir.display()
-                )
-            })?
-        }
-        None => CertificateAuthority::load_or_create(
-            &ca_dir,
-            &CaSpec {
-                organization: config.organization.clone(),
-                root_common_name: format!("{}-fulcio-root", config.organization),
-                intermediate_common_name: Some(format!(
-                    "{}-fulcio-intermediate",
-                    config.organization
-                )),
-                algorithm: SignatureAlgorithm::EcdsaP384Sha384,
-                intermediate_extended_key_usage: vec![CODE_SIGNING],
-                validity: Duration::from_secs(10 * 365 * 24 * 3600),
-            },
-            now,
-        )
-        .context("Fulcio CA")?,
-    };
-
-    // CT log (ECDSA P-256: clients need SHA-256 SCTs).
-    let ct_signer = log_key(
-        config.keys.ctlog.as_ref(),
-        &data_dir.join("ctlog/key.pem"),
-        &data_dir.join("ctlog/log"),
-        SignatureAlgorithm::EcdsaP256Sha256,
-        "the CT log key",
-    )
-    .await?;
-    let ctlog = sigstack_ctlog::CtLogState::open(sigstack_ctlog::CtLogConfig {
-        dir: data_dir.join("ctlog/log"),
-        signer: ct_signer.clone(),
-        roots: vec![ca.root().clone()],
-        metrics: metrics.clone(),
-        log: log_config.clone(),
-    })
-    .await
-    .context("opening the CT log")?;
-
-    // OIDC issuer.
-    let oidc = match &oidc_url {
-        Some(issuer) => {
-            sigstack_durable::create_dir_all(&data_dir.join("oidc"))?;
-            sigstack_durable::write(
-                &data_dir.join("oidc/issuer.json"),
-                serde_json::json!({ "issuer": issuer })
-                    .to_string()
-                    .as_bytes(),
-            )?;
-            Some(
-                sigstack_oidc_issuer::OidcIssuerState::new(
-                    sigstack_oidc_issuer::OidcIssuerConfig {
-                        issuer: issuer.clone(),
-                        key_path: data_dir.join("oidc/key.pem"),
-                        clients: config.oidc_clients.clone(),
-                        token_lifetime: config.token_lifetime,
-                        dangerously_mint_any_identity: config.dangerously_mint_any_identity,
-                        metrics: metrics.clone(),
-                    },
-                )
-                .context("OIDC issuer")?,
-            )
-        }
-        None => None,
-    };
-
-    // Fulcio.
-    let fulcio_config_text = match (&config.fulcio_config, &oidc_url) {
-        (Some(path), _) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading Fulcio config {}", path.display()))?,
-        (None, Some(oidc_url)) => generated_fulcio_config(oidc_url),
-        (None, None) => bail!("no Fulcio issuer configuration"),
-    };
-    let issuers = sigstack_fulcio_core::IssuerConfig::from_text(&fulcio_config_text)
-        .context("Fulcio issuer configuration")?;
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .context("HTTP client")?;
-    let fulcio = sigstack_fulcio::FulcioState::new(sigstack_fulcio::FulcioConfig {
-        ca: ca.clone(),
-        issuers,
-        ct: Some(sigstack_fulcio::CtConfig {
-            url: ctlog_url.parse().context("CT log URL")?,
-            public_key: ct_signer.public_key()?,
-        }),
-        metrics: metrics.clone(),
-        http,
-        detached_sct: config.fulcio_detached_sct,
-        rate_limits: config.fulcio_rate_limits,
-    })
-    .context("Fulcio")?;
-
-    // Rekor v1 (ECDSA P-256) and v2 (Ed25519), two independent logs.
-    let rekor_v1_signer = log_key(
-        config.keys.rekor_v1.as_ref(),
-        &data_dir.join("rekor-v1/key.pem"),
-        &data_dir.join("rekor-v1/log"),
-        SignatureAlgorithm::EcdsaP256Sha256,
-        "the Rekor v1 key",
-    )
-    .await?;
-    let rekor_v1 = sigstack_rekor::RekorV1State::open(sigstack_rekor::RekorV1Config {
-        dir: data_dir.join("rekor-v1"),
-        signer: rekor_v1_signer.clone(),
-        hostname: url_host(&rekor_v1_url)?,
-        metrics: metrics.clone(),
-        log: log_config.clone(),
-        clock: Arc::new(sigstack_rekor::SystemClock),
-    })
-    .await
-    .context("opening Rekor v1")?;
-    rekor_v1
-        .append_opening_entry()
-        .await
-        .context("Rekor v1 opening entry")?;
-    let rekor_v2_signer = log_key(
-        config.keys.rekor_v2.as_ref(),
-        &data_dir.join("rekor-v2/key.pem"),
-        &data_dir.join("rekor-v2/log"),
-        SignatureAlgorithm::Ed25519,
-        "the Rekor v2 key",
-    )
-    .await?;
-    // The checkpoint origin (and so the C2SP log ID) is the bare host name of the public URL:
-    // sigstore-go requires the origin to equal the trusted root's baseUrl host.
-    let rekor_v2_origin = checkpoint_origin(&url_host(&rekor_v2_url)?);
-    let rekor_v2 = sigstack_rekor::RekorV2State::open(sigstack_rekor::RekorV2Config {
-        dir: data_dir.join("rekor-v2"),
-        signer: rekor_v2_signer.clone(),
-        origin: rekor_v2_origin,
-        metrics: metrics.clone(),
-        log: log_config.clone(),
-    })
-    .await
-    .context("opening Rekor v2")?;
-    rekor_v2
-        .append_opening_entry()
-        .await
-        .context("Rekor v2 opening entry")?;
-
-    // Timestamp authority.
-    let tsa = sigstack_tsa::TsaState::load_or_create(
-        sigstack_tsa::TsaConfig {
-            dir: data_dir.join("tsa"),
-            organization: config.organization.clone(),
-            common_name: format!("{}-tsa", config.organization),
-            policy: config.tsa.policy.clone(),
-            accuracy: config.tsa.accuracy,
-            window: config.tsa.window,
-            metrics: metrics.clone(),
-            key: match &config.keys.tsa {
-                Some(source) => Some(open_key(source, "the TSA key", None).await?),
-                None => None,
-            },
-        },
-        now,
-    )
-    .context("timestamp authority")?;
+    let ca = fulcio_ca(&config, &common).await?;
+    let ct_signer = ct_signer(&config, &common).await?;
+    let ctlog = open_ctlog(&common, ct_signer.clone(), ca.root().clone()).await?;
+    let oidc = oidc_url
+        .as_deref()
+        .map(|issuer| oidc_issuer(&config, &common, issuer))
+        .transpose()?;
+    let fulcio = fulcio(
+        &config,
+        &common,
+        ca.clone(),
+        &ctlog_url,
+        &ct_signer,
+        oidc_url.as_deref(),
+    )?;
+    let rekor_v1_signer = rekor_v1_signer(&config, &common).await?;
+    let rekor_v1 = open_rekor_v1(&common, rekor_v1_signer.clone(), &rekor_v1_url).await?;
+    let rekor_v2_signer = rekor_v2_signer(&config, &common).await?;
+    let rekor_v2 = open_rekor_v2(&common, rekor_v2_signer.clone(), &rekor_v2_url).await?;
+    let tsa = tsa(&config, &common).await?;
 
     // Trust material for clients.
     let valid_from = OffsetDateTime::from(epoch);
@@ -383,61 +580,39 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     write_trust_material(&data_dir.join("trust"), &deployment)?;
 
     // Serve.
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let server_limits = config.server_limits;
-    let mut servers = tokio::task::JoinSet::new();
-    let mut serve = |name: &'static str, listener: TcpListener, router: axum::Router| {
-        let mut stop = stop_rx.clone();
-        servers.spawn(async move {
-            let stopped = async move {
-                let _ = stop.wait_for(|s| *s).await;
-            };
-            let result = sigstack_http::serve(listener, router, server_limits, stopped).await;
-            (name, result)
-        });
-    };
-    serve("fulcio", listeners.fulcio, sigstack_fulcio::router(fulcio));
-    serve(
+    let metrics = common.metrics.clone();
+    let mut servers = Servers::new(config.server_limits);
+    servers.spawn("fulcio", listeners.fulcio, sigstack_fulcio::router(fulcio));
+    servers.spawn(
         "ctlog",
         listeners.ctlog,
         sigstack_ctlog::router(ctlog.clone()),
     );
-    serve(
+    servers.spawn(
         "rekor-v1",
         listeners.rekor_v1,
         sigstack_rekor::v1_router(rekor_v1.clone()),
     );
-    serve(
+    servers.spawn(
         "rekor-v2",
         listeners.rekor_v2,
         sigstack_rekor::v2_router(rekor_v2.clone()),
     );
-    serve("tsa", listeners.tsa, sigstack_tsa::router(tsa));
+    servers.spawn("tsa", listeners.tsa, sigstack_tsa::router(tsa));
     if let (Some(listener), Some(state)) = (listeners.oidc, oidc) {
-        serve("oidc-issuer", listener, sigstack_oidc_issuer::router(state));
+        servers.spawn("oidc-issuer", listener, sigstack_oidc_issuer::router(state));
     }
     let tuf_repo = crate::trust_tuf::Repository::new(&config.tuf_repo);
-    serve(
+    servers.spawn(
         "tuf",
         listeners.tuf,
         crate::trust_serve::router(tuf_repo.published_dir(), metrics.clone()),
     );
     let tuf_metrics = crate::trust_serve::TufMetrics::register(&metrics);
-    servers.spawn({
-        let online_key = tuf_repo.online_key_path();
-        let refresh_interval = config.tuf_refresh_interval;
-        let stop = stop_rx.clone();
-        async move {
-            crate::trust_serve::refresh_loop(
-                tuf_repo,
-                online_key,
-                refresh_interval,
-                tuf_metrics,
-                stop,
-            )
-            .await;
-            ("tuf-refresh", Ok(()))
-        }
+    let online_key = tuf_repo.online_key_path();
+    let refresh_interval = config.tuf_refresh_interval;
+    servers.spawn_task("tuf-refresh", move |stop| {
+        crate::trust_serve::refresh_loop(tuf_repo, online_key, refresh_interval, tuf_metrics, stop)
     });
 
     println!("sigstack is up; data directory {}", data_dir.display());
@@ -468,15 +643,8 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = std::fs::remove_file(data_dir.join("trust/ready"));
-    let _ = stop_tx.send(true);
-    while let Some(joined) = servers.join_next().await {
-        match joined {
-            Ok((name, Err(e))) => tracing::error!(service = name, error = %e, "server failed"),
-            Ok((_, Ok(()))) => {}
-            Err(e) => tracing::error!(error = %e, "server task failed"),
-        }
-    }
-    // Every request has been answered; commit anything queued and release the data directory.
+    servers.shut_down().await;
+    // Every request has been answered; commit anything queued and release the logs.
     ctlog.close().await;
     rekor_v1.close().await;
     rekor_v2.close().await;
@@ -601,7 +769,7 @@ fn load_or_create_epoch(path: &Path, now: SystemTime) -> anyhow::Result<SystemTi
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

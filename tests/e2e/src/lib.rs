@@ -207,6 +207,12 @@ impl Stack {
         stderr
     }
 
+    /// The process ID of the running `sigstack` process.
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// What the stack wrote to stderr so far.
     #[must_use]
     pub fn log(&self) -> String {
