@@ -249,18 +249,33 @@ fn create_root(args: &CreateRootArgs) -> anyhow::Result<()> {
 
 fn create_intermediate(args: &CreateIntermediateArgs) -> anyhow::Result<()> {
     let (dir, cert_file, default_key) = layout(&args.data_dir, args.purpose);
-    for file in [cert_file, ROOT_CERT_FILE] {
-        if dir.join(file).exists() {
-            bail!(
-                "{} exists; this data directory already has a {:?} chain",
-                dir.join(file).display(),
-                args.purpose
-            );
-        }
+    if dir.join(cert_file).exists() {
+        bail!(
+            "{} exists; this data directory already has a {:?} certificate (to rotate it, move \
+             it and its key aside first)",
+            dir.join(cert_file).display(),
+            args.purpose
+        );
     }
     let root_pem = std::fs::read_to_string(&args.root_cert)
         .with_context(|| format!("reading {}", args.root_cert.display()))?;
     let root = sigstack_pki::parse_pem_chain(&root_pem)?.remove(0);
+    // A rotation keeps the root: an installed root must be the one certifying the successor.
+    let installed_root = dir.join(ROOT_CERT_FILE);
+    let keep_root = match sigstack_durable::read_existing(&installed_root)? {
+        None => false,
+        Some(pem) => {
+            let installed = sigstack_pki::parse_pem_chain(&String::from_utf8_lossy(&pem))?;
+            if installed.first().map(|c| c.to_der()).transpose()? != Some(root.to_der()?) {
+                bail!(
+                    "{} holds another root than {}; a rotation keeps the root",
+                    installed_root.display(),
+                    args.root_cert.display()
+                );
+            }
+            true
+        }
+    };
     let root_key = args
         .root_key
         .open()
@@ -290,7 +305,7 @@ fn create_intermediate(args: &CreateIntermediateArgs) -> anyhow::Result<()> {
             now,
         )?,
     };
-    install(&dir, cert_file, &[cert, root])?;
+    install(&dir, cert_file, &[cert, root], keep_root)?;
     println!(
         "{:?} certificate for {key_source} written to {}",
         args.purpose,
@@ -365,7 +380,7 @@ fn import(args: &ImportArgs) -> anyhow::Result<()> {
         bail!("the certificate does not certify {key_source}");
     }
     check_profile(&chain[0], args.purpose)?;
-    install(&dir, cert_file, &chain)?;
+    install(&dir, cert_file, &chain, false)?;
     println!("imported into {}", dir.join(cert_file).display());
     Ok(())
 }
@@ -436,7 +451,14 @@ fn default_common_name(organization: &str, purpose: Purpose) -> String {
 }
 
 /// Write the issuing certificate (and any certificates between it and the root) and the root.
-fn install(dir: &Path, cert_file: &str, chain: &[Certificate]) -> anyhow::Result<()> {
+/// Write the issuing chain and (unless `keep_root`, when the same root is installed already)
+/// the root into `dir`, refusing to overwrite anything.
+fn install(
+    dir: &Path,
+    cert_file: &str,
+    chain: &[Certificate],
+    keep_root: bool,
+) -> anyhow::Result<()> {
     let Some((root, issuing)) = chain.split_last() else {
         bail!("empty chain");
     };
@@ -445,10 +467,12 @@ fn install(dir: &Path, cert_file: &str, chain: &[Certificate]) -> anyhow::Result
         .iter()
         .map(sigstack_pki::certificate_pem)
         .collect::<Result<String, _>>()?;
-    write_new(
-        &dir.join(ROOT_CERT_FILE),
-        &sigstack_pki::certificate_pem(root)?,
-    )?;
+    if !keep_root {
+        write_new(
+            &dir.join(ROOT_CERT_FILE),
+            &sigstack_pki::certificate_pem(root)?,
+        )?;
+    }
     write_new(&dir.join(cert_file), &pem)
 }
 

@@ -117,6 +117,39 @@ const RETIRED: [&str; 7] = [
 fn bundles_verify_across_a_rotation_of_every_service_key() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
+    // The CA ceremony: a root whose key stays offline certifies the Fulcio intermediate and the
+    // TSA certificate; rotating them later needs that root again (the stack never holds it).
+    let offline = tmp.path().join("offline");
+    std::fs::create_dir_all(&offline).expect("mkdir");
+    let root_key = format!("file:{}", offline.join("root-key.pem").display());
+    let root_cert = offline.join("root.pem");
+    ok(sigstack(&[
+        "ca",
+        "create-root",
+        "--key",
+        &root_key,
+        "--generate",
+        "--cert",
+        p(&root_cert),
+    ]));
+    let certify_service_keys = || {
+        for purpose in ["fulcio", "tsa"] {
+            ok(sigstack(&[
+                "ca",
+                "create-intermediate",
+                "--data-dir",
+                p(&data),
+                "--for",
+                purpose,
+                "--root-cert",
+                p(&root_cert),
+                "--root-key",
+                &root_key,
+                "--generate",
+            ]));
+        }
+    };
+    certify_service_keys();
     let mut old = Stack::start_on(&data);
     let ws = Workspace::new();
     let artifact = ws.path("artifact.txt");
@@ -152,13 +185,16 @@ fn bundles_verify_across_a_rotation_of_every_service_key() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let rotation = rfc3339_now();
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    // Retire the keys: `sigstack up` creates new ones for whatever is missing.
+    // Retire the keys.
     let retired = tmp.path().join("retired");
     std::fs::create_dir_all(&retired).expect("mkdir");
     for name in RETIRED {
         let to = retired.join(name.replace('/', "_"));
         std::fs::rename(data.join(name), &to).unwrap_or_else(|e| panic!("retiring {name}: {e}"));
     }
+    // New Fulcio intermediate and TSA certificate from the offline root; `sigstack up` makes new
+    // log keys (new shards) itself.
+    certify_service_keys();
     let mut new = Stack::start_on(&data);
     let new_issuer = new.issuer();
 
