@@ -37,9 +37,37 @@ impl Calibration {
     }
 }
 
-/// Run `op` repeatedly on this thread for about `seconds`; time per call.
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(
+        t.tv_sec.max(0) as u64,
+        t.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
+/// Run `op` repeatedly on this thread for about `seconds` of wall time; this thread's CPU time
+/// per call, so that other processes competing for the cores do not inflate the figure (the
+/// server's cost is CPU time too).
 fn per_op(seconds: f64, mut op: impl FnMut() -> anyhow::Result<()>) -> anyhow::Result<Duration> {
     // One untimed call warms caches and lazy initialisation.
+    op()?;
+    let budget = Duration::from_secs_f64(seconds);
+    let start = Instant::now();
+    let cpu_start = thread_cpu();
+    let mut n: u32 = 0;
+    while start.elapsed() < budget {
+        op()?;
+        n += 1;
+    }
+    Ok((thread_cpu() - cpu_start) / n.max(1))
+}
+
+/// Wall time per call (for fsync, which waits on the disk rather than the CPU).
+fn per_op_wall(
+    seconds: f64,
+    mut op: impl FnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Duration> {
     op()?;
     let budget = Duration::from_secs_f64(seconds);
     let start = Instant::now();
@@ -98,7 +126,7 @@ pub fn run(args: &CalibrateArgs) -> anyhow::Result<Calibration> {
                 .prefix(".loadgen-fsync-probe")
                 .tempfile_in(dir)?;
             let block = [0u8; 4096];
-            let t = per_op(seconds, || {
+            let t = per_op_wall(seconds, || {
                 file.write_all(&block)?;
                 file.as_file().sync_data()?;
                 Ok(())

@@ -133,6 +133,10 @@ struct WriteArgs {
     /// Data directory of the log (e.g. D/rekor-v1): prints its size per entry after the run.
     #[arg(long)]
     log_dir: Option<PathBuf>,
+    /// Record a `perf record -g` profile of --server-pid into this file during the timed phase
+    /// (needs `perf`; summarise with `perf report -i FILE --no-children --sort dso,symbol`).
+    #[arg(long, requires = "server_pid")]
+    perf_out: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -212,7 +216,20 @@ fn main() -> anyhow::Result<()> {
             ))?;
             println!("identity: {}", signer.describe());
             let bodies = entries::presign(&signer, args.target.api, 0, args.count)?;
+            let perf = match (&args.perf_out, args.target.server_pid) {
+                (Some(out), Some(pid)) => Some(start_perf(out, pid, duration)?),
+                _ => None,
+            };
             let summary = runtime.block_on(write::run(&args.target, mode, bodies, duration))?;
+            if let Some(mut perf) = perf {
+                // It stops by itself at the end of --duration; stop it sooner if the run was shorter.
+                let _ = rustix::process::kill_process(
+                    rustix::process::Pid::from_raw(perf.id() as i32)
+                        .ok_or_else(|| anyhow::anyhow!("perf has no PID"))?,
+                    rustix::process::Signal::INT,
+                );
+                perf.wait()?;
+            }
             report::print_write(&summary, calibration.as_ref());
             if let Some(dir) = &args.log_dir {
                 let client = write::client(1)?;
@@ -280,6 +297,25 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `perf record -g -p PID -o OUT` for at most `duration`.
+fn start_perf(
+    out: &std::path::Path,
+    pid: u32,
+    duration: Duration,
+) -> anyhow::Result<std::process::Child> {
+    let child = std::process::Command::new("perf")
+        .args(["record", "-g", "-p", &pid.to_string(), "-o"])
+        .arg(out)
+        .args(["--", "sleep", &duration.as_secs().max(1).to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("starting perf")?;
+    // Let perf attach before the load starts.
+    std::thread::sleep(Duration::from_millis(300));
+    Ok(child)
 }
 
 fn bounded_duration(seconds: f64) -> anyhow::Result<Duration> {
