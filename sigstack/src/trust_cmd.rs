@@ -161,9 +161,11 @@ enum TufCommand {
         /// The staged file (`REPO/staged/root.json` or `REPO/staged/targets.json`).
         #[arg(long)]
         staged: PathBuf,
-        /// The member's private key (PKCS#8 PEM).
+        /// The member's private key: a PKCS#8 PEM file, or a key source
+        /// (`file:PATH?password-env=VAR`, or a key on their own HSM:
+        /// `pkcs11:token=T;object=LABEL?module-path=M&pin-source=PATH`).
         #[arg(long)]
-        key: PathBuf,
+        key: String,
         /// Signature file to write.
         #[arg(long)]
         out: PathBuf,
@@ -230,6 +232,17 @@ pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
 
 fn now() -> jiff::Timestamp {
     jiff::Timestamp::now()
+}
+
+/// A member's signing key: a key source (`file:...`, `pkcs11:...`) or a plain PEM file path.
+fn member_signer(spec: &str) -> anyhow::Result<Arc<dyn Signer>> {
+    if spec.starts_with("pkcs11:") || spec.starts_with("file:") {
+        let source: sigstack_keys::KeySource = spec.parse().context("--key")?;
+        return source
+            .open()
+            .with_context(|| format!("opening the signing key ({source})"));
+    }
+    load_signer(Path::new(spec))
 }
 
 fn load_signer(path: &Path) -> anyhow::Result<Arc<dyn Signer>> {
@@ -452,7 +465,7 @@ async fn run_tuf(command: TufCommand) -> anyhow::Result<()> {
         }
         TufCommand::Sign { staged, key, out } => {
             let bytes = trust_tuf::read_capped(&staged, "staged", trust_tuf::MAX_METADATA_SIZE)?;
-            let signer = load_signer(&key)?;
+            let signer = member_signer(&key)?;
             // Show what is being signed: the member's review is the point of the quorum.
             print!("{}", trust_tuf::summarize_staged(&bytes)?);
             let signature = trust_tuf::sign_staged(&bytes, signer.as_ref())?;

@@ -333,3 +333,92 @@ fn every_service_signs_with_keys_on_a_softhsm_token() {
         "{stderr}"
     );
 }
+
+/// A TUF quorum member whose key lives on their own HSM signs the staged root and targets
+/// through PKCS#11; the repository publishes with that signature.
+#[test]
+fn a_quorum_member_signs_tuf_metadata_with_a_key_on_the_token() {
+    if !Path::new(MODULE).exists()
+        || Command::new("softhsm2-util")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("SKIPPED: softhsm2 is not installed (apt-get install softhsm2)");
+        return;
+    }
+    let token = Token::create();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let stack = Stack::start();
+    let member_key = token.key("tuf-member");
+    let public = token.sigstack(&[
+        "ca",
+        "generate-key",
+        "--key",
+        &member_key,
+        "--algorithm",
+        "p256",
+    ]);
+    let begin = public
+        .find("-----BEGIN PUBLIC KEY-----")
+        .expect("public key printed");
+    let end = public
+        .find("-----END PUBLIC KEY-----")
+        .expect("public key printed")
+        + "-----END PUBLIC KEY-----".len();
+    let member_pub = tmp.path().join("member.pub");
+    std::fs::write(&member_pub, format!("{}\n", &public[begin..end])).expect("write");
+    let repo = tmp.path().join("repo");
+    let path = |p: &Path| p.to_str().expect("utf-8").to_string();
+    token.sigstack(&[
+        "trust",
+        "tuf",
+        "init",
+        "--repo",
+        &path(&repo),
+        "--root-key",
+        &path(&member_pub),
+        "--root-threshold",
+        "1",
+        "--targets-key",
+        &path(&member_pub),
+        "--trusted-root",
+        &path(&stack.trust_dir().join("trusted_root.json")),
+        "--signing-config",
+        &path(&stack.trust_dir().join("signing_config.json")),
+    ]);
+    let mut sigs = Vec::new();
+    for role in ["root", "targets"] {
+        let sig = tmp.path().join(format!("{role}.sig.json"));
+        token.sigstack(&[
+            "trust",
+            "tuf",
+            "sign",
+            "--staged",
+            &path(&repo.join(format!("staged/{role}.json"))),
+            "--key",
+            &member_key,
+            "--out",
+            &path(&sig),
+        ]);
+        sigs.push(sig);
+    }
+    token.sigstack(&[
+        "trust",
+        "tuf",
+        "publish",
+        "--repo",
+        &path(&repo),
+        "--signature",
+        &path(&sigs[0]),
+        "--signature",
+        &path(&sigs[1]),
+    ]);
+    assert!(repo.join("published/1.root.json").exists());
+    assert!(repo.join("published/timestamp.json").exists());
+    // The published root carries exactly the signature made on the token.
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(repo.join("published/1.root.json")).expect("root"))
+            .expect("JSON");
+    assert_eq!(root["signatures"].as_array().map(Vec::len), Some(1));
+}
