@@ -48,7 +48,7 @@ use sigstack_tlog::tiles::{self, TILE_WIDTH};
 use sigstack_tlog::{TileKind, TilePath, TlogError};
 use sigstack_tlog_storage::{
     Appended, IndexKey, LogConfig, LogStore, MAX_SEARCH_RESULTS, NewEntry, StorageError,
-    StoredCheckpoint, StoredEntry, TreeHead, check_publishable, check_range,
+    StoredCheckpoint, StoredEntry, TreeHead, check_publishable, check_range, check_tile_covered,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row as _};
@@ -804,25 +804,7 @@ impl PostgresLog {
 
     async fn read_tile(&self, path: &TilePath) -> Result<Vec<u8>, StorageError> {
         let size = self.head().await?.size;
-        let not_found = || StorageError::NotFound(format!("{} (tree size {size})", path.to_path()));
-        if path.width == 0
-            || path.width > TILE_WIDTH
-            || (path.kind == TileKind::Entries && path.level != 0)
-        {
-            return Err(not_found());
-        }
-        // Leaves covered by the tile: (index*256 + width) * 256^level.
-        let shift = u32::from(path.level) * tiles::TILE_HEIGHT;
-        let covered = path
-            .index
-            .checked_mul(u64::from(TILE_WIDTH))
-            .and_then(|n| n.checked_add(u64::from(path.width)))
-            .filter(|_| shift < 64)
-            .and_then(|n| n.checked_mul(1u64 << shift));
-        match covered {
-            Some(c) if c <= size => {}
-            _ => return Err(not_found()),
-        }
+        check_tile_covered(path, size)?;
         match path.kind {
             TileKind::Hash => {
                 let (level, index, width) = (path.level, path.index, path.width);

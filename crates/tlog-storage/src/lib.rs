@@ -54,6 +54,7 @@ pub use crate::fs::{FileSystem, OsFileSystem};
 pub use crate::store::{
     IndexKey, LogStore, MAX_CHECKPOINT_SIZE, MAX_ENTRIES_PER_READ, MAX_INDEX_KEYS_PER_ENTRY,
     MAX_SEARCH_RESULTS, NewEntry, StoredCheckpoint, StoredEntry, check_publishable, check_range,
+    check_tile_covered,
 };
 
 use std::path::{Path, PathBuf};
@@ -636,25 +637,7 @@ impl EmbeddedLog {
     /// [`StorageError::NotFound`] if the tree does not cover the tile; I/O failures.
     pub fn tile(&self, path: &TilePath) -> Result<Vec<u8>, StorageError> {
         let size = self.tree_head().size;
-        let not_found = || StorageError::NotFound(format!("{} (tree size {size})", path.to_path()));
-        if path.width == 0
-            || path.width > TILE_WIDTH
-            || (path.kind == TileKind::Entries && path.level != 0)
-        {
-            return Err(not_found());
-        }
-        // Leaves covered by the tile: (index*256 + width) * 256^level.
-        let shift = u32::from(path.level) * tiles::TILE_HEIGHT;
-        let covered = path
-            .index
-            .checked_mul(u64::from(TILE_WIDTH))
-            .and_then(|n| n.checked_add(u64::from(path.width)))
-            .filter(|_| shift < 64)
-            .and_then(|n| n.checked_mul(1u64 << shift));
-        match covered {
-            Some(c) if c <= size => {}
-            _ => return Err(not_found()),
-        }
+        check_tile_covered(path, size)?;
         match path.kind {
             TileKind::Hash => {
                 let hashes = tiles::read_tile_hashes(

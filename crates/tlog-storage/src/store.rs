@@ -301,3 +301,33 @@ pub fn check_range(start: u64, count: u64, size: u64) -> Result<(), StorageError
         ))),
     }
 }
+
+/// Checks that the tree of `size` entries covers the tile `path` (at the width asked for), so
+/// partial tiles of older sizes stay available; shared by every driver.
+///
+/// # Errors
+/// [`StorageError::NotFound`] for a malformed width, an entry bundle above level 0, or a tile
+/// beyond the tree.
+pub fn check_tile_covered(path: &TilePath, size: u64) -> Result<(), StorageError> {
+    use sigstack_tlog::TileKind;
+    use sigstack_tlog::tiles::{TILE_HEIGHT, TILE_WIDTH};
+    let not_found = || StorageError::NotFound(format!("{} (tree size {size})", path.to_path()));
+    if path.width == 0
+        || path.width > TILE_WIDTH
+        || (path.kind == TileKind::Entries && path.level != 0)
+    {
+        return Err(not_found());
+    }
+    // Leaves covered by the tile: (index*256 + width) * 256^level.
+    let shift = u32::from(path.level) * TILE_HEIGHT;
+    let covered = path
+        .index
+        .checked_mul(u64::from(TILE_WIDTH))
+        .and_then(|n| n.checked_add(u64::from(path.width)))
+        .filter(|_| shift < 64)
+        .and_then(|n| n.checked_mul(1u64 << shift));
+    match covered {
+        Some(c) if c <= size => Ok(()),
+        _ => Err(not_found()),
+    }
+}
