@@ -3,7 +3,8 @@
 //! `verify-blob` and `verify-blob-attestation` with no `--trusted-root` or `--signing-config`
 //! flag, so the trusted root and the signing config (Rekor v2 + TSA) both come from the
 //! repository's `trusted_root.json` and `signing_config.v0.2.json` targets. A tampered artifact
-//! and a wrong identity are refused.
+//! and a wrong identity are refused. New targets are picked up without re-initializing (cosign
+//! refreshes the repository on every command, and refuses to work while it is unreachable).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -124,7 +125,7 @@ fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
 
 #[test]
 fn cosign_initialize_from_the_tuf_repository_then_signs_and_verifies_without_trust_flags() {
-    let stack = Stack::start();
+    let mut stack = Stack::start();
     let ws = Workspace::new();
     let root = publish_trust_material(&stack, &ws);
     let url = stack.tuf_url();
@@ -201,13 +202,16 @@ fn cosign_initialize_from_the_tuf_repository_then_signs_and_verifies_without_tru
     let trusted_root: serde_json::Value =
         serde_json::from_slice(&std::fs::read(trust.join("trusted_root.json")).expect("read"))
             .expect("trusted root JSON");
-    let rekor_v2_log_id = trusted_root["tlogs"]
-        .as_array()
-        .expect("tlogs")
-        .iter()
-        .find(|t| t["baseUrl"].as_str() == Some(stack.url("rekor-v2").as_str()))
-        .expect("Rekor v2 in the trusted root")["logId"]["keyId"]
-        .clone();
+    let log_id = |service: &str| {
+        trusted_root["tlogs"]
+            .as_array()
+            .expect("tlogs")
+            .iter()
+            .find(|t| t["baseUrl"].as_str() == Some(stack.url(service).as_str()))
+            .unwrap_or_else(|| panic!("{service} in the trusted root"))["logId"]["keyId"]
+            .clone()
+    };
+    let rekor_v2_log_id = log_id("rekor-v2");
     for bundle in [&blob_bundle, &dsse_bundle] {
         let b: serde_json::Value =
             serde_json::from_slice(&std::fs::read(bundle).expect("bundle")).expect("JSON");
@@ -276,4 +280,80 @@ fn cosign_initialize_from_the_tuf_repository_then_signs_and_verifies_without_tru
             output_text(&out)
         );
     }
+
+    // New trust material is picked up without re-running `initialize`: cosign refreshes the
+    // repository on every command. Targets v2 carries a signing config naming Rekor v1, and
+    // the next signature goes there.
+    let repo = stack.data_dir.join("tuf");
+    sigstack(&[
+        "trust",
+        "tuf",
+        "stage-targets",
+        "--repo",
+        p(&repo),
+        "--signing-config",
+        p(&trust.join("signing_config.rekor-v1.json")),
+    ]);
+    let copy = ws.path("targets-v2-proposal.json");
+    std::fs::copy(repo.join("staged/targets.json"), &copy).expect("copy staged");
+    let sig = ws.path("targets-v2.sig.json");
+    sigstack(&[
+        "trust",
+        "tuf",
+        "sign",
+        "--staged",
+        p(&copy),
+        "--key",
+        p(&ws.path("keys/targets.pem")),
+        "--out",
+        p(&sig),
+    ]);
+    sigstack(&[
+        "trust",
+        "tuf",
+        "publish",
+        "--repo",
+        p(&repo),
+        "--signature",
+        p(&sig),
+    ]);
+    let v1_bundle = ws.path("blob-v1.sigstore.json");
+    let out = cosign_in(
+        &home,
+        &[
+            "sign-blob",
+            "--yes",
+            "--identity-token",
+            p(&token),
+            "--bundle",
+            p(&v1_bundle),
+            p(&artifact),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "cosign sign-blob: {}",
+        output_text(&out)
+    );
+    let b: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&v1_bundle).expect("bundle")).expect("JSON");
+    let entry = &b["verificationMaterial"]["tlogEntries"][0];
+    assert_eq!(entry["kindVersion"]["version"], "0.0.1", "{b:#}");
+    assert_eq!(entry["logId"]["keyId"], log_id("rekor-v1"), "{b:#}");
+    let out = verify(&v1_bundle, &artifact, ALICE);
+    assert!(
+        out.status.success(),
+        "cosign verify-blob: {}",
+        output_text(&out)
+    );
+
+    // That refresh is mandatory: with the repository unreachable, cosign 3.1.2 refuses to
+    // verify even a bundle it verified before (no fallback to its cache, `--offline` or not).
+    stack.stop();
+    let out = verify(&blob_bundle, &artifact, ALICE);
+    assert!(
+        !out.status.success() && output_text(&out).contains("tuf refresh failed"),
+        "cosign verified without reaching the TUF repository: {}",
+        output_text(&out)
+    );
 }
