@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use sha2::{Digest as _, Sha256};
 use sigstack_e2e::go_clients::{SLSA_PROVENANCE_V1, cosign, output_text, token_file};
 use sigstack_e2e::{Stack, Workspace, sigstack_bin};
 
@@ -341,6 +342,70 @@ fn cosign_initialize_from_the_tuf_repository_then_signs_and_verifies_without_tru
     assert_eq!(entry["kindVersion"]["version"], "0.0.1", "{b:#}");
     assert_eq!(entry["logId"]["keyId"], log_id("rekor-v1"), "{b:#}");
     let out = verify(&v1_bundle, &artifact, ALICE);
+    assert!(
+        out.status.success(),
+        "cosign verify-blob: {}",
+        output_text(&out)
+    );
+
+    // The root can also be fetched from the repository itself, pinned by its SHA-256: a wrong
+    // checksum is refused, the right one bootstraps a home that verifies the same bundles.
+    let by_url = ws.path("cosign-home-by-url");
+    std::fs::create_dir_all(&by_url).expect("cosign home");
+    let root_url = format!("{url}/1.root.json");
+    let checksum = hex::encode(Sha256::digest(std::fs::read(&root).expect("root")));
+    let wrong = format!(
+        "{}{}",
+        if checksum.starts_with('0') { "1" } else { "0" },
+        &checksum[1..]
+    );
+    let out = cosign_in(
+        &by_url,
+        &[
+            "initialize",
+            "--mirror",
+            &url,
+            "--root",
+            &root_url,
+            "--root-checksum",
+            &wrong,
+        ],
+    );
+    assert!(
+        !out.status.success() && output_text(&out).contains("incorrect checksum"),
+        "cosign initialize accepted a root with the wrong checksum: {}",
+        output_text(&out)
+    );
+    let out = cosign_in(
+        &by_url,
+        &[
+            "initialize",
+            "--mirror",
+            &url,
+            "--root",
+            &root_url,
+            "--root-checksum",
+            &checksum,
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "cosign initialize: {}",
+        output_text(&out)
+    );
+    let out = cosign_in(
+        &by_url,
+        &[
+            "verify-blob",
+            "--bundle",
+            p(&blob_bundle),
+            "--certificate-identity",
+            ALICE,
+            "--certificate-oidc-issuer",
+            &issuer,
+            p(&artifact),
+        ],
+    );
     assert!(
         out.status.success(),
         "cosign verify-blob: {}",
