@@ -6,10 +6,13 @@
 //!   query gets the `sha1:`/`sha256:`/`sha512:` prefix);
 //! - the public-key fingerprint: lowercase hex SHA-256 of the canonical PEM of each key or
 //!   certificate in the entry (what Rekor stores as `publicKey.content`);
-//! - each subject of a certificate in the entry: email SANs (lowercased) and URI SANs.
+//! - each subject of a certificate in the entry: email SANs (lowercased) and URI SANs;
+//! - for dsse and intoto entries carrying an in-toto statement, each subject digest of the
+//!   statement (so an attestation is found by the digest of the image or file it is about).
 //!
-//! Keys are derived from the canonical body alone, so every replica and driver files an entry
-//! identically. Pure: no I/O.
+//! Keys are derived from the canonical body plus the statement subject digests the kind
+//! extracted from the verified payload (which the body does not keep); the log computes them
+//! once, when it appends the entry, and stores them with it. Pure: no I/O.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -31,10 +34,28 @@ const KEY: &str = "publickey";
 /// Namespace of certificate subject keys (emails and URIs).
 const SUBJECT: &str = "subject";
 
-/// The search keys of a canonical Rekor v1 body (hashedrekord, dsse, intoto), at most
-/// [`MAX_INDEX_KEYS_PER_ENTRY`].
+/// The search keys of a canonical Rekor v1 body (hashedrekord, dsse, intoto) and the
+/// in-toto statement subject digests of its verified payload (`"<algorithm>:<hex>"`; other
+/// algorithms or malformed digests are not filed), at most [`MAX_INDEX_KEYS_PER_ENTRY`]: the
+/// body's own keys first, then subject digests while room remains.
 #[must_use]
-pub fn index_keys(body: &[u8]) -> Vec<IndexKey> {
+pub fn index_keys(body: &[u8], subject_digests: &[String]) -> Vec<IndexKey> {
+    let mut keys = body_keys(body);
+    for digest in subject_digests.iter().filter_map(|d| prefixed_hash(d)) {
+        let key = digest_key(&digest);
+        if keys.len() >= MAX_INDEX_KEYS_PER_ENTRY {
+            break;
+        }
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.sort_unstable();
+    keys
+}
+
+/// The keys of the canonical body alone, sorted, unique, at most [`MAX_INDEX_KEYS_PER_ENTRY`].
+fn body_keys(body: &[u8]) -> Vec<IndexKey> {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return Vec::new();
     };

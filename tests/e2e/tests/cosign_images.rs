@@ -2,7 +2,7 @@
 //! token from the stack's issuer and the stack's signing config, verifies both with the trusted
 //! root, identity and issuer, and the entries are in the stack's Rekor logs; Rekor v1's search
 //! index (`POST /api/v1/index/retrieve`) finds the attestation by the signer's email, its
-//! certificate and the attested statement's digest. Wrong identities, wrong issuers and a tag
+//! certificate, the attested statement's digest and the image digest. Wrong identities, wrong issuers and a tag
 //! moved to another image after signing are refused.
 
 use std::process::Output;
@@ -175,8 +175,8 @@ fn cosign_signs_attests_and_verifies_images_through_both_rekor_apis() {
     assert_eq!(kinds, ["dsse/0.0.1", "hashedrekord/0.0.2"]);
 
     // Rekor v1's search index finds the attestation (logged through v1) by the signer's email,
-    // by the signing certificate, and by the digest of the statement cosign signed, computed
-    // here from the verified envelope's payload.
+    // by the signing certificate, by the digest of the statement cosign signed (computed here
+    // from the verified envelope's payload) and by the image digest the statement is about.
     let (entry_id, bundle) = attestation.expect("the attestation went to Rekor v1");
     let uuid = hex::encode(Sha256::digest(
         [
@@ -200,6 +200,8 @@ fn cosign_signs_attests_and_verifies_images_through_both_rekor_apis() {
         serde_json::json!({ "email": ALICE }),
         serde_json::json!({ "email": ALICE.to_uppercase() }),
         serde_json::json!({ "hash": statement_hash }),
+        // The image digest is the statement's subject: what `rekor-cli search --sha` asks.
+        serde_json::json!({ "hash": digest }),
         serde_json::json!({ "publicKey": { "format": "x509", "content": certificate } }),
         serde_json::json!({ "email": ALICE, "hash": statement_hash, "operator": "and" }),
     ] {
