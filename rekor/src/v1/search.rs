@@ -347,6 +347,31 @@ mod tests {
     }
 
     #[test]
+    fn statement_subject_digests_fill_the_remaining_keys_after_the_bodys_own() {
+        let payload_hash = "1".repeat(64);
+        let envelope_hash = "2".repeat(64);
+        let body = format!(
+            r#"{{"apiVersion":"0.0.1","kind":"dsse","spec":{{"envelopeHash":{{"algorithm":"sha256","value":"{envelope_hash}"}},"payloadHash":{{"algorithm":"sha256","value":"{payload_hash}"}},"signatures":[]}}}}"#
+        );
+        let mut subjects = vec![
+            "md5:0123456789abcdef0123456789abcdef".to_string(),
+            "sha256:zz".to_string(),
+            format!("sha256:{payload_hash}"),
+        ];
+        subjects.extend((0..40u8).map(|i| format!("sha256:{}", hex::encode([i; 32]))));
+        let keys = index_keys(body.as_bytes(), &subjects);
+        assert_eq!(keys.len(), MAX_INDEX_KEYS_PER_ENTRY);
+        for own in [&payload_hash, &envelope_hash] {
+            assert!(keys.contains(&digest_key(&format!("sha256:{own}"))));
+        }
+        // Unknown algorithms and malformed digests are skipped, a repeat counts once; the
+        // first subjects in statement order fill the rest.
+        assert!(keys.contains(&digest_key(&format!("sha256:{}", hex::encode([13u8; 32])))));
+        assert!(!keys.contains(&digest_key(&format!("sha256:{}", hex::encode([14u8; 32])))));
+        assert!(keys.is_sorted());
+    }
+
+    #[test]
     fn queries_are_checked() {
         let q = |json: &str| {
             serde_json::from_str::<SearchIndex>(json)
