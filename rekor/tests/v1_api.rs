@@ -717,6 +717,70 @@ async fn index_retrieve_finds_entries_by_hash_key_and_email() {
     }
 }
 
+/// dsse and intoto entries carrying an in-toto statement are found by each subject digest of
+/// the statement (what an attestation is about), although the body keeps only the payload's
+/// hash; digests of unknown algorithms or payloads of other types are not filed.
+#[tokio::test]
+async fn index_retrieve_finds_attestations_by_statement_subject_digest() {
+    let v1 = V1::new().await;
+    let app = v1.router();
+    let client = Client::with_email(SignatureAlgorithm::EcdsaP256Sha256, "carol@example.test");
+    let image = hex::encode(sha256(b"an image manifest"));
+    let file = "ab".repeat(64);
+    let statement = json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [
+            {"name": "registry.test/app", "digest": {"sha256": image.to_uppercase()}},
+            {"name": "file", "digest": {"sha512": file, "md5": "0123456789abcdef0123456789abcdef"}},
+        ],
+        "predicateType": "https://example.com/p",
+        "predicate": {},
+    })
+    .to_string();
+    let (envelope, _) = dsse_envelope(&client, statement.as_bytes());
+    let (_, dsse) = create(&app, &dsse_entry(&envelope, &client.cert_pem)).await;
+    // The same statement as an intoto 0.0.2 entry (a different envelope text, so not a duplicate).
+    let (intoto, _, _) = intoto_entry(&client, statement.as_bytes(), &client.cert_pem);
+    let (_, intoto) = create(&app, &intoto).await;
+    // A DSSE payload of another type names no subjects.
+    let other = b"{\"subject\":[{\"digest\":{\"sha256\":\"ab\"}}]}";
+    let sig = client.key.sign(&pae("text/plain", other)).unwrap();
+    let plain = json!({"payload": b64(other), "payloadType": "text/plain", "signatures": [{"keyid": "", "sig": b64(&sig)}]});
+    create(&app, &dsse_entry(&plain.to_string(), &client.cert_pem)).await;
+
+    let search = |q: Value| {
+        let app = app.clone();
+        async move {
+            let reply = post_json(&app, "/api/v1/index/retrieve", &q).await;
+            assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+            serde_json::from_slice::<Vec<String>>(&reply.body).unwrap()
+        }
+    };
+    let both = vec![dsse.entry_id.clone(), intoto.entry_id.clone()];
+    assert_eq!(
+        search(json!({"hash": format!("sha256:{image}")})).await,
+        both
+    );
+    assert_eq!(
+        search(json!({"hash": format!("sha512:{file}")})).await,
+        both
+    );
+    assert_eq!(
+        search(json!({"hash": image, "email": "carol@example.test", "operator": "and"})).await,
+        both
+    );
+    assert!(
+        search(json!({"hash": hex::encode(sha256(b"another image"))}))
+            .await
+            .is_empty()
+    );
+    // The body's own keys are still there: the payload hash finds both.
+    assert_eq!(
+        search(json!({"hash": hex::encode(sha256(statement.as_bytes()))})).await,
+        both
+    );
+}
+
 /// A DSSE entry with more signatures or verifiers than the limit is refused before any key is
 /// parsed or any signature checked, and writes nothing.
 #[tokio::test]

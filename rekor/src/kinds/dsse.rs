@@ -34,6 +34,40 @@ pub fn check_dsse_limits(signatures: usize, verifiers: usize) -> Result<(), Entr
     Ok(())
 }
 
+/// The DSSE payload type of in-toto statements.
+pub const IN_TOTO_PAYLOAD_TYPE: &str = "application/vnd.in-toto+json";
+/// Most statement subject digests filed as search keys for one entry.
+pub const MAX_INDEXED_SUBJECT_DIGESTS: usize = 8;
+
+/// `"<algorithm>:<digest>"` for each subject digest of the in-toto statement in a verified
+/// payload, in statement order, at most [`MAX_INDEXED_SUBJECT_DIGESTS`]. Empty for other
+/// payload types or a payload that is not a statement (the entry is still logged: Rekor does
+/// not require DSSE payloads to be statements). The in-toto Statement (v0.1 and v1):
+///
+/// ```json
+/// {"_type": "https://in-toto.io/Statement/v1",
+///  "subject": [{"name": "<string>", "digest": {"<algorithm>": "<hex>", ...}}, ...],
+///  "predicateType": "<URI>", "predicate": {...}}
+/// ```
+#[must_use]
+pub fn in_toto_subject_digests(payload_type: &str, verified_payload: &[u8]) -> Vec<String> {
+    if payload_type != IN_TOTO_PAYLOAD_TYPE {
+        return Vec::new();
+    }
+    let Ok(statement) = serde_json::from_slice::<serde_json::Value>(verified_payload) else {
+        return Vec::new();
+    };
+    statement["subject"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|subject| subject["digest"].as_object())
+        .flatten()
+        .filter_map(|(algorithm, digest)| Some(format!("{algorithm}:{}", digest.as_str()?)))
+        .take(MAX_INDEXED_SUBJECT_DIGESTS)
+        .collect()
+}
+
 /// The DSSE v1 pre-authentication encoding of a payload.
 #[must_use]
 pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {

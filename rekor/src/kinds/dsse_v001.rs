@@ -16,7 +16,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sigstack_keys::sha256;
 
-use super::dsse::{EnvelopeSignature, check_dsse_limits, pae, verify_envelope};
+use super::dsse::{
+    EnvelopeSignature, check_dsse_limits, in_toto_subject_digests, pae, verify_envelope,
+};
 use super::encoding::{b64, b64_lenient};
 use super::material::KeyMaterial;
 use super::{CanonicalEntry, EntryError, malformed};
@@ -162,5 +164,7 @@ pub fn canonicalize(unverified_spec: Value) -> Result<CanonicalEntry, EntryError
             "signatures": records,
         },
     });
-    CanonicalEntry::from_json("dsse", "0.0.1", &body)
+    let mut entry = CanonicalEntry::from_json("dsse", "0.0.1", &body)?;
+    entry.subject_digests = in_toto_subject_digests(&unverified_envelope.payload_type, &payload);
+    Ok(entry)
 }

@@ -17,7 +17,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sigstack_keys::sha256;
 
-use super::dsse::{EnvelopeSignature, check_dsse_limits, pae, verify_envelope};
+use super::dsse::{
+    EnvelopeSignature, check_dsse_limits, in_toto_subject_digests, pae, verify_envelope,
+};
 use super::encoding::{b64, b64_lenient, b64_std, lower_hex};
 use super::material::KeyMaterial;
 use super::{CanonicalEntry, EntryError, malformed};
@@ -177,7 +179,9 @@ pub fn canonicalize(unverified_spec: Value) -> Result<CanonicalEntry, EntryError
             "payloadHash": {"algorithm": "sha256", "value": hex::encode(sha256(&payload))},
         }},
     });
-    CanonicalEntry::from_json("intoto", "0.0.2", &body)
+    let mut entry = CanonicalEntry::from_json("intoto", "0.0.2", &body)?;
+    entry.subject_digests = in_toto_subject_digests(&envelope.payload_type, &payload);
+    Ok(entry)
 }
 
 fn utf8(bytes: Vec<u8>, what: &str) -> Result<String, EntryError> {

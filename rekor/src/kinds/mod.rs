@@ -87,6 +87,11 @@ pub struct CanonicalEntry {
     pub kind: &'static str,
     /// The entry `apiVersion`.
     pub api_version: &'static str,
+    /// `"<algorithm>:<digest>"` of each subject of an in-toto statement carried in a verified
+    /// DSSE payload (dsse, intoto kinds; empty otherwise), as sent, at most
+    /// [`dsse::MAX_INDEXED_SUBJECT_DIGESTS`]. The payload is not stored, so these are not in
+    /// the body: the log files them as search keys when it appends the entry, as Rekor does.
+    pub subject_digests: Vec<String>,
 }
 
 impl CanonicalEntry {
@@ -99,6 +104,7 @@ impl CanonicalEntry {
             body: canonical_json(body)?,
             kind,
             api_version,
+            subject_digests: Vec::new(),
         })
     }
 }

@@ -234,7 +234,7 @@ impl RekorV1State {
                 entry: entry.body.clone(),
                 identity: leaf.0,
                 metadata: integrated_time.to_be_bytes().to_vec(),
-                index_keys: search::index_keys(&entry.body),
+                index_keys: search::index_keys(&entry.body, &entry.subject_digests),
             })
             .await
         {

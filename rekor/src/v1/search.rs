@@ -6,10 +6,13 @@
 //!   query gets the `sha1:`/`sha256:`/`sha512:` prefix);
 //! - the public-key fingerprint: lowercase hex SHA-256 of the canonical PEM of each key or
 //!   certificate in the entry (what Rekor stores as `publicKey.content`);
-//! - each subject of a certificate in the entry: email SANs (lowercased) and URI SANs.
+//! - each subject of a certificate in the entry: email SANs (lowercased) and URI SANs;
+//! - for dsse and intoto entries carrying an in-toto statement, each subject digest of the
+//!   statement (so an attestation is found by the digest of the image or file it is about).
 //!
-//! Keys are derived from the canonical body alone, so every replica and driver files an entry
-//! identically. Pure: no I/O.
+//! Keys are derived from the canonical body plus the statement subject digests the kind
+//! extracted from the verified payload (which the body does not keep); the log computes them
+//! once, when it appends the entry, and stores them with it. Pure: no I/O.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -31,10 +34,28 @@ const KEY: &str = "publickey";
 /// Namespace of certificate subject keys (emails and URIs).
 const SUBJECT: &str = "subject";
 
-/// The search keys of a canonical Rekor v1 body (hashedrekord, dsse, intoto), at most
-/// [`MAX_INDEX_KEYS_PER_ENTRY`].
+/// The search keys of a canonical Rekor v1 body (hashedrekord, dsse, intoto) and the
+/// in-toto statement subject digests of its verified payload (`"<algorithm>:<hex>"`; other
+/// algorithms or malformed digests are not filed), at most [`MAX_INDEX_KEYS_PER_ENTRY`]: the
+/// body's own keys first, then subject digests while room remains.
 #[must_use]
-pub fn index_keys(body: &[u8]) -> Vec<IndexKey> {
+pub fn index_keys(body: &[u8], subject_digests: &[String]) -> Vec<IndexKey> {
+    let mut keys = body_keys(body);
+    for digest in subject_digests.iter().filter_map(|d| prefixed_hash(d)) {
+        let key = digest_key(&digest);
+        if keys.len() >= MAX_INDEX_KEYS_PER_ENTRY {
+            break;
+        }
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.sort_unstable();
+    keys
+}
+
+/// The keys of the canonical body alone, sorted, unique, at most [`MAX_INDEX_KEYS_PER_ENTRY`].
+fn body_keys(body: &[u8]) -> Vec<IndexKey> {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
         return Vec::new();
     };
@@ -323,6 +344,31 @@ mod tests {
             prefixed_hash(&"b".repeat(40)).unwrap(),
             format!("sha1:{}", "b".repeat(40))
         );
+    }
+
+    #[test]
+    fn statement_subject_digests_fill_the_remaining_keys_after_the_bodys_own() {
+        let payload_hash = "1".repeat(64);
+        let envelope_hash = "2".repeat(64);
+        let body = format!(
+            r#"{{"apiVersion":"0.0.1","kind":"dsse","spec":{{"envelopeHash":{{"algorithm":"sha256","value":"{envelope_hash}"}},"payloadHash":{{"algorithm":"sha256","value":"{payload_hash}"}},"signatures":[]}}}}"#
+        );
+        let mut subjects = vec![
+            "md5:0123456789abcdef0123456789abcdef".to_string(),
+            "sha256:zz".to_string(),
+            format!("sha256:{payload_hash}"),
+        ];
+        subjects.extend((0..40u8).map(|i| format!("sha256:{}", hex::encode([i; 32]))));
+        let keys = index_keys(body.as_bytes(), &subjects);
+        assert_eq!(keys.len(), MAX_INDEX_KEYS_PER_ENTRY);
+        for own in [&payload_hash, &envelope_hash] {
+            assert!(keys.contains(&digest_key(&format!("sha256:{own}"))));
+        }
+        // Unknown algorithms and malformed digests are skipped, a repeat counts once; the
+        // first subjects in statement order fill the rest.
+        assert!(keys.contains(&digest_key(&format!("sha256:{}", hex::encode([13u8; 32])))));
+        assert!(!keys.contains(&digest_key(&format!("sha256:{}", hex::encode([14u8; 32])))));
+        assert!(keys.is_sorted());
     }
 
     #[test]

@@ -1,9 +1,13 @@
 //! Container images: cosign v3 signs and attests an image in a loopback OCI registry with a
 //! token from the stack's issuer and the stack's signing config, verifies both with the trusted
-//! root, identity and issuer, and the entries are in the stack's Rekor logs. Wrong identities,
-//! wrong issuers and a tag moved to another image after signing are refused.
+//! root, identity and issuer, and the entries are in the stack's Rekor logs; Rekor v1's search
+//! index (`POST /api/v1/index/retrieve`) finds the attestation by the signer's email, its
+//! certificate, the attested statement's digest and the image digest. Wrong identities, wrong issuers and a tag
+//! moved to another image after signing are refused.
 
 use std::process::Output;
+
+use sha2::{Digest as _, Sha256};
 
 use sigstack_e2e::go_clients::{Registry, SLSA_PROVENANCE_V1, cosign, output_text, token_file};
 use sigstack_e2e::{Stack, Workspace};
@@ -105,6 +109,7 @@ fn cosign_signs_attests_and_verifies_images_through_both_rekor_apis() {
     };
 
     // Both verify, by digest and by tag, and name the signed digest.
+    let mut statement_bytes = Vec::new();
     for reference in [&by_digest, &by_tag] {
         let out = verify(reference, ALICE, &issuer);
         assert!(out.status.success(), "cosign verify: {}", output_text(&out));
@@ -140,12 +145,14 @@ fn cosign_signs_attests_and_verifies_images_through_both_rekor_apis() {
             ),
             digest
         );
+        statement_bytes = payload;
     }
 
     // The signature and the attestation are bundles attached to the image, logged in our Rekor.
     let bundles = registry.referrer_bundles(REPO, &digest);
     assert_eq!(bundles.len(), 2, "{bundles:#?}");
     let mut kinds = Vec::new();
+    let mut attestation = None;
     for bundle in &bundles {
         let entry = &bundle["verificationMaterial"]["tlogEntries"][0];
         let version = entry["kindVersion"]["version"].as_str().unwrap_or_default();
@@ -160,11 +167,61 @@ fn cosign_signs_attests_and_verifies_images_through_both_rekor_apis() {
         if version == "0.0.2" {
             assert_logged_v2(&stack, index, body);
         } else {
-            assert_logged_v1(&stack, index, body);
+            let entry_id = assert_logged_v1(&stack, index, body);
+            attestation = Some((entry_id, bundle.clone()));
         }
     }
     kinds.sort();
     assert_eq!(kinds, ["dsse/0.0.1", "hashedrekord/0.0.2"]);
+
+    // Rekor v1's search index finds the attestation (logged through v1) by the signer's email,
+    // by the signing certificate, by the digest of the statement cosign signed (computed here
+    // from the verified envelope's payload) and by the image digest the statement is about.
+    let (entry_id, bundle) = attestation.expect("the attestation went to Rekor v1");
+    let uuid = hex::encode(Sha256::digest(
+        [
+            &[0u8][..],
+            &base64_decode(
+                bundle["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"]
+                    .as_str()
+                    .unwrap_or_default(),
+            ),
+        ]
+        .concat(),
+    ));
+    assert!(
+        entry_id.ends_with(&uuid),
+        "entry ID {entry_id} is not the RFC 6962 leaf hash {uuid}"
+    );
+    let statement_hash = format!("sha256:{}", hex::encode(Sha256::digest(&statement_bytes)));
+    let certificate = certificate_pem_b64(&bundle);
+    let rekor_v1 = stack.url("rekor-v1");
+    for query in [
+        serde_json::json!({ "email": ALICE }),
+        serde_json::json!({ "email": ALICE.to_uppercase() }),
+        serde_json::json!({ "hash": statement_hash }),
+        // The image digest is the statement's subject: what `rekor-cli search --sha` asks.
+        serde_json::json!({ "hash": digest }),
+        serde_json::json!({ "publicKey": { "format": "x509", "content": certificate } }),
+        serde_json::json!({ "email": ALICE, "hash": statement_hash, "operator": "and" }),
+    ] {
+        let found = search_index(&rekor_v1, &query);
+        assert!(
+            found.iter().any(|id| id == &entry_id),
+            "{query} did not find {entry_id}: {found:?}"
+        );
+    }
+    for query in [
+        serde_json::json!({ "email": "mallory@example.test" }),
+        serde_json::json!({ "email": "mallory@example.test", "hash": statement_hash, "operator": "and" }),
+        serde_json::json!({ "hash": format!("sha256:{}", hex::encode(Sha256::digest(b"other"))) }),
+    ] {
+        let found = search_index(&rekor_v1, &query);
+        assert!(
+            !found.iter().any(|id| id == &entry_id),
+            "{query} found {entry_id}"
+        );
+    }
 
     // Refusals: another identity, another issuer, each named in cosign's error.
     for (identity, iss, reason) in [
@@ -230,19 +287,60 @@ fn http_get(url: &str) -> Vec<u8> {
     })
 }
 
-/// The Rekor v1 entry at `index` has the bundle's body.
-fn assert_logged_v1(stack: &Stack, index: u64, body: &str) {
+/// `POST /api/v1/index/retrieve` with `query`: the matching entry IDs.
+fn search_index(rekor_v1: &str, query: &serde_json::Value) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let resp = reqwest::Client::new()
+            .post(format!("{rekor_v1}/api/v1/index/retrieve"))
+            .json(query)
+            .send()
+            .await
+            .expect("POST");
+        let status = resp.status();
+        let body = resp.bytes().await.expect("body");
+        assert!(
+            status.is_success(),
+            "index/retrieve {query}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        serde_json::from_slice(&body).expect("array of entry IDs")
+    })
+}
+
+/// The bundle's signing certificate as base64 of its PEM, the search API's `publicKey.content`.
+fn certificate_pem_b64(bundle: &serde_json::Value) -> String {
+    use base64::Engine as _;
+    let der = bundle["verificationMaterial"]["certificate"]["rawBytes"]
+        .as_str()
+        .expect("certificate in the bundle");
+    let body = base64::engine::general_purpose::STANDARD.encode(base64_decode(der));
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    base64::engine::general_purpose::STANDARD.encode(pem)
+}
+
+/// The Rekor v1 entry at `index` has the bundle's body; returns its entry ID.
+fn assert_logged_v1(stack: &Stack, index: u64, body: &str) -> String {
     let reply = http_get(&format!(
         "{}/api/v1/log/entries?logIndex={index}",
         stack.url("rekor-v1")
     ));
     let reply: serde_json::Value = serde_json::from_slice(&reply).expect("JSON");
-    let entry = reply
+    let (entry_id, entry) = reply
         .as_object()
-        .and_then(|m| m.values().next())
+        .and_then(|m| m.iter().next())
         .expect("one entry");
     assert_eq!(entry["body"].as_str(), Some(body));
     assert_eq!(entry["logIndex"].as_u64(), Some(index));
+    entry_id.clone()
 }
 
 /// The Rekor v2 entry bundle tile holding `index` contains the bundle's body as an entry.
