@@ -247,7 +247,7 @@ impl RekorV1State {
             }
             Err(e) => return Err(e.into()),
         };
-        tracing::info!(
+        tracing::debug!(
             index = appended.index,
             kind = entry.kind,
             "rekor v1 entry appended"

@@ -219,7 +219,7 @@ impl RekorV2State {
             }
             Err(e) => return Err(e.into()),
         };
-        tracing::info!(index = appended.index, "rekor v2 entry appended");
+        tracing::debug!(index = appended.index, "rekor v2 entry appended");
         // Prove against the published checkpoint (it covers the entry: the entry is committed).
         let signed = self.inner.checkpoints.current().await?;
         let head = signed.head;

@@ -46,6 +46,20 @@ pub fn sigstack_bin() -> PathBuf {
     path
 }
 
+/// `sigstack up --data-dir DATA_DIR` with every service on a port the OS chooses; add flags and
+/// environment variables before spawning it.
+#[must_use]
+pub fn up_command(data_dir: &Path) -> Command {
+    let mut up = Command::new(sigstack_bin());
+    up.args(["up", "--data-dir"]).arg(data_dir);
+    for service in [
+        "fulcio", "ctlog", "rekor-v1", "rekor-v2", "tsa", "oidc", "tuf",
+    ] {
+        up.arg(format!("--{service}-port")).arg("0");
+    }
+    up
+}
+
 /// A running stack on its own data directory; killed when dropped.
 pub struct Stack {
     child: Option<Child>,
@@ -105,26 +119,8 @@ impl Stack {
         let ready = data_dir.join("trust").join("ready");
         let _ = std::fs::remove_file(&ready);
         let log = std::fs::File::create(data_dir.with_extension("log")).expect("log file");
-        let child = Command::new(sigstack_bin())
+        let child = up_command(data_dir)
             .envs(envs.iter().map(|(k, v)| (*k, *v)))
-            .args(["up", "--data-dir"])
-            .arg(data_dir)
-            .args([
-                "--fulcio-port",
-                "0",
-                "--ctlog-port",
-                "0",
-                "--rekor-v1-port",
-                "0",
-                "--rekor-v2-port",
-                "0",
-                "--tsa-port",
-                "0",
-                "--oidc-port",
-                "0",
-                "--tuf-port",
-                "0",
-            ])
             .args(extra_args)
             .stdout(Stdio::null())
             .stderr(log)
@@ -161,28 +157,19 @@ impl Stack {
     /// When the stack starts (becomes ready) or hangs for a minute instead.
     #[must_use]
     pub fn refused_start(data_dir: &Path) -> String {
+        Self::expect_refusal(up_command(data_dir), data_dir)
+    }
+
+    /// Run a prepared `sigstack up` command (see [`up_command`]) for `data_dir` and expect it to
+    /// refuse to start; returns what it wrote to stderr.
+    ///
+    /// # Panics
+    /// When the stack starts (becomes ready) or hangs for a minute instead.
+    #[must_use]
+    pub fn expect_refusal(mut up: Command, data_dir: &Path) -> String {
         let ready = data_dir.join("trust").join("ready");
         let _ = std::fs::remove_file(&ready);
-        let mut child = Command::new(sigstack_bin())
-            .args(["up", "--data-dir"])
-            .arg(data_dir)
-            .args([
-                "--fulcio-port",
-                "0",
-                "--ctlog-port",
-                "0",
-                "--rekor-v1-port",
-                "0",
-            ])
-            .args([
-                "--rekor-v2-port",
-                "0",
-                "--tsa-port",
-                "0",
-                "--oidc-port",
-                "0",
-            ])
-            .args(["--tuf-port", "0"])
+        let mut child = up
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -289,45 +289,9 @@ fn every_service_signs_with_keys_on_a_softhsm_token() {
     // Starting without the token (the module works, the token is gone) is refused with a
     // message naming what is missing.
     std::fs::create_dir(token.dir.path().join("tokens")).expect("empty token directory");
-    let mut child = Command::new(sigstack_bin())
-        .env("SOFTHSM2_CONF", token.conf())
-        .args(["up", "--data-dir", data_arg])
-        .args([
-            "--fulcio-port",
-            "0",
-            "--ctlog-port",
-            "0",
-            "--rekor-v1-port",
-            "0",
-        ])
-        .args([
-            "--rekor-v2-port",
-            "0",
-            "--tsa-port",
-            "0",
-            "--oidc-port",
-            "0",
-        ])
-        .args(&flags)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn sigstack");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("sigstack up started without its token");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
-        .expect("stderr");
-    assert!(!status.success());
+    let mut up = sigstack_e2e::up_command(&data);
+    up.env("SOFTHSM2_CONF", token.conf()).args(&flags);
+    let stderr = Stack::expect_refusal(up, &data);
     assert!(
         stderr.contains("no PKCS#11 token labelled") && stderr.contains(TOKEN),
         "{stderr}"

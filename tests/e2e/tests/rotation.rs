@@ -10,7 +10,7 @@
 //! the public host) in its trust material.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use sigstack_e2e::{Client, Kind, Rekor, Stack, Workspace, repo_root, sign, sigstack_bin};
 
@@ -387,47 +387,21 @@ fn bundles_verify_across_a_rotation_of_every_service_key() {
 fn public_urls_are_what_the_trust_material_publishes() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data = tmp.path().join("data");
-    let log = std::fs::File::create(tmp.path().join("log")).expect("log");
-    let mut child = Command::new(sigstack_bin())
-        .args(["up", "--data-dir", p(&data)])
-        .args([
-            "--fulcio-port",
-            "0",
-            "--ctlog-port",
-            "0",
-            "--rekor-v1-port",
-            "0",
-        ])
-        .args([
-            "--rekor-v2-port",
-            "0",
-            "--tsa-port",
-            "0",
-            "--oidc-port",
-            "0",
-            "--tuf-port",
-            "0",
-        ])
-        .args(["--public-url", "fulcio=https://fulcio.example.org"])
-        .args(["--public-url", "rekor-v2=https://rekor.example.org"])
-        .args(["--public-url", "tsa=https://tsa.example.org"])
-        .args(["--public-url", "tuf=https://tuf.example.org/sigstore"])
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn");
-    let ready = data.join("trust/ready");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !ready.exists() && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        ready.exists(),
-        "stack did not start: {}",
-        std::fs::read_to_string(tmp.path().join("log")).unwrap_or_default()
+    let mut stack = Stack::start_with(
+        &data,
+        &[
+            "--public-url",
+            "fulcio=https://fulcio.example.org",
+            "--public-url",
+            "rekor-v2=https://rekor.example.org",
+            "--public-url",
+            "tsa=https://tsa.example.org",
+            "--public-url",
+            "tuf=https://tuf.example.org/sigstore",
+        ],
+        &[],
     );
+    stack.stop();
     let tc = json(&data.join("trust/trust_config.json"));
     let root = &tc["trustedRoot"];
     assert_eq!(
