@@ -574,7 +574,7 @@ impl StackConfig {
             },
             batch_max_size,
             batch_max_age: std::time::Duration::from_millis(
-                file.log.batch_max_age_ms.unwrap_or(20),
+                file.log.batch_max_age_ms.unwrap_or(0),
             ),
             server_limits,
             database_url,
@@ -656,7 +656,7 @@ mod tests {
             c.oidc_clients[0].subject,
             "https://ci.example.test/pipelines/release"
         );
-        assert_eq!(c.batch_max_age, std::time::Duration::from_millis(20));
+        assert_eq!(c.batch_max_age, std::time::Duration::ZERO);
         assert_eq!(c.server_limits.max_concurrent_requests, 1024);
         assert_eq!(
             c.server_limits.request_timeout,
