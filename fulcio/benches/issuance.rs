@@ -104,8 +104,9 @@ fn setup() -> Setup {
             signer: ct_signer.clone(),
             roots: vec![ca.root().clone()],
             metrics: metrics.clone(),
+            // The stack's default: group commit (no batch timer).
             log: sigstack_tlog_storage::LogConfig {
-                batch_max_age: Duration::from_millis(20),
+                batch_max_age: Duration::ZERO,
                 ..Default::default()
             },
         })

@@ -573,9 +573,7 @@ impl StackConfig {
                     .transpose()?,
             },
             batch_max_size,
-            batch_max_age: std::time::Duration::from_millis(
-                file.log.batch_max_age_ms.unwrap_or(0),
-            ),
+            batch_max_age: std::time::Duration::from_millis(file.log.batch_max_age_ms.unwrap_or(0)),
             server_limits,
             database_url,
         })
