@@ -10,6 +10,38 @@ use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage};
 
 use crate::CtLogError;
 
+/// Issuer links (certificate signed by issuer) between CA certificates that already verified,
+/// so the intermediate-to-root signature of Fulcio's chain is checked once, not per submission.
+/// Only links between CA certificates under an accepted root are remembered (an attacker cannot
+/// add any without a CA's signature), and the set is bounded.
+#[derive(Debug, Default)]
+pub(crate) struct VerifiedLinks(parking_lot::Mutex<std::collections::HashSet<[u8; 32]>>);
+
+/// Most links remembered; the set starts over when full.
+const MAX_VERIFIED_LINKS: usize = 1024;
+
+impl VerifiedLinks {
+    fn key(cert_der: &[u8], issuer_der: &[u8]) -> [u8; 32] {
+        let mut both = Vec::with_capacity(8 + cert_der.len() + issuer_der.len());
+        both.extend_from_slice(&(cert_der.len() as u64).to_be_bytes());
+        both.extend_from_slice(cert_der);
+        both.extend_from_slice(issuer_der);
+        sigstack_keys::sha256(&both)
+    }
+
+    fn contains(&self, cert_der: &[u8], issuer_der: &[u8]) -> bool {
+        self.0.lock().contains(&Self::key(cert_der, issuer_der))
+    }
+
+    fn insert(&self, cert_der: &[u8], issuer_der: &[u8]) {
+        let mut set = self.0.lock();
+        if set.len() >= MAX_VERIFIED_LINKS {
+            set.clear();
+        }
+        set.insert(Self::key(cert_der, issuer_der));
+    }
+}
+
 /// Most certificates accepted in one submitted chain.
 pub(crate) const MAX_CHAIN_LEN: usize = 10;
 
@@ -45,6 +77,7 @@ pub(crate) fn verify_chain(
     kind: Submission,
     unverified_chain: &[String],
     roots: &[Certificate],
+    verified_links: &VerifiedLinks,
 ) -> Result<VerifiedChain, CtLogError> {
     if unverified_chain.is_empty() {
         return Err(bad("chain is empty"));
@@ -106,8 +139,12 @@ pub(crate) fn verify_chain(
         if !ca {
             return Err(bad(format!("chain[{}] is not a CA certificate", i + 1)));
         }
-        check_signed_by(cert, issuer)
-            .map_err(|reason| bad(format!("chain[{i}] signature: {reason}")))?;
+        // Links between CA certificates repeat on every submission: verify each once.
+        let cached = i > 0 && verified_links.contains(&ders[i], &ders[i + 1]);
+        if !cached {
+            check_signed_by(cert, issuer)
+                .map_err(|reason| bad(format!("chain[{i}] signature: {reason}")))?;
+        }
     }
     for (i, cert) in certs.iter().enumerate().skip(1) {
         if sigstack_ct::is_precertificate(cert).unwrap_or(true) {
@@ -115,6 +152,10 @@ pub(crate) fn verify_chain(
                 "chain[{i}] is a precertificate; only the leaf may be"
             )));
         }
+    }
+
+    for i in 1..certs.len() - 1 {
+        verified_links.insert(&ders[i], &ders[i + 1]);
     }
 
     let leaf = &certs[0];

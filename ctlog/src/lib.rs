@@ -151,6 +151,8 @@ struct Inner {
     /// The latest SCT timestamp issued or found at startup, so tree heads never predate it.
     latest_timestamp: AtomicU64,
     sth: tokio::sync::Mutex<Option<SignedTreeHead>>,
+    /// CA-to-CA signatures already checked (Fulcio's intermediate under its root).
+    verified_links: chain::VerifiedLinks,
 }
 
 /// The search key under which an entry with RFC 6962 leaf hash `hash` is filed.
@@ -238,6 +240,7 @@ impl CtLogState {
                 max_entry_size,
                 latest_timestamp: AtomicU64::new(latest_timestamp),
                 sth: tokio::sync::Mutex::new(None),
+                verified_links: chain::VerifiedLinks::default(),
             }),
         })
     }
@@ -329,7 +332,12 @@ impl CtLogState {
         let chain = unverified.chain.clone();
         let state = self.clone();
         let verified = tokio::task::spawn_blocking(move || {
-            chain::verify_chain(kind, &chain, &state.inner.roots)
+            chain::verify_chain(
+                kind,
+                &chain,
+                &state.inner.roots,
+                &state.inner.verified_links,
+            )
         })
         .await
         .map_err(|e| CtLogError::Internal(format!("verification task: {e}")))??;

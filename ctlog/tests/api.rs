@@ -668,3 +668,31 @@ async fn open_refuses_unusable_configuration() {
         .unwrap_err();
     assert!(matches!(err, CtLogError::Config(_)), "{err}");
 }
+
+/// The intermediate-to-root signature is checked once and remembered by the exact bytes of both
+/// certificates: an intermediate whose signature was altered is still refused afterwards.
+#[tokio::test]
+async fn remembered_ca_links_do_not_excuse_an_altered_intermediate() {
+    let h = harness().await;
+    let precert = precert_template(&h.ca).issue(h.ca.signer.as_ref()).unwrap();
+    let chain = json!({"chain": [b64(&precert), b64(h.ca.issuer()), b64(h.ca.root())]});
+    let (status, body) = post(&h.app, "/ct/v1/add-pre-chain", &chain).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let mut altered = der(h.ca.issuer());
+    let last = altered.len() - 1;
+    altered[last] ^= 0x01;
+    let second = precert_template(&h.ca).issue(h.ca.signer.as_ref()).unwrap();
+    let (before, _) = verified_sth(&h).await;
+    let chain = json!({"chain": [b64(&second), B64.encode(&altered), b64(h.ca.root())]});
+    let (status, body) = post(&h.app, "/ct/v1/add-pre-chain", &chain).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("signature"),
+        "{body}"
+    );
+    assert_eq!(verified_sth(&h).await.0, before, "nothing written");
+}
