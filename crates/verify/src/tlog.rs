@@ -318,20 +318,7 @@ fn check_body(
         ("hashedrekord", "0.0.2", _) => {
             let v2 = &spec["hashedRekordV002"];
             same_signature(decode(&v2["signature"]["content"], "signature.content")?)?;
-            let verifier = &v2["signature"]["verifier"];
-            if let Some(cert) = verifier["x509Certificate"]["rawBytes"].as_str() {
-                check_der_verifier(
-                    &decode(&Value::from(cert), "x509Certificate")?,
-                    true,
-                    signer,
-                )?;
-            } else {
-                check_der_verifier(
-                    &decode(&verifier["publicKey"]["rawBytes"], "publicKey.rawBytes")?,
-                    false,
-                    signer,
-                )?;
-            }
+            check_v2_verifier(&v2["signature"]["verifier"], signer, &decode)?;
             if text(&v2["data"]["algorithm"], "data.algorithm")? != "SHA2_256" {
                 return Err(bad("the logged digest is not SHA2_256"));
             }
@@ -377,20 +364,7 @@ fn check_body(
                 return Err(bad("expected exactly one logged signature"));
             };
             same_signature(decode(&logged["content"], "signatures[].content")?)?;
-            let verifier = &logged["verifier"];
-            if let Some(cert) = verifier["x509Certificate"]["rawBytes"].as_str() {
-                check_der_verifier(
-                    &decode(&Value::from(cert), "x509Certificate")?,
-                    true,
-                    signer,
-                )?;
-            } else {
-                check_der_verifier(
-                    &decode(&verifier["publicKey"]["rawBytes"], "publicKey.rawBytes")?,
-                    false,
-                    signer,
-                )?;
-            }
+            check_v2_verifier(&logged["verifier"], signer, &decode)?;
         }
         ("intoto", "0.0.2", Some(payload)) => {
             let content_spec = &spec["content"];
@@ -443,6 +417,30 @@ fn check_pem_verifier(pem: &[u8], signer: &SignerMaterial) -> Result<(), VerifyE
         "CERTIFICATE" => check_der_verifier(&der, true, signer),
         "PUBLIC KEY" => check_der_verifier(&der, false, signer),
         other => Err(bad(&format!("the logged verifier is a {other}"))),
+    }
+}
+
+/// Decodes a base64 field of a logged body, naming it in the error.
+type Base64Field<'a> = dyn Fn(&Value, &str) -> Result<Vec<u8>, VerifyError> + 'a;
+
+/// A Rekor v2 `Verifier` (`x509Certificate.rawBytes` or `publicKey.rawBytes`, DER) must be the
+/// bundle's signing material.
+fn check_v2_verifier(
+    verifier: &Value,
+    signer: &SignerMaterial,
+    decode: &Base64Field<'_>,
+) -> Result<(), VerifyError> {
+    match verifier["x509Certificate"]["rawBytes"].as_str() {
+        Some(cert) => check_der_verifier(
+            &decode(&Value::from(cert), "x509Certificate")?,
+            true,
+            signer,
+        ),
+        None => check_der_verifier(
+            &decode(&verifier["publicKey"]["rawBytes"], "publicKey.rawBytes")?,
+            false,
+            signer,
+        ),
     }
 }
 
