@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 use der::Encode as _;
 use sigstack_keys::{FileSigner, KeySource, SignatureAlgorithm, Signer};
 use sigstack_pki::{CaSpec, CertificateAuthority};
-use sigstack_tlog_storage::LogConfig;
+use sigstack_tlog_storage::{EmbeddedLog, LogConfig};
 use sigstack_trust::{AuthorityDescription, ClientTrustConfig, Deployment, LogDescription};
 use time::OffsetDateTime;
 use tokio::net::TcpListener;
@@ -685,7 +685,7 @@ async fn log_key(
 ) -> anyhow::Result<Arc<dyn Signer>> {
     match source {
         Some(source) => open_key(source, what, Some(algorithm)).await,
-        None if !default_path.exists() && embedded_log_has_data(log_dir) => bail!(
+        None if !default_path.exists() && EmbeddedLog::holds_data(log_dir) => bail!(
             "{what} ({}) is missing but its log in {} holds entries: a new key would give the \
              log a new identity that no client trusts. Restore the key file from a backup; to \
              start a new log (shard) instead, move the whole directory {} aside first (see \
@@ -699,13 +699,6 @@ async fn log_key(
                 .with_context(|| format!("loading {what}"))?,
         )),
     }
-}
-
-/// Whether an embedded log directory holds (or held) entries.
-fn embedded_log_has_data(dir: &Path) -> bool {
-    ["index.redb", "entries.dat", "state"]
-        .iter()
-        .any(|name| std::fs::metadata(dir.join(name)).is_ok_and(|m| m.len() > 0))
 }
 
 fn write_trust_material(dir: &Path, deployment: &Deployment) -> anyhow::Result<()> {

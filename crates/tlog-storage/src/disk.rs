@@ -34,6 +34,8 @@ pub(crate) const INDEX_DB: &str = "index.redb";
 const LEGACY_STATE_FILE: &str = "state";
 const LEGACY_STATE_TMP: &str = "state.tmp";
 const LEGACY_ID_FILE: &str = "ids.dat";
+/// Files whose presence with content means a log lives in the directory.
+pub(crate) const DATA_FILES_WITH_LEGACY: [&str; 3] = [INDEX_DB, DATA_FILE, LEGACY_STATE_FILE];
 
 const STATE_MAGIC: &[u8; 8] = b"SGTLOG01";
 const STATE_BODY: usize = 8 + 8 + 8 + 8 + 32;

@@ -235,6 +235,16 @@ impl EmbeddedLog {
         Self::open_on(Arc::new(OsFileSystem), dir, config).await
     }
 
+    /// Whether `dir` holds (or held) an embedded log's entries, in this layout or the earlier
+    /// one, without opening or locking it. Callers use it to refuse replacing the identity
+    /// (the key) of a log that clients already trust.
+    #[must_use]
+    pub fn holds_data(dir: &Path) -> bool {
+        disk::DATA_FILES_WITH_LEGACY
+            .iter()
+            .any(|name| std::fs::metadata(dir.join(name)).is_ok_and(|m| m.len() > 0))
+    }
+
     /// [`EmbeddedLog::open`] on any [`FileSystem`] (tests use a simulated disk).
     ///
     /// # Errors
