@@ -95,19 +95,28 @@ pub fn read_existing(path: &Path) -> io::Result<Option<Vec<u8>>> {
     }
 }
 
+/// [`read_existing`] for a text file: `Ok(None)` when it does not exist, an error naming the path
+/// when it is empty or not UTF-8.
+pub fn read_existing_text(path: &Path) -> io::Result<Option<String>> {
+    read_existing(path)?
+        .map(|bytes| {
+            String::from_utf8(bytes).map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} is not UTF-8 text", path.display()),
+                )
+            })
+        })
+        .transpose()
+}
+
 /// Reads a text file that must exist and be non-empty (see [`read_existing`]); a missing file is
 /// a `NotFound` error.
 pub fn read_to_string(path: &Path) -> io::Result<String> {
-    let bytes = read_existing(path)?.ok_or_else(|| {
+    read_existing_text(path)?.ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::NotFound,
             format!("{} does not exist", path.display()),
-        )
-    })?;
-    String::from_utf8(bytes).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is not UTF-8 text", path.display()),
         )
     })
 }

@@ -321,12 +321,8 @@ impl FileSigner {
         };
         // An empty key file (an interrupted write by an older version) is an error, never a
         // reason to make a new key: that would silently replace the service's identity.
-        match sigstack_durable::read_existing(path).map(|b| b.map(String::from_utf8)) {
-            Ok(Some(Err(_))) => Err(KeyError::Io {
-                path: path.display().to_string(),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not PEM text"),
-            }),
-            Ok(Some(Ok(pem))) => {
+        match sigstack_durable::read_existing_text(path) {
+            Ok(Some(pem)) => {
                 let signer = Self::from_pkcs8_pem(&pem)?;
                 if signer.algorithm() != algorithm {
                     return Err(KeyError::UnsupportedKey(format!(

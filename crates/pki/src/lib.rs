@@ -696,9 +696,8 @@ fn load_or_issue(
         dir: path.display().to_string(),
         reason: reason.to_string(),
     };
-    match sigstack_durable::read_existing(path).map(|b| b.map(String::from_utf8)) {
-        Ok(Some(Err(_))) => Err(inconsistent("certificate file is not PEM text")),
-        Ok(Some(Ok(pem))) => {
+    match sigstack_durable::read_existing_text(path) {
+        Ok(Some(pem)) => {
             let cert = parse_pem_chain(&pem)?.remove(0);
             let spki = cert.tbs_certificate().subject_public_key_info().to_der()?;
             if spki != key.public_key_der() {
