@@ -2,9 +2,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +15,12 @@ use sigstack_tlog_storage::{EmbeddedLog, LogConfig, LogStore};
 struct Embedded {
     root: tempfile::TempDir,
     next: AtomicU64,
+    /// The directory of every log handed out, by the address of its allocation.
+    dirs: Mutex<HashMap<usize, PathBuf>>,
+}
+
+fn address(log: &Arc<dyn LogStore>) -> usize {
+    Arc::as_ptr(log).cast::<()>() as usize
 }
 
 impl Embedded {
@@ -26,24 +33,28 @@ impl Embedded {
     }
 }
 
+impl Embedded {
+    async fn open(&self, dir: PathBuf) -> Arc<dyn LogStore> {
+        let log: Arc<dyn LogStore> =
+            Arc::new(EmbeddedLog::open(&dir, Self::config()).await.unwrap());
+        self.dirs.lock().unwrap().insert(address(&log), dir);
+        log
+    }
+}
+
 #[async_trait]
 impl Harness for Embedded {
     async fn fresh(&self) -> Arc<dyn LogStore> {
         let n = self.next.fetch_add(1, Ordering::SeqCst);
         let dir: PathBuf = self.root.path().join(format!("log-{n}"));
-        Arc::new(EmbeddedLog::open(&dir, Self::config()).await.unwrap())
+        self.open(dir).await
     }
 
     async fn reopen(&self, log: Arc<dyn LogStore>) -> Arc<dyn LogStore> {
-        let dir = format!("{log:?}");
+        let dir = self.dirs.lock().unwrap().remove(&address(&log)).unwrap();
         log.close().await;
-        // The Debug form names the directory; find it among ours.
-        let n = self.next.load(Ordering::SeqCst);
-        let path = (0..n)
-            .map(|i| self.root.path().join(format!("log-{i}")))
-            .find(|p| dir.contains(&p.display().to_string()))
-            .unwrap();
-        Arc::new(EmbeddedLog::open(&path, Self::config()).await.unwrap())
+        drop(log);
+        self.open(dir).await
     }
 
     fn max_entry_size(&self) -> usize {
@@ -56,6 +67,7 @@ async fn embedded_driver_passes_the_conformance_suite() {
     let h = Embedded {
         root: tempfile::tempdir().unwrap(),
         next: AtomicU64::new(0),
+        dirs: Mutex::default(),
     };
     run_all(&h).await;
 }
