@@ -50,31 +50,33 @@ struct Postgres {
     url: String,
     db: PgDatabase,
     next: AtomicU64,
+    /// The name of every log handed out, by the address of its allocation.
+    names: std::sync::Mutex<std::collections::HashMap<usize, String>>,
+}
+
+fn address(log: &Arc<dyn LogStore>) -> usize {
+    Arc::as_ptr(log).cast::<()>() as usize
 }
 
 #[async_trait]
 impl Harness for Postgres {
     async fn fresh(&self) -> Arc<dyn LogStore> {
         let n = self.next.fetch_add(1, Ordering::SeqCst);
-        Arc::new(
-            self.db
-                .open_log(&format!("log-{n}"), config())
-                .await
-                .unwrap(),
-        )
+        let name = format!("log-{n}");
+        let log: Arc<dyn LogStore> = Arc::new(self.db.open_log(&name, config()).await.unwrap());
+        self.names.lock().unwrap().insert(address(&log), name);
+        log
     }
 
     async fn reopen(&self, log: Arc<dyn LogStore>) -> Arc<dyn LogStore> {
-        let debug = format!("{log:?}");
+        let name = self.names.lock().unwrap().remove(&address(&log)).unwrap();
         log.close().await;
-        let n = self.next.load(Ordering::SeqCst);
-        let name = (0..n)
-            .map(|i| format!("log-{i}"))
-            .find(|candidate| debug.contains(&format!("name: {candidate:?}")))
-            .unwrap();
+        drop(log);
         // A new connection pool, as a restarted process would have.
         let db = PgDatabase::connect(&self.url, 4).await.unwrap();
-        Arc::new(db.open_log(&name, config()).await.unwrap())
+        let log: Arc<dyn LogStore> = Arc::new(db.open_log(&name, config()).await.unwrap());
+        self.names.lock().unwrap().insert(address(&log), name);
+        log
     }
 
     fn max_entry_size(&self) -> usize {
@@ -91,6 +93,7 @@ async fn postgres_driver_passes_the_conformance_suite() {
         db: PgDatabase::connect(&url, 8).await.unwrap(),
         url,
         next: AtomicU64::new(0),
+        names: std::sync::Mutex::default(),
     };
     run_all(&h).await;
 }
