@@ -124,11 +124,8 @@ fn sth_response(sth: &crate::SignedTreeHead) -> Result<SthResponse, CtLogError> 
 }
 
 /// The `get-sth` JSON of a signed tree head (what the log records as its published checkpoint).
-pub(crate) fn sth_json(sth: &crate::SignedTreeHead) -> String {
-    sth_response(sth)
-        .ok()
-        .and_then(|r| serde_json::to_string(&r).ok())
-        .unwrap_or_default()
+pub(crate) fn sth_json(sth: &crate::SignedTreeHead) -> Result<Vec<u8>, CtLogError> {
+    serde_json::to_vec(&sth_response(sth)?).map_err(|e| CtLogError::Internal(e.to_string()))
 }
 
 /// `GET /ct/v1/get-sth-consistency?first=&second=`

@@ -466,7 +466,7 @@ impl CtLogState {
         let published = StoredCheckpoint {
             size: head.size,
             root: head.root,
-            signed: api::sth_json(&sth).into_bytes(),
+            signed: api::sth_json(&sth)?,
         };
         match self.inner.log.publish_checkpoint(&published).await {
             // A replica published a larger tree meanwhile: this STH is still valid, just older.
