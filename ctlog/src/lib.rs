@@ -382,6 +382,7 @@ impl CtLogState {
                 identity,
                 metadata: verified.extra_data,
                 index_keys: vec![leaf_key(&leaf_hash)],
+                sealed_metadata: None,
             })
             .await
         {

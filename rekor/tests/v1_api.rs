@@ -139,7 +139,8 @@ async fn hashedrekord_with_crlf_certificate_is_logged_canonically() {
     let client = Client::new(SignatureAlgorithm::EcdsaP256Sha256);
     let artifact = b"artifact bytes";
     let crlf_pem = client.cert_pem.replace('\n', "\r\n");
-    let (reply, entry) = create(&router, &hashedrekord(&client, artifact, &crlf_pem)).await;
+    let request = hashedrekord(&client, artifact, &crlf_pem);
+    let (reply, entry) = create(&router, &request).await;
 
     assert_eq!(reply.header("etag").unwrap(), entry.entry_id);
     assert_eq!(
@@ -151,7 +152,7 @@ async fn hashedrekord_with_crlf_certificate_is_logged_canonically() {
     let body = verify_entry(&v1, &entry);
 
     // Byte-exact canonical body: LF PEM, only signature.content, publicKey.content, data.hash.
-    let sig = b64(&client.key.sign(artifact).unwrap());
+    let sig = request["spec"]["signature"]["content"].as_str().unwrap();
     let expected = format!(
         "{{\"apiVersion\":\"0.0.1\",\"kind\":\"hashedrekord\",\"spec\":{{\"data\":{{\"hash\":{{\"algorithm\":\"sha256\",\"value\":\"{}\"}}}},\"signature\":{{\"content\":\"{sig}\",\"publicKey\":{{\"content\":\"{}\"}}}}}}}}",
         hex::encode(sha256(artifact)),
@@ -160,12 +161,9 @@ async fn hashedrekord_with_crlf_certificate_is_logged_canonically() {
     assert_eq!(String::from_utf8(body).unwrap(), expected);
 
     // The LF submission is the same leaf: a duplicate, pointing at the existing entry.
-    let dup = post_json(
-        &router,
-        ENTRIES,
-        &hashedrekord(&client, artifact, &client.cert_pem),
-    )
-    .await;
+    let mut lf = request.clone();
+    lf["spec"]["signature"]["publicKey"]["content"] = b64(client.cert_pem.as_bytes()).into();
+    let dup = post_json(&router, ENTRIES, &lf).await;
     dup.assert_error(StatusCode::CONFLICT);
     assert_eq!(
         dup.header("location").unwrap(),
@@ -579,6 +577,65 @@ async fn tree_id_and_integrated_time_survive_a_restart() {
     let entry: LogEntry = serde_json::from_slice(&reply.body).unwrap();
     verify_entry(&v1, &entry);
     assert_eq!(entry, created);
+}
+
+/// The SET is signed once, when the entry's index is fixed, and stored after the entry's
+/// integratedTime; a log written before SETs were stored (time alone) gets them signed on read.
+#[tokio::test]
+async fn sets_are_stored_with_entries_and_older_entries_are_signed_on_read() {
+    let v1 = V1::new().await;
+    let client = Client::new(SignatureAlgorithm::EcdsaP256Sha256);
+    let (_, created) = create(
+        &v1.router(),
+        &hashedrekord(&client, b"stored set", &client.cert_pem),
+    )
+    .await;
+    let set = unb64(&created.entry.verification.signed_entry_timestamp);
+    v1.state.clone().close().await;
+    let V1 { dir, signer, state } = v1;
+    drop(state);
+
+    let log = sigstack_tlog_storage::EmbeddedLog::open(&dir.path().join("log"), log_config())
+        .await
+        .unwrap();
+    let stored = log.entry(created.entry.log_index).unwrap();
+    let mut want = (NOW as i64).to_be_bytes().to_vec();
+    want.extend_from_slice(&set);
+    assert_eq!(log.metadata(created.entry.log_index).unwrap(), want);
+
+    // The same entries in a log that kept only the time: the SET is signed on each read.
+    let old_dir = tempfile::tempdir().unwrap();
+    let old_log =
+        sigstack_tlog_storage::EmbeddedLog::open(&old_dir.path().join("log"), log_config())
+            .await
+            .unwrap();
+    for index in 0..=created.entry.log_index {
+        let body = log.entry(index).unwrap();
+        let appended = old_log
+            .append_with_metadata(
+                body.clone(),
+                leaf_hash(&body).0,
+                (NOW as i64).to_be_bytes().to_vec(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(appended.index, index);
+    }
+    assert_eq!(stored, old_log.entry(created.entry.log_index).unwrap());
+    old_log.close().await;
+    log.close().await;
+    std::fs::copy(dir.path().join("tree-id"), old_dir.path().join("tree-id")).unwrap();
+    let old = V1 {
+        state: open_v1(&old_dir, &signer).await,
+        dir: old_dir,
+        signer,
+    };
+    let reply = get(&old.router(), &format!("{ENTRIES}/{}", created.entry_id)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let entry: LogEntry = serde_json::from_slice(&reply.body).unwrap();
+    verify_entry(&old, &entry);
+    assert_eq!(entry.entry.body, created.entry.body);
+    drop(dir);
 }
 
 #[tokio::test]

@@ -127,7 +127,9 @@ async fn hashedrekord_request_is_logged_as_canonical_v002_entry() {
     let reply = post_json(&router, ENTRIES, &req).await;
     let (entry, body) = verify_reply(&v2, &reply);
     assert_eq!(entry.log_index, "0");
-    let sig = b64(&client.key.sign(artifact).unwrap());
+    let sig = req["hashedRekordRequestV002"]["signature"]["content"]
+        .as_str()
+        .unwrap();
     let expected = format!(
         "{{\"apiVersion\":\"0.0.2\",\"kind\":\"hashedrekord\",\"spec\":{{\"hashedRekordV002\":{{\"data\":{{\"algorithm\":\"SHA2_256\",\"digest\":\"{}\"}},\"signature\":{{\"content\":\"{sig}\",\"verifier\":{{\"keyDetails\":\"PKIX_ECDSA_P256_SHA_256\",\"x509Certificate\":{{\"rawBytes\":\"{}\"}}}}}}}}}}}}",
         b64(&sha256(artifact)),

@@ -173,11 +173,17 @@ pub trait Signer: Send + Sync + fmt::Debug {
 
 /// A private key held in memory, loaded from or saved to a PKCS#8 PEM file.
 ///
-/// Signing stays on RustCrypto: its ECDSA signatures are deterministic (RFC 6979), so the same
-/// SET or checkpoint is produced every time for the same input.
+/// ECDSA signatures come from aws-lc-rs and use fresh randomness, so signing the same message
+/// twice gives two different (equally valid) signatures. Every signature the stack hands out is
+/// made once and stored (a Rekor v1 SET with its entry, a checkpoint when its head is
+/// published, a certificate or timestamp when it is issued), so nothing depends on signing
+/// being repeatable.
 pub struct FileSigner {
     key: PrivateKey,
     spki_der: Vec<u8>,
+    /// The same ECDSA key in aws-lc-rs, which signs several times faster than the portable
+    /// field arithmetic (the RustCrypto key stays the source of truth for encoding).
+    ecdsa: Option<aws_lc_rs::signature::EcdsaKeyPair>,
 }
 
 enum PrivateKey {
@@ -347,16 +353,35 @@ impl FileSigner {
     }
 
     fn from_key(key: PrivateKey) -> Result<Self, KeyError> {
-        use p256::pkcs8::EncodePublicKey;
+        use p256::pkcs8::{EncodePrivateKey as _, EncodePublicKey};
         let der = match &key {
             PrivateKey::P256(k) => k.verifying_key().to_public_key_der(),
             PrivateKey::P384(k) => k.verifying_key().to_public_key_der(),
             PrivateKey::Ed25519(k) => k.verifying_key().to_public_key_der(),
         }
         .map_err(|e| KeyError::MalformedKey(e.to_string()))?;
+        let fast = |alg: &'static aws_lc_rs::signature::EcdsaSigningAlgorithm,
+                    pkcs8: Result<pkcs8::SecretDocument, pkcs8::Error>| {
+            let pkcs8 = pkcs8.map_err(|e| KeyError::MalformedKey(e.to_string()))?;
+            aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_bytes())
+                .map(Some)
+                .map_err(|e| KeyError::MalformedKey(format!("ECDSA key: {e}")))
+        };
+        let ecdsa = match &key {
+            PrivateKey::P256(k) => fast(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                k.to_pkcs8_der(),
+            )?,
+            PrivateKey::P384(k) => fast(
+                &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                k.to_pkcs8_der(),
+            )?,
+            PrivateKey::Ed25519(_) => None,
+        };
         Ok(Self {
             key,
             spki_der: der.as_bytes().to_vec(),
+            ecdsa,
         })
     }
 }
@@ -384,6 +409,13 @@ impl Signer for FileSigner {
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
         use signature::Signer as _;
+        if let Some(pair) = &self.ecdsa {
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            return pair
+                .sign(&rng, message)
+                .map(|sig| sig.as_ref().to_vec())
+                .map_err(|_| KeyError::Signing("ECDSA signing failed".into()));
+        }
         Ok(match &self.key {
             PrivateKey::P256(k) => {
                 let sig: p256::ecdsa::DerSignature = k.try_sign(message).map_err(sign_err)?;

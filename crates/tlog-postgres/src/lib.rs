@@ -506,6 +506,36 @@ async fn process(shared: &Shared, batch: Vec<Request>) {
     }
 }
 
+/// The sealed metadata of each of `fresh` (indices from `first`), or `None` where an entry has no
+/// [`sigstack_tlog_storage::MetadataSeal`]. Sealing may block (an HSM round trip), so it runs on
+/// a blocking thread, all of the batch in one hop.
+async fn seal_metadata(
+    first: u64,
+    fresh: &[&NewEntry],
+) -> Result<Vec<Option<Vec<u8>>>, StorageError> {
+    if fresh.iter().all(|e| e.sealed_metadata.is_none()) {
+        return Ok(vec![None; fresh.len()]);
+    }
+    let work: Vec<_> = fresh
+        .iter()
+        .map(|e| {
+            let seal = e.sealed_metadata.clone();
+            seal.map(|s| (s, e.entry.clone(), e.metadata.clone()))
+        })
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        work.into_iter()
+            .zip(first..)
+            .map(|(w, index)| {
+                w.map(|(seal, entry, metadata)| seal.seal(index, &entry, &metadata))
+                    .transpose()
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| StorageError::Unavailable(format!("sealing task: {e}")))?
+}
+
 /// One transaction: lock the head, dedup, compute hashes, insert everything, advance the head.
 async fn commit(
     shared: &Shared,
@@ -560,6 +590,8 @@ async fn commit(
             .collect());
     }
 
+    let sealed = seal_metadata(old.size, &fresh).await?;
+
     // Stored hashes of the new entries, computed from the committed ones.
     let base = merkle::stored_hash_count(old.size);
     let new_size = old.size + fresh.len() as u64;
@@ -606,7 +638,7 @@ async fn commit(
         let index = to_i64(old.size + i as u64)?;
         idx.push(index);
         entries.push(e.entry.as_slice());
-        metadata.push(e.metadata.as_slice());
+        metadata.push(sealed[i].as_deref().unwrap_or(e.metadata.as_slice()));
         hashes.push(h.iter().flat_map(|h| h.0).collect::<Vec<u8>>());
         identities.push(e.identity.as_slice());
         let mut unique = e.index_keys.clone();

@@ -77,6 +77,7 @@ async fn append_throughput() {
                             IndexKey::new("email", b"bench@example.test"),
                         ],
                         entry,
+                        sealed_metadata: None,
                     })
                     .await
                     .expect("append");

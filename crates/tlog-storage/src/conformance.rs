@@ -16,7 +16,8 @@ use sigstack_tlog::{TileKind, TilePath};
 
 use crate::StorageError;
 use crate::store::{
-    IndexKey, LogStore, MAX_ENTRIES_PER_READ, MAX_INDEX_KEYS_PER_ENTRY, NewEntry, StoredCheckpoint,
+    IndexKey, LogStore, MAX_ENTRIES_PER_READ, MAX_INDEX_KEYS_PER_ENTRY, MetadataSeal, NewEntry,
+    SealMetadata, StoredCheckpoint,
 };
 
 /// What a driver provides to the suite.
@@ -36,6 +37,7 @@ pub async fn run_all(h: &dyn Harness) {
     appends_are_dense_and_verifiable(h).await;
     duplicates_answer_the_first_index(h).await;
     metadata_and_search_keys(h).await;
+    sealed_metadata_commits_to_the_index(h).await;
     limits_write_nothing(h).await;
     proofs_and_bad_sizes(h).await;
     tiles_match_entries_and_hashes(h).await;
@@ -85,6 +87,86 @@ fn in_memory_root(leaves: &[Hash]) -> Hash {
         stored.extend(new);
     }
     merkle::tree_hash(leaves.len() as u64, &stored).expect("tree hash")
+}
+
+/// Seals metadata as `index ‖ metadata ‖ SHA-256(entry)`, or fails for entries starting with
+/// `fail`.
+struct IndexSeal;
+
+impl SealMetadata for IndexSeal {
+    fn seal(&self, index: u64, entry: &[u8], metadata: &[u8]) -> Result<Vec<u8>, String> {
+        if entry.starts_with(b"fail") {
+            return Err("refused by the test seal".into());
+        }
+        let mut out = index.to_be_bytes().to_vec();
+        out.extend_from_slice(metadata);
+        out.extend_from_slice(&leaf_hash(entry).0);
+        Ok(out)
+    }
+}
+
+fn sealed_entry(i: u64, seal: &MetadataSeal) -> NewEntry {
+    let mut e = new_entry(i);
+    e.metadata = format!("time {i}").into_bytes();
+    e.sealed_metadata = Some(seal.clone());
+    e
+}
+
+async fn sealed_metadata_commits_to_the_index(h: &dyn Harness) {
+    let log = h.fresh().await;
+    let seal = MetadataSeal(Arc::new(IndexSeal));
+    append_range(&log, 0, 3).await;
+    // Concurrent sealed appends: each stored metadata names the index the entry got.
+    let tasks: Vec<_> = (10..40)
+        .map(|i| {
+            let log = Arc::clone(&log);
+            let e = sealed_entry(i, &seal);
+            tokio::spawn(async move { (i, log.append(e).await.expect("sealed append").index) })
+        })
+        .collect();
+    for t in tasks {
+        let (i, index) = t.await.unwrap();
+        let stored = log.entry(index).await.unwrap();
+        let mut want = index.to_be_bytes().to_vec();
+        want.extend_from_slice(format!("time {i}").as_bytes());
+        want.extend_from_slice(&leaf_hash(&stored.entry).0);
+        assert_eq!(stored.metadata, want, "sealed metadata of entry {index}");
+        assert_eq!(stored.entry, new_entry(i).entry);
+    }
+    // A duplicate is not sealed again and keeps the first metadata.
+    let first = log.entry(log.lookup(&new_entry(10).identity).await.unwrap().unwrap());
+    let first = first.await.unwrap();
+    assert!(matches!(
+        log.append(sealed_entry(10, &seal)).await,
+        Err(StorageError::Duplicate { .. })
+    ));
+    let head = log.tree_head().await.unwrap();
+    // A seal that fails commits nothing, and the log goes on.
+    let mut bad = NewEntry::new(b"fail: sealed".to_vec(), [0xfa; 32]);
+    bad.sealed_metadata = Some(seal.clone());
+    assert!(
+        matches!(log.append(bad).await, Err(StorageError::Unavailable(_))),
+        "a failed seal is Unavailable"
+    );
+    assert_eq!(log.tree_head().await.unwrap(), head, "nothing written");
+    assert!(log.lookup(&[0xfa; 32]).await.unwrap().is_none());
+    assert!(
+        log.check_writable().is_ok(),
+        "a failed seal does not stop the log"
+    );
+    let next = log.append(sealed_entry(50, &seal)).await.unwrap();
+    assert_eq!(next.index, head.size);
+    let log = h.reopen(log).await;
+    assert_eq!(
+        log.entry(first_index(&log, 10).await).await.unwrap(),
+        first,
+        "sealed metadata survives reopen"
+    );
+    log.close().await;
+}
+
+async fn first_index(log: &Arc<dyn LogStore>, i: u64) -> u64 {
+    log.lookup(&new_entry(i).identity).await.unwrap().unwrap()
 }
 
 async fn empty_log(h: &dyn Harness) {

@@ -53,8 +53,8 @@ pub use crate::fs::{FileSystem, OsFileSystem};
 
 pub use crate::store::{
     IndexKey, LogStore, MAX_CHECKPOINT_SIZE, MAX_ENTRIES_PER_READ, MAX_INDEX_KEYS_PER_ENTRY,
-    MAX_SEARCH_RESULTS, NewEntry, StoredCheckpoint, StoredEntry, check_publishable, check_range,
-    check_tile_covered,
+    MAX_SEARCH_RESULTS, MetadataSeal, NewEntry, SealMetadata, StoredCheckpoint, StoredEntry,
+    check_publishable, check_range, check_tile_covered,
 };
 
 use std::path::{Path, PathBuf};
@@ -356,7 +356,7 @@ impl EmbeddedLog {
             entry,
             identity,
             metadata,
-            index_keys: Vec::new(),
+            ..NewEntry::default()
         })
         .await
     }
@@ -373,6 +373,7 @@ impl EmbeddedLog {
             identity,
             metadata,
             mut index_keys,
+            sealed_metadata,
         } = new;
         index_keys.sort_unstable();
         index_keys.dedup();
@@ -390,6 +391,7 @@ impl EmbeddedLog {
             identity,
             metadata,
             index_keys,
+            sealed_metadata,
             reply,
             _permit: permit,
         };

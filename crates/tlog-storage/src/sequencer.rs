@@ -25,7 +25,7 @@ use tokio::sync::oneshot;
 use crate::disk::{DataFiles, FileHashes, INDEX_RECORD, State, io_err};
 use crate::fs::{DirLock, StorageFile};
 use crate::index::IndexRows;
-use crate::store::IndexKey;
+use crate::store::{IndexKey, MetadataSeal};
 use crate::{Appended, Shared, StorageError, TreeHead};
 
 /// One queued append.
@@ -36,6 +36,8 @@ pub(crate) struct Request {
     pub metadata: Vec<u8>,
     /// Search keys, deduplicated.
     pub index_keys: Vec<IndexKey>,
+    /// Replaces `metadata` once the index is assigned.
+    pub sealed_metadata: Option<MetadataSeal>,
     pub reply: oneshot::Sender<Result<Appended, StorageError>>,
     /// Counts the request as outstanding until it is answered (dropped).
     pub _permit: Permit,
@@ -173,6 +175,19 @@ impl Writer {
             }
             return;
         }
+        // Metadata that commits to the index. Nothing is written yet, so a failure here fails
+        // only this batch, not the log.
+        if let Err(e) = self.seal(&mut fresh) {
+            tracing::warn!(error = %e, dir = %self.dir.display(), "batch not committed");
+            let msg = e.to_string();
+            for r in fresh {
+                let _ = r.reply.send(Err(StorageError::Unavailable(msg.clone())));
+            }
+            for (r, index) in duplicates {
+                let _ = r.reply.send(Err(StorageError::Duplicate { index }));
+            }
+            return;
+        }
         match self.commit(&fresh) {
             Ok(head) => {
                 // Readers filter index rows by the head, so rows committed a moment before the
@@ -205,6 +220,16 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// Replace the metadata of each sealed request by its sealed form.
+    fn seal(&self, fresh: &mut [Request]) -> Result<(), StorageError> {
+        for (r, index) in fresh.iter_mut().zip(self.state.size..) {
+            if let Some(seal) = &r.sealed_metadata {
+                r.metadata = seal.seal(index, &r.entry, &r.metadata)?;
+            }
+        }
+        Ok(())
     }
 
     /// Write and fsync one batch, then the state record. On success `self.state` is the new

@@ -19,6 +19,7 @@
 //!   refuses to open a log whose tree is smaller than that checkpoint (rollback protection).
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
@@ -78,6 +79,65 @@ pub struct NewEntry {
     /// Secondary-index keys under which [`LogStore::search`] finds the entry (at most
     /// [`MAX_INDEX_KEYS_PER_ENTRY`]; duplicates are ignored).
     pub index_keys: Vec<IndexKey>,
+    /// Metadata that depends on the entry's index: when set, the driver stores what it returns
+    /// instead of [`Self::metadata`] (see [`SealMetadata`]).
+    pub sealed_metadata: Option<MetadataSeal>,
+}
+
+/// Completes an entry's metadata once its index is fixed, for metadata that commits to the index
+/// (Rekor v1's signed entry timestamp signs `logIndex`).
+///
+/// The driver calls [`SealMetadata::seal`] for each new entry after it has assigned the index and
+/// before the batch commits, and stores the result with the entry in the same commit, so the
+/// sealed metadata is exactly as durable as the entry. It runs on a thread that may block (an
+/// HSM round trip is fine), once per new entry and never for a duplicate.
+pub trait SealMetadata: Send + Sync {
+    /// The metadata to store for `entry` at `index`, given the entry's unsealed `metadata`.
+    ///
+    /// # Errors
+    /// A reason; the driver then commits nothing of the batch and answers each of its appends
+    /// with [`StorageError::Unavailable`].
+    fn seal(&self, index: u64, entry: &[u8], metadata: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// A shared [`SealMetadata`], comparable by identity so that [`NewEntry`] stays `Eq`.
+#[derive(Clone)]
+pub struct MetadataSeal(pub Arc<dyn SealMetadata>);
+
+impl MetadataSeal {
+    /// Seal the metadata of `entry` (unsealed: `metadata`) at `index`, checking the result against
+    /// [`crate::MAX_METADATA_SIZE`].
+    ///
+    /// # Errors
+    /// [`StorageError::Unavailable`] when sealing fails or its result is too large.
+    pub fn seal(&self, index: u64, entry: &[u8], metadata: &[u8]) -> Result<Vec<u8>, StorageError> {
+        let sealed = self
+            .0
+            .seal(index, entry, metadata)
+            .map_err(|e| StorageError::Unavailable(format!("sealing entry {index}: {e}")))?;
+        if sealed.len() > crate::MAX_METADATA_SIZE {
+            return Err(StorageError::Unavailable(format!(
+                "sealed metadata of entry {index} has {} bytes, more than {}",
+                sealed.len(),
+                crate::MAX_METADATA_SIZE
+            )));
+        }
+        Ok(sealed)
+    }
+}
+
+impl PartialEq for MetadataSeal {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for MetadataSeal {}
+
+impl fmt::Debug for MetadataSeal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MetadataSeal(..)")
+    }
 }
 
 impl NewEntry {

@@ -34,6 +34,7 @@ fn new_entry(i: u64) -> NewEntry {
         index_keys: vec![IndexKey::new("n", &i.to_be_bytes())],
         metadata: i.to_be_bytes().to_vec(),
         entry,
+        sealed_metadata: None,
     }
 }
 

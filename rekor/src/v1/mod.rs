@@ -8,8 +8,11 @@
 //!   number chosen on first open and kept in `<dir>/tree-id`. The log itself lives in
 //!   `<dir>/log`.
 //! - `logIndex` (top level and in the proof) is the leaf index: there are no inactive shards.
-//! - Each entry's `integratedTime` (from the injected [`Clock`]) is stored with it and the SET
-//!   is recomputed on every read.
+//! - Each entry's metadata is its `integratedTime` (from the injected [`Clock`], 8 bytes
+//!   big-endian) followed by its SET (the log key's signature, DER), signed once the entry's
+//!   index is fixed and committed with the entry ([`SetSeal`]), so a read signs nothing. Entries
+//!   stored with the time alone (logs written before SETs were stored) get their SET signed on
+//!   each read.
 
 mod http;
 pub mod search;
@@ -23,7 +26,9 @@ use sigstack_http::Metrics;
 use sigstack_keys::{Signer, pem_encode, sha256};
 use sigstack_tlog::merkle::{Hash, leaf_hash};
 use sigstack_tlog::{KeyIdRule, NoteSigner};
-use sigstack_tlog_storage::{EmbeddedLog, LogConfig, LogStore, NewEntry, StorageError, TreeHead};
+use sigstack_tlog_storage::{
+    EmbeddedLog, LogConfig, LogStore, MetadataSeal, NewEntry, SealMetadata, StorageError, TreeHead,
+};
 
 pub use self::http::v1_router;
 use self::wire::{
@@ -39,8 +44,8 @@ use crate::set::{set_payload, sign_set};
 /// Most entries one `POST /api/v1/log/entries/retrieve` may ask for, over all three lists.
 pub const MAX_SEARCH_QUERIES: usize = 10;
 const TREE_ID_FILE: &str = "tree-id";
-/// Entry metadata: `integratedTime` as a big-endian `i64`.
-const METADATA_LEN: usize = 8;
+/// Bytes of `integratedTime` at the start of each entry's metadata (a big-endian `i64`).
+const TIME_LEN: usize = 8;
 
 /// Configuration of a Rekor v1 log.
 #[derive(Clone, Debug)]
@@ -227,6 +232,11 @@ impl RekorV1State {
         }
         let leaf = leaf_hash(&entry.body);
         let integrated_time = self.inner.clock.unix_seconds();
+        let seal = Arc::new(SetSeal {
+            signer: Arc::clone(&self.inner.signer),
+            log_id_hex: self.inner.log_id_hex.clone(),
+            set: std::sync::Mutex::new(None),
+        });
         let appended = match self
             .inner
             .log
@@ -235,6 +245,7 @@ impl RekorV1State {
                 identity: leaf.0,
                 metadata: integrated_time.to_be_bytes().to_vec(),
                 index_keys: search::index_keys(&entry.body, &entry.subject_digests),
+                sealed_metadata: Some(MetadataSeal(Arc::clone(&seal) as Arc<dyn SealMetadata>)),
             })
             .await
         {
@@ -253,7 +264,8 @@ impl RekorV1State {
             "rekor v1 entry appended"
         );
         let head = self.inner.checkpoints.current().await?;
-        self.log_entry(appended.index, &entry.body, integrated_time, &head)
+        let set = seal.take(appended.index);
+        self.log_entry(appended.index, &entry.body, integrated_time, set, &head)
             .await
     }
 
@@ -267,8 +279,8 @@ impl RekorV1State {
             return Err(RekorError::NotFound(format!("no entry at index {index}")));
         }
         let stored = self.inner.log.entry(index).await?;
-        let integrated_time = integrated_time(index, &stored.metadata)?;
-        self.log_entry(index, &stored.entry, integrated_time, &head)
+        let (integrated_time, set) = parse_metadata(index, &stored.metadata)?;
+        self.log_entry(index, &stored.entry, integrated_time, set, &head)
             .await
     }
 
@@ -442,22 +454,29 @@ impl RekorV1State {
     }
 
     /// Assemble the response for entry `index` with a proof against the published `signed`
-    /// head and a freshly signed SET.
+    /// head and its stored SET (signed now when there is none).
     async fn log_entry(
         &self,
         index: u64,
         body: &[u8],
         integrated_time: i64,
+        set: Option<Vec<u8>>,
         signed: &SignedHead,
     ) -> Result<LogEntry, RekorError> {
         let head: TreeHead = signed.head;
         let proof = self.inner.log.inclusion_proof(index, head.size).await?;
         let body_b64 = b64(body);
-        let payload = set_payload(&body_b64, integrated_time, &self.inner.log_id_hex, index)
-            .map_err(|e| RekorError::Signing(e.to_string()))?;
-        let signer = Arc::clone(&self.inner.signer);
-        // Signing may be an HSM round trip: off the async workers.
-        let set = crate::error::blocking(move || Ok(sign_set(signer.as_ref(), &payload)?)).await?;
+        let set = match set {
+            Some(set) => set,
+            None => {
+                let payload =
+                    set_payload(&body_b64, integrated_time, &self.inner.log_id_hex, index)
+                        .map_err(|e| RekorError::Signing(e.to_string()))?;
+                let signer = Arc::clone(&self.inner.signer);
+                // Signing may be an HSM round trip: off the async workers.
+                crate::error::blocking(move || Ok(sign_set(signer.as_ref(), &payload)?)).await?
+            }
+        };
         Ok(LogEntry {
             entry_id: self.entry_id(&leaf_hash(body)),
             entry: LogEntryAnon {
@@ -480,12 +499,52 @@ impl RekorV1State {
     }
 }
 
-/// The `integratedTime` stored as entry `index`'s metadata.
-fn integrated_time(index: u64, metadata: &[u8]) -> Result<i64, RekorError> {
-    let bytes: [u8; METADATA_LEN] = metadata.try_into().map_err(|_| {
+/// The `integratedTime` and, when stored, the SET of entry `index`, from its metadata.
+fn parse_metadata(index: u64, metadata: &[u8]) -> Result<(i64, Option<Vec<u8>>), RekorError> {
+    let (time, set) = metadata.split_first_chunk::<TIME_LEN>().ok_or_else(|| {
         RekorError::Inconsistent(format!("integratedTime of entry {index} is malformed"))
     })?;
-    Ok(i64::from_be_bytes(bytes))
+    let set = (!set.is_empty()).then(|| set.to_vec());
+    Ok((i64::from_be_bytes(*time), set))
+}
+
+/// Seals a new entry's metadata (`integratedTime`) with its SET once the storage has fixed its
+/// index, and keeps the SET for the response. One per appended entry.
+struct SetSeal {
+    signer: Arc<dyn Signer>,
+    log_id_hex: String,
+    /// `(index, SET)` of the last seal: the committed one when the append succeeds.
+    set: std::sync::Mutex<Option<(u64, Vec<u8>)>>,
+}
+
+impl SetSeal {
+    /// The SET sealed for `index`, if that is the index it was sealed for.
+    fn take(&self, index: u64) -> Option<Vec<u8>> {
+        let mut set = self
+            .set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match set.take() {
+            Some((sealed, bytes)) if sealed == index => Some(bytes),
+            _ => None,
+        }
+    }
+}
+
+impl SealMetadata for SetSeal {
+    fn seal(&self, index: u64, entry: &[u8], metadata: &[u8]) -> Result<Vec<u8>, String> {
+        let (time, _) = parse_metadata(index, metadata).map_err(|e| e.to_string())?;
+        let payload =
+            set_payload(&b64(entry), time, &self.log_id_hex, index).map_err(|e| e.to_string())?;
+        let set = sign_set(self.signer.as_ref(), &payload).map_err(|e| e.to_string())?;
+        let mut sealed = metadata[..TIME_LEN].to_vec();
+        sealed.extend_from_slice(&set);
+        *self
+            .set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((index, set));
+        Ok(sealed)
+    }
 }
 
 /// Read the tree ID from `dir/tree-id`, or pick a random positive 63-bit one and store it.
