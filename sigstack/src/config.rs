@@ -739,8 +739,8 @@ mod tests {
             panic!("{:?}", c.keys)
         };
         assert_eq!(
-            (ca.token_label.as_str(), ca.key_label.as_str()),
-            ("ca", "fulcio")
+            (&ca.token, ca.key_label.as_str()),
+            (&sigstack_keys::TokenSelector::Label("ca".into()), "fulcio")
         );
         assert!(matches!(&c.keys.tsa, Some(KeySource::File(f)) if f.path.ends_with("tsa.pem")));
         assert_eq!(c.keys.rekor_v1, None);
