@@ -109,8 +109,17 @@ struct KeyArgs {
 struct CreateRootArgs {
     /// The root's key: `file:PATH[?password-env=VAR|password-file=PATH]` or
     /// `pkcs11:token=T;object=LABEL?module-path=M&pin-env=VAR`.
+    #[arg(long, required_unless_present = "pkcs11_config_path")]
+    key: Option<KeySource>,
+    /// Instead of `--key`: the key pair labelled `PKCS11CA` on the token of upstream Fulcio's
+    /// crypto11 JSON file, the CA key Fulcio's `pkcs11ca` (and `sigstack up --ca pkcs11ca`)
+    /// issues with.
+    #[arg(long, conflicts_with = "key")]
+    pkcs11_config_path: Option<PathBuf>,
+    /// Also store the root certificate on the key's token, as a certificate object with this
+    /// `CKA_ID` (text, e.g. `99`), where `--ca pkcs11ca --hsm-caroot-id` finds it.
     #[arg(long)]
-    key: KeySource,
+    hsm_caroot_id: Option<String>,
     #[command(flatten)]
     key_args: KeyArgs,
     /// Where to write the root certificate (PEM).
@@ -226,11 +235,36 @@ fn create_root(args: &CreateRootArgs) -> anyhow::Result<()> {
             args.cert.display()
         );
     }
-    let key = obtain_key(
-        &args.key,
-        &args.key_args,
-        SignatureAlgorithm::EcdsaP384Sha384,
-    )?;
+    let source = match (&args.key, &args.pkcs11_config_path) {
+        (Some(key), _) => key.clone(),
+        (None, Some(path)) => KeySource::Pkcs11(
+            sigstack_keys::Crypto11Config::load(path)
+                .context("--pkcs11-config-path")?
+                .key(sigstack_keys::FULCIO_CA_KEY_LABEL),
+        ),
+        (None, None) => bail!("give --key or --pkcs11-config-path"),
+    };
+    let token_key = match (&source, &args.hsm_caroot_id) {
+        (_, None) => None,
+        (KeySource::Pkcs11(key), Some(id)) if !id.is_empty() => {
+            // Refuse before making a root that could not be stored.
+            if sigstack_keys::read_certificate(key, id.as_bytes())
+                .with_context(|| format!("reading the token of {source}"))?
+                .is_some()
+            {
+                bail!(
+                    "the {} already holds a certificate with ID {id:?}",
+                    key.token
+                );
+            }
+            Some((key, id))
+        }
+        (KeySource::Pkcs11(_), Some(_)) => bail!("--hsm-caroot-id must not be empty"),
+        (_, Some(_)) => {
+            bail!("--hsm-caroot-id stores the root on the key's token: use a PKCS#11 key")
+        }
+    };
+    let key = obtain_key(&source, &args.key_args, SignatureAlgorithm::EcdsaP384Sha384)?;
     let now = SystemTime::now();
     let common_name = args
         .common_name
@@ -244,6 +278,19 @@ fn create_root(args: &CreateRootArgs) -> anyhow::Result<()> {
     .issue(key.as_ref())?;
     write_new(&args.cert, &sigstack_pki::certificate_pem(&root)?)?;
     println!("root certificate written to {}", args.cert.display());
+    if let Some((token_key, id)) = token_key {
+        sigstack_keys::write_certificate(
+            token_key,
+            id.as_bytes(),
+            &root.to_der()?,
+            &root.tbs_certificate().subject().to_der()?,
+        )
+        .with_context(|| format!("storing the root certificate on the {}", token_key.token))?;
+        println!(
+            "root certificate stored on the {} with ID {id:?}",
+            token_key.token
+        );
+    }
     Ok(())
 }
 

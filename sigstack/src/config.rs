@@ -80,6 +80,22 @@ pub struct UpArgs {
     /// in DATA_DIR/fulcio/ca (see `sigstack ca`). Default: a key file in the data directory.
     #[arg(long, env = "SIGSTACK_FULCIO_CA_KEY")]
     pub fulcio_ca_key: Option<KeySource>,
+    /// Fulcio's CA type, as upstream Fulcio's `--ca`: only `pkcs11ca` (a CA key and certificate
+    /// on a PKCS#11 token, given by `--pkcs11-config-path` and `--hsm-caroot-id`).
+    #[arg(long = "ca", env = "SIGSTACK_FULCIO_CA", value_name = "pkcs11ca")]
+    pub fulcio_ca_type: Option<String>,
+    /// With `--ca pkcs11ca`: upstream Fulcio's crypto11 JSON file (`Path`, `TokenLabel` or
+    /// `TokenSerial` or `SlotNumber`, `Pin`); default `config/crypto11.conf`. The CA key is the
+    /// key pair labelled `PKCS11CA` on that token.
+    #[arg(long, env = "SIGSTACK_PKCS11_CONFIG_PATH")]
+    pub pkcs11_config_path: Option<PathBuf>,
+    /// With `--ca pkcs11ca`: the `CKA_ID` (as text, e.g. `99`) of the CA certificate on the token.
+    #[arg(long, env = "SIGSTACK_HSM_CAROOT_ID")]
+    pub hsm_caroot_id: Option<String>,
+    /// With `--ca pkcs11ca`: read the CA certificate (PEM; a chain ending with the root) from
+    /// this file instead of the token.
+    #[arg(long, env = "SIGSTACK_AWS_HSM_ROOT_CA_PATH")]
+    pub aws_hsm_root_ca_path: Option<PathBuf>,
     /// The TSA's time-stamping key (same forms); its chain must be in DATA_DIR/tsa.
     #[arg(long, env = "SIGSTACK_TSA_KEY")]
     pub tsa_key: Option<KeySource>,
@@ -108,6 +124,23 @@ pub struct ServiceKeys {
     pub rekor_v2: Option<KeySource>,
     pub ctlog: Option<KeySource>,
 }
+
+/// Upstream Fulcio's `pkcs11ca`: the CA key on a token described by a crypto11 file, and its
+/// certificate on the same token (by `CKA_ID`) or in a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HsmCa {
+    /// The crypto11 file, checked.
+    pub crypto11: sigstack_keys::Crypto11Config,
+    /// The CA key (the key pair labelled `PKCS11CA`).
+    pub key: KeySource,
+    /// `CKA_ID` of the CA certificate on the token.
+    pub caroot_id: String,
+    /// The CA certificate chain as a PEM file instead of the token.
+    pub root_ca_path: Option<PathBuf>,
+}
+
+/// Where upstream Fulcio looks for its crypto11 file when `--pkcs11-config-path` is not given.
+const DEFAULT_PKCS11_CONFIG_PATH: &str = "config/crypto11.conf";
 
 /// `[keys]` of the TOML file: the same one-line key sources as the flags.
 #[derive(Debug, Default, Deserialize)]
@@ -239,6 +272,10 @@ impl FileTsa {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct FileFulcio {
+    ca: Option<String>,
+    pkcs11_config_path: Option<PathBuf>,
+    hsm_caroot_id: Option<String>,
+    aws_hsm_root_ca_path: Option<PathBuf>,
     detached_sct: Option<bool>,
     rate_limit_per_ip: Option<FileRateLimit>,
     rate_limit_per_identity: Option<FileRateLimit>,
@@ -386,6 +423,8 @@ pub struct StackConfig {
     pub tuf_refresh_interval: std::time::Duration,
     pub public_urls: PublicUrls,
     pub keys: ServiceKeys,
+    /// Fulcio's CA on an HSM configured the way upstream Fulcio's `pkcs11ca` is.
+    pub fulcio_hsm_ca: Option<HsmCa>,
     /// PostgreSQL database holding the logs; `None` keeps them in the data directory.
     pub database_url: Option<String>,
 }
@@ -541,8 +580,22 @@ impl StackConfig {
             rekor_v2: key(args.rekor_v2_key, file.keys.rekor_v2, "rekor-v2")?,
             ctlog: key(args.ctlog_key, file.keys.ctlog, "ctlog")?,
         };
+        let fulcio_hsm_ca = hsm_ca(
+            args.fulcio_ca_type.or(file.fulcio.ca),
+            args.pkcs11_config_path.or(file.fulcio.pkcs11_config_path),
+            args.hsm_caroot_id.or(file.fulcio.hsm_caroot_id),
+            args.aws_hsm_root_ca_path
+                .or(file.fulcio.aws_hsm_root_ca_path),
+        )?;
+        if fulcio_hsm_ca.is_some() && keys.fulcio_ca.is_some() {
+            bail!(
+                "fulcio.ca = \"pkcs11ca\" and keys.fulcio-ca (--fulcio-ca-key) both name Fulcio's \
+                 CA key; give one"
+            );
+        }
         Ok(Self {
             keys,
+            fulcio_hsm_ca,
             tuf_refresh_interval: std::time::Duration::from_secs(tuf_refresh_seconds),
             tuf_repo,
             public_urls,
@@ -577,6 +630,47 @@ impl StackConfig {
             server_limits,
             database_url,
         })
+    }
+}
+
+/// Check upstream Fulcio's CA settings (`ca`, `pkcs11-config-path`, `hsm-caroot-id`,
+/// `aws-hsm-root-ca-path`) and read the crypto11 file.
+fn hsm_ca(
+    ca: Option<String>,
+    config_path: Option<PathBuf>,
+    caroot_id: Option<String>,
+    root_ca_path: Option<PathBuf>,
+) -> anyhow::Result<Option<HsmCa>> {
+    match ca.as_deref() {
+        None => {
+            if config_path.is_some() || caroot_id.is_some() || root_ca_path.is_some() {
+                bail!(
+                    "fulcio.pkcs11-config-path, fulcio.hsm-caroot-id and \
+                     fulcio.aws-hsm-root-ca-path are only used with fulcio.ca = \"pkcs11ca\""
+                );
+            }
+            Ok(None)
+        }
+        Some("pkcs11ca") => {
+            let caroot_id = caroot_id
+                .filter(|id| !id.is_empty())
+                .context("hsm-caroot-id must be set when using pkcs11ca")?;
+            let path = config_path.unwrap_or_else(|| DEFAULT_PKCS11_CONFIG_PATH.into());
+            let crypto11 = sigstack_keys::Crypto11Config::load(&path)
+                .context("fulcio.pkcs11-config-path (--pkcs11-config-path)")?;
+            Ok(Some(HsmCa {
+                key: KeySource::Pkcs11(crypto11.key(sigstack_keys::FULCIO_CA_KEY_LABEL)),
+                crypto11,
+                caroot_id,
+                root_ca_path,
+            }))
+        }
+        Some(other @ ("fileca" | "googleca" | "kmsca" | "tinkca" | "ephemeralca")) => bail!(
+            "fulcio.ca = {other:?} is not supported; Sigstack runs Fulcio's CA from a key file \
+             or PKCS#11 key (keys.fulcio-ca, default: a key file in the data directory) or from \
+             \"pkcs11ca\""
+        ),
+        Some(other) => bail!("unknown CA {other:?} (fulcio.ca / --ca): only \"pkcs11ca\""),
     }
 }
 
@@ -739,8 +833,8 @@ mod tests {
             panic!("{:?}", c.keys)
         };
         assert_eq!(
-            (ca.token_label.as_str(), ca.key_label.as_str()),
-            ("ca", "fulcio")
+            (&ca.token, ca.key_label.as_str()),
+            (&sigstack_keys::TokenSelector::Label("ca".into()), "fulcio")
         );
         assert!(matches!(&c.keys.tsa, Some(KeySource::File(f)) if f.path.ends_with("tsa.pem")));
         assert_eq!(c.keys.rekor_v1, None);
@@ -760,6 +854,108 @@ mod tests {
         let err = resolve(&["--data-dir", "/x", "--config", path]).unwrap_err();
         assert!(format!("{err:#}").contains("keys.ctlog"), "{err:#}");
         assert!(resolve(&["--data-dir", "/x", "--rekor-v2-key", "pkcs11:token=t"]).is_err());
+    }
+
+    #[test]
+    fn upstream_pkcs11ca_settings_become_the_fulcio_ca_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let crypto11 = dir.path().join("crypto11.conf");
+        std::fs::write(
+            &crypto11,
+            r#"{"Path": "/usr/lib/softhsm/libsofthsm2.so", "TokenLabel": "fulcio", "Pin": "2324"}"#,
+        )
+        .unwrap();
+        let c11 = crypto11.to_str().unwrap();
+        // Upstream's flags.
+        let c = resolve(&[
+            "--data-dir",
+            "/x",
+            "--ca",
+            "pkcs11ca",
+            "--pkcs11-config-path",
+            c11,
+            "--hsm-caroot-id",
+            "99",
+        ])
+        .unwrap();
+        let hsm = c.fulcio_hsm_ca.unwrap();
+        assert_eq!(hsm.caroot_id, "99");
+        assert_eq!(hsm.root_ca_path, None);
+        assert_eq!(
+            hsm.key.to_string(),
+            format!(
+                "pkcs11:token=fulcio;object=PKCS11CA?module-path=/usr/lib/softhsm/libsofthsm2.so\
+                 &pin-crypto11={c11}"
+            )
+        );
+        assert_eq!(c.keys.fulcio_ca, None);
+        // The same in the file's [fulcio] section.
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[fulcio]\nca = \"pkcs11ca\"\npkcs11-config-path = \"{c11}\"\n\
+                 hsm-caroot-id = \"99\"\naws-hsm-root-ca-path = \"/etc/fulcio/root.pem\"\n"
+            ),
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let c = resolve(&["--data-dir", "/x", "--config", path]).unwrap();
+        let hsm = c.fulcio_hsm_ca.unwrap();
+        assert_eq!(
+            hsm.root_ca_path.as_deref(),
+            Some(std::path::Path::new("/etc/fulcio/root.pem"))
+        );
+        assert_eq!(hsm.crypto11.file, crypto11);
+
+        // Refusals name the setting.
+        let err = |args: &[&str]| format!("{:#}", resolve(args).unwrap_err());
+        let e = err(&[
+            "--data-dir",
+            "/x",
+            "--ca",
+            "pkcs11ca",
+            "--pkcs11-config-path",
+            c11,
+        ]);
+        assert!(e.contains("hsm-caroot-id must be set"), "{e}");
+        let e = err(&["--data-dir", "/x", "--hsm-caroot-id", "99"]);
+        assert!(e.contains("only used with fulcio.ca"), "{e}");
+        let e = err(&["--data-dir", "/x", "--ca", "googleca"]);
+        assert!(e.contains("not supported"), "{e}");
+        let e = err(&["--data-dir", "/x", "--ca", "hsm"]);
+        assert!(e.contains("unknown CA"), "{e}");
+        let e = err(&[
+            "--data-dir",
+            "/x",
+            "--config",
+            path,
+            "--fulcio-ca-key",
+            "file:/k.pem",
+        ]);
+        assert!(e.contains("give one"), "{e}");
+        std::fs::write(
+            &crypto11,
+            r#"{"Path": "/m.so", "TokenLabel": "fulcio", "Pin": "1", "Slot": 0}"#,
+        )
+        .unwrap();
+        let e = err(&["--data-dir", "/x", "--config", path]);
+        assert!(
+            e.contains("pkcs11-config-path") && e.contains("unknown field \"Slot\""),
+            "{e}"
+        );
+        let missing = dir.path().join("missing.conf");
+        let e = err(&[
+            "--data-dir",
+            "/x",
+            "--ca",
+            "pkcs11ca",
+            "--hsm-caroot-id",
+            "1",
+            "--pkcs11-config-path",
+            missing.to_str().unwrap(),
+        ]);
+        assert!(e.contains("missing.conf"), "{e}");
     }
 
     #[test]

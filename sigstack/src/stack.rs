@@ -171,6 +171,9 @@ pub(crate) async fn fulcio_ca(
              move it to offline storage"
         );
     }
+    if let Some(hsm) = &config.fulcio_hsm_ca {
+        return hsm_fulcio_ca(hsm).await;
+    }
     match &config.keys.fulcio_ca {
         Some(source) => {
             let signer = open_key(source, "the Fulcio CA key", None).await?;
@@ -199,6 +202,60 @@ pub(crate) async fn fulcio_ca(
         )
         .context("Fulcio CA"),
     }
+}
+
+/// Fulcio's CA the way upstream Fulcio's `pkcs11ca` runs it: the key pair labelled `PKCS11CA`
+/// on the token of the crypto11 file, and the CA certificate stored on that token under
+/// `CKA_ID` = `hsm-caroot-id` (or read from `aws-hsm-root-ca-path`). The certificate is usually
+/// the self-signed root made by `sigstack ca create-root --hsm-caroot-id` (or Fulcio's
+/// `createca`), which then issues directly.
+async fn hsm_fulcio_ca(hsm: &crate::config::HsmCa) -> anyhow::Result<CertificateAuthority> {
+    let signer = open_key(&hsm.key, "the Fulcio CA key (pkcs11ca)", None).await?;
+    let (chain, origin) = match &hsm.root_ca_path {
+        Some(path) => {
+            let pem = sigstack_durable::read_to_string(path)
+                .with_context(|| format!("reading the Fulcio CA certificate {}", path.display()))?;
+            let chain = sigstack_pki::parse_pem_chain(&pem)
+                .with_context(|| format!("the Fulcio CA certificate {}", path.display()))?;
+            (chain, path.display().to_string())
+        }
+        None => {
+            let sigstack_keys::KeySource::Pkcs11(key) = hsm.key.clone() else {
+                bail!("the pkcs11ca key is not a PKCS#11 key");
+            };
+            let id = hsm.caroot_id.clone();
+            let der = tokio::task::spawn_blocking(move || {
+                sigstack_keys::read_certificate(&key, id.as_bytes())
+            })
+            .await
+            .context("certificate-reading task")?
+            .context("reading the Fulcio CA certificate from the token")?;
+            let Some(der) = der else {
+                bail!(
+                    "the {} has no certificate with ID {:?} (hsm-caroot-id): store the CA \
+                     certificate there with `sigstack ca create-root --pkcs11-config-path {} \
+                     --hsm-caroot-id {} --cert FILE` (or Fulcio's `createca`), or give its file \
+                     as aws-hsm-root-ca-path",
+                    hsm.crypto11.token,
+                    hsm.caroot_id,
+                    hsm.crypto11.file.display(),
+                    hsm.caroot_id
+                );
+            };
+            let cert =
+                <x509_cert::Certificate as der::Decode>::from_der(&der).with_context(|| {
+                    format!(
+                        "the certificate with ID {:?} on the {} is not DER X.509",
+                        hsm.caroot_id, hsm.crypto11.token
+                    )
+                })?;
+            (
+                vec![cert],
+                format!("the {} (ID {:?})", hsm.crypto11.token, hsm.caroot_id),
+            )
+        }
+    };
+    CertificateAuthority::from_chain(chain, signer, &origin).context("Fulcio CA (pkcs11ca)")
 }
 
 /// The CT log key (ECDSA P-256: clients need SHA-256 SCTs).
@@ -638,9 +695,10 @@ pub async fn run(config: StackConfig) -> anyhow::Result<()> {
             .to_string()
             .as_bytes(),
     )?;
+    let shutdown = shutdown_signal();
     sigstack_durable::write(&data_dir.join("trust/ready"), b"ready\n")?;
 
-    shutdown_signal().await;
+    shutdown.await;
     tracing::info!("shutting down");
     let _ = std::fs::remove_file(data_dir.join("trust/ready"));
     servers.shut_down().await;
@@ -762,24 +820,38 @@ fn load_or_create_epoch(path: &Path, now: SystemTime) -> anyhow::Result<SystemTi
     }
 }
 
-pub(crate) async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled, so a signal arriving right after the caller announces readiness
+/// (the `trust/ready` file) is not lost to the default action.
+pub(crate) fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (mut terminate, mut interrupt) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::terminate()).ok(),
+            signal(SignalKind::interrupt()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(terminate.take()) => {},
+                () = wait(interrupt.take()) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

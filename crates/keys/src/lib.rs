@@ -14,10 +14,12 @@
 //! ECDSA signatures are ASN.1 DER `Ecdsa-Sig-Value`, Ed25519 signatures are the raw 64 bytes,
 //! RSA signatures are the modulus-sized big-endian integer.
 
+mod crypto11;
 mod pkcs11;
 mod source;
 
-pub use pkcs11::{Pkcs11Key, Pkcs11Signer};
+pub use crypto11::{Crypto11Config, FULCIO_CA_KEY_LABEL};
+pub use pkcs11::{Pkcs11Key, Pkcs11Signer, TokenSelector, read_certificate, write_certificate};
 pub use source::{FileKey, KeySource, SecretSource};
 
 use std::fmt;
@@ -66,6 +68,14 @@ pub enum KeyError {
         /// Where the secret was to come from (`env FOO`, `file /x`).
         source_name: String,
         /// What went wrong.
+        reason: String,
+    },
+    /// A crypto11 (Fulcio `--pkcs11-config-path`) configuration file is not usable.
+    #[error("crypto11 configuration {path}: {reason}")]
+    Crypto11Config {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
         reason: String,
     },
     /// Reading or writing a key file failed.

@@ -15,7 +15,9 @@ use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
-use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::object::{
+    Attribute, AttributeType, CertificateType, KeyType, ObjectClass, ObjectHandle,
+};
 use cryptoki::session::{Session, UserType};
 use cryptoki::slot::Slot;
 use cryptoki::types::AuthPin;
@@ -27,13 +29,35 @@ use crate::{
     Signer,
 };
 
+/// How the token holding a key is found among the module's slots.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenSelector {
+    /// The token's label (`CK_TOKEN_INFO.label`, trailing blanks ignored).
+    Label(String),
+    /// The token's serial number (`CK_TOKEN_INFO.serialNumber`, trailing blanks ignored).
+    Serial(String),
+    /// The slot's ID.
+    Slot(u64),
+}
+
+impl std::fmt::Display for TokenSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Label(label) => write!(f, "token labelled {label:?}"),
+            Self::Serial(serial) => write!(f, "token with serial number {serial:?}"),
+            Self::Slot(slot) => write!(f, "token in slot {slot}"),
+        }
+    }
+}
+
 /// Which key on which token, and how to log in.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Pkcs11Key {
     /// Path of the PKCS#11 module (for SoftHSM2 on Debian: `/usr/lib/softhsm/libsofthsm2.so`).
     pub module: PathBuf,
-    /// Label of the token holding the key.
-    pub token_label: String,
+    /// The token holding the key.
+    pub token: TokenSelector,
     /// `CKA_LABEL` of the private key and its public key.
     pub key_label: String,
     /// Where the user PIN comes from.
@@ -92,8 +116,8 @@ impl Pkcs11Signer {
             .map_err(|e| unavailable("C_FindObjects", &e))?;
         if !existing.is_empty() {
             return Err(KeyError::Signing(format!(
-                "token {:?} already holds an object labelled {:?}",
-                config.token_label, config.key_label
+                "{} already holds an object labelled {:?}",
+                config.token, config.key_label
             )));
         }
         let id = crate::sha256(config.key_label.as_bytes())[..8].to_vec();
@@ -162,7 +186,7 @@ enum SignResult {
 impl std::fmt::Debug for Pkcs11Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pkcs11Signer")
-            .field("token", &self.config.token_label)
+            .field("token", &self.config.token)
             .field("key", &self.config.key_label)
             .field("algorithm", &self.algorithm)
             .finish_non_exhaustive()
@@ -218,6 +242,78 @@ impl Signer for Pkcs11Signer {
     }
 }
 
+/// The X.509 certificate (DER) stored on `config`'s token under `CKA_ID` = `id`, if there is
+/// one. `config.key_label` is not used: certificates are found by ID, the way Fulcio's
+/// `pkcs11ca` finds its CA certificate (`--hsm-caroot-id`).
+///
+/// # Errors
+/// [`KeyError::Unavailable`] for token errors or several certificates with that ID.
+pub fn read_certificate(config: &Pkcs11Key, id: &[u8]) -> Result<Option<Vec<u8>>, KeyError> {
+    let session = open_session(config, false)?;
+    let found = session
+        .find_objects(&[
+            Attribute::Class(ObjectClass::CERTIFICATE),
+            Attribute::Id(id.to_vec()),
+        ])
+        .map_err(|e| unavailable("C_FindObjects", &e))?;
+    let handle = match found.as_slice() {
+        [] => return Ok(None),
+        [one] => *one,
+        _ => {
+            return Err(KeyError::Unavailable(format!(
+                "{} has several certificates with ID {:?}",
+                config.token,
+                String::from_utf8_lossy(id)
+            )));
+        }
+    };
+    let attributes = session
+        .get_attributes(handle, &[AttributeType::Value])
+        .map_err(|e| unavailable("C_GetAttributeValue", &e))?;
+    attributes
+        .into_iter()
+        .find_map(|a| match a {
+            Attribute::Value(der) => Some(der),
+            _ => None,
+        })
+        .map(Some)
+        .ok_or_else(|| KeyError::Unavailable("the certificate object has no CKA_VALUE".into()))
+}
+
+/// Store an X.509 certificate (DER, with its DER-encoded subject name) on `config`'s token as
+/// a public token object with `CKA_ID` = `id` and `CKA_LABEL` = `config.key_label`.
+///
+/// # Errors
+/// Refuses when a certificate with that ID exists already; token errors otherwise.
+pub fn write_certificate(
+    config: &Pkcs11Key,
+    id: &[u8],
+    certificate_der: &[u8],
+    subject_der: &[u8],
+) -> Result<(), KeyError> {
+    if read_certificate(config, id)?.is_some() {
+        return Err(KeyError::Signing(format!(
+            "{} already holds a certificate with ID {:?}",
+            config.token,
+            String::from_utf8_lossy(id)
+        )));
+    }
+    let session = open_session(config, true)?;
+    session
+        .create_object(&[
+            Attribute::Class(ObjectClass::CERTIFICATE),
+            Attribute::CertificateType(CertificateType::X_509),
+            Attribute::Token(true),
+            Attribute::Private(false),
+            Attribute::Id(id.to_vec()),
+            Attribute::Label(config.key_label.as_bytes().to_vec()),
+            Attribute::Subject(subject_der.to_vec()),
+            Attribute::Value(certificate_der.to_vec()),
+        ])
+        .map_err(|e| unavailable("C_CreateObject", &e))?;
+    Ok(())
+}
+
 /// The process-wide context of the module at `path`, initialised on first use.
 fn context(path: &Path) -> Result<Pkcs11, KeyError> {
     static CONTEXTS: OnceLock<Mutex<Vec<(PathBuf, Pkcs11)>>> = OnceLock::new();
@@ -249,22 +345,34 @@ fn context(path: &Path) -> Result<Pkcs11, KeyError> {
     Ok(ctx)
 }
 
-/// Find the slot whose token is labelled `label`.
+/// Find the slot of the configured token.
 fn find_slot(ctx: &Pkcs11, config: &Pkcs11Key) -> Result<Slot, KeyError> {
     let slots = ctx
         .get_slots_with_token()
         .map_err(|e| unavailable("C_GetSlotList", &e))?;
     for slot in slots {
-        let Ok(info) = ctx.get_token_info(slot) else {
-            continue;
+        let found = match &config.token {
+            TokenSelector::Slot(id) => slot.id() == *id,
+            TokenSelector::Label(label) => ctx
+                .get_token_info(slot)
+                .is_ok_and(|info| info.label().trim_end() == label),
+            TokenSelector::Serial(serial) => ctx
+                .get_token_info(slot)
+                .is_ok_and(|info| info.serial_number().trim_end() == serial),
         };
-        if info.label().trim_end() == config.token_label {
+        if found {
             return Ok(slot);
         }
     }
+    let missing = match &config.token {
+        TokenSelector::Label(label) => format!("no PKCS#11 token labelled {label:?}"),
+        TokenSelector::Serial(serial) => {
+            format!("no PKCS#11 token with serial number {serial:?}")
+        }
+        TokenSelector::Slot(id) => format!("no PKCS#11 token in slot {id}"),
+    };
     Err(KeyError::Unavailable(format!(
-        "no PKCS#11 token labelled {:?} in {}",
-        config.token_label,
+        "{missing} in {}",
         config.module.display()
     )))
 }
@@ -287,12 +395,12 @@ fn open_session(config: &Pkcs11Key, read_write: bool) -> Result<Session, KeyErro
     match session.login(UserType::User, Some(&AuthPin::from(pin))) {
         Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => Ok(session),
         Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => Err(KeyError::Unavailable(format!(
-            "token {:?} refused the PIN from {}",
-            config.token_label, config.pin
+            "{} refused the PIN from {}",
+            config.token, config.pin
         ))),
         Err(CkError::Pkcs11(RvError::PinLocked, _)) => Err(KeyError::Unavailable(format!(
-            "token {:?} is locked (PIN locked)",
-            config.token_label
+            "{} is locked (PIN locked)",
+            config.token
         ))),
         Err(e) => Err(unavailable("C_Login", &e)),
     }
@@ -319,12 +427,12 @@ fn find_one(
     match found.as_slice() {
         [one] => Ok(*one),
         [] => Err(KeyError::Unavailable(format!(
-            "token {:?} has no {class} labelled {:?}",
-            config.token_label, config.key_label
+            "{} has no {class} labelled {:?}",
+            config.token, config.key_label
         ))),
         _ => Err(KeyError::Unavailable(format!(
-            "token {:?} has several objects of class {class} labelled {:?}",
-            config.token_label, config.key_label
+            "{} has several objects of class {class} labelled {:?}",
+            config.token, config.key_label
         ))),
     }
 }

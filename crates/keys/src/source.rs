@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::{FileSigner, KeyError, Pkcs11Key, Pkcs11Signer, Signer};
+use crate::{FileSigner, KeyError, Pkcs11Key, Pkcs11Signer, Signer, TokenSelector};
 
 /// Where a secret (PIN, key password) comes from. The value itself is never configured inline.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +31,9 @@ pub enum SecretSource {
     Env(String),
     /// A file; one trailing newline is removed.
     File(PathBuf),
+    /// The `Pin` field of a crypto11 JSON configuration file (Fulcio's `--pkcs11-config-path`;
+    /// see [`crate::Crypto11Config`]).
+    Crypto11Config(PathBuf),
 }
 
 impl SecretSource {
@@ -48,6 +51,7 @@ impl SecretSource {
                 .ok_or_else(|| fail("not set".into()))?
                 .into_encoded_bytes(),
             Self::File(path) => std::fs::read(path).map_err(|e| fail(e.to_string()))?,
+            Self::Crypto11Config(path) => return crate::crypto11::read_pin(path),
         };
         if value.last() == Some(&b'\n') {
             value.pop();
@@ -67,6 +71,9 @@ impl fmt::Display for SecretSource {
         match self {
             Self::Env(name) => write!(f, "environment variable {name}"),
             Self::File(path) => write!(f, "file {}", path.display()),
+            Self::Crypto11Config(path) => {
+                write!(f, "the Pin of crypto11 configuration {}", path.display())
+            }
         }
     }
 }
@@ -156,17 +163,22 @@ impl FromStr for KeySource {
             }));
         }
         if let Some(rest) = text.strip_prefix("pkcs11:") {
-            let (mut token, mut object, mut module, mut pin) = (None, None, None, None);
+            let (mut token, mut serial, mut slot_id) = (None, None, None);
+            let (mut object, mut module, mut pin) = (None, None, None);
             for (name, value) in attributes(rest, &[';', '?', '&'])? {
                 let slot = match name {
                     "token" => &mut token,
+                    "serial" => &mut serial,
+                    "slot-id" => &mut slot_id,
                     "object" => &mut object,
                     "module-path" => &mut module,
-                    "pin-env" | "pin-source" => {
-                        let secret = if name == "pin-env" {
-                            SecretSource::Env(value.to_string())
-                        } else {
-                            SecretSource::File(value.strip_prefix("file:").unwrap_or(value).into())
+                    "pin-env" | "pin-source" | "pin-crypto11" => {
+                        let secret = match name {
+                            "pin-env" => SecretSource::Env(value.to_string()),
+                            "pin-crypto11" => SecretSource::Crypto11Config(value.into()),
+                            _ => SecretSource::File(
+                                value.strip_prefix("file:").unwrap_or(value).into(),
+                            ),
                         };
                         if pin.replace(secret).is_some() {
                             return Err(bad("more than one PIN source"));
@@ -179,9 +191,19 @@ impl FromStr for KeySource {
                     return Err(bad(&format!("{name} given twice")));
                 }
             }
+            let token = match (token, serial, slot_id) {
+                (Some(label), None, None) => TokenSelector::Label(label),
+                (None, Some(serial), None) => TokenSelector::Serial(serial),
+                (None, None, Some(id)) => TokenSelector::Slot(
+                    id.parse()
+                        .map_err(|_| bad("slot-id must be a decimal number"))?,
+                ),
+                (None, None, None) => return Err(bad("token (or serial, or slot-id) is required")),
+                _ => return Err(bad("give only one of token, serial and slot-id")),
+            };
             return Ok(Self::Pkcs11(Pkcs11Key {
                 module: module.ok_or_else(|| bad("module-path is required"))?.into(),
-                token_label: token.ok_or_else(|| bad("token is required"))?,
+                token,
                 key_label: object.ok_or_else(|| bad("object (the key label) is required"))?,
                 pin: pin.ok_or_else(|| bad("pin-env or pin-source is required"))?,
             }));
@@ -200,20 +222,29 @@ impl fmt::Display for KeySource {
                     Some(SecretSource::File(path)) => {
                         write!(f, "?password-file={}", path.display())
                     }
+                    // Not a form the text parser produces: describe it instead.
+                    Some(other) => write!(f, " (password: {other})"),
                     None => Ok(()),
                 }
             }
             Self::Pkcs11(key) => {
+                match &key.token {
+                    TokenSelector::Label(label) => write!(f, "pkcs11:token={label}")?,
+                    TokenSelector::Serial(serial) => write!(f, "pkcs11:serial={serial}")?,
+                    TokenSelector::Slot(id) => write!(f, "pkcs11:slot-id={id}")?,
+                }
                 write!(
                     f,
-                    "pkcs11:token={};object={}?module-path={}",
-                    key.token_label,
+                    ";object={}?module-path={}",
                     key.key_label,
                     key.module.display()
                 )?;
                 match &key.pin {
                     SecretSource::Env(name) => write!(f, "&pin-env={name}"),
                     SecretSource::File(path) => write!(f, "&pin-source={}", path.display()),
+                    SecretSource::Crypto11Config(path) => {
+                        write!(f, "&pin-crypto11={}", path.display())
+                    }
                 }
             }
         }
@@ -248,6 +279,8 @@ mod tests {
             "file:/etc/k.pem?password-file=/run/p",
             "pkcs11:token=t;object=o?module-path=/usr/lib/m.so&pin-env=PIN",
             "pkcs11:token=t;object=o?module-path=/usr/lib/m.so&pin-source=/run/pin",
+            "pkcs11:serial=9a1b;object=o?module-path=/usr/lib/m.so&pin-env=PIN",
+            "pkcs11:slot-id=3;object=o?module-path=/usr/lib/m.so&pin-crypto11=/etc/c11.conf",
         ] {
             let source: KeySource = text.parse().unwrap();
             assert_eq!(source.to_string(), text);
@@ -274,6 +307,9 @@ mod tests {
             "pkcs11:token=t;object=o?module-path=/m.so",
             "pkcs11:token=t;object=o?module-path=/m.so&pin-value=1234",
             "pkcs11:token=t;token=u;object=o?module-path=/m.so&pin-env=P",
+            "pkcs11:token=t;serial=s;object=o?module-path=/m.so&pin-env=P",
+            "pkcs11:slot-id=x;object=o?module-path=/m.so&pin-env=P",
+            "pkcs11:object=o?module-path=/m.so&pin-env=P",
         ] {
             assert!(text.parse::<KeySource>().is_err(), "{text} accepted");
         }

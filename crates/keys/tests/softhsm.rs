@@ -13,8 +13,8 @@ use std::process::Command;
 
 use cryptoki::object::{Attribute, AttributeType, ObjectClass};
 use sigstack_keys::{
-    KeyError, KeySource, Pkcs11Key, Pkcs11Signer, PublicKey, SecretSource, SignatureAlgorithm,
-    Signer,
+    Crypto11Config, KeyError, KeySource, Pkcs11Key, Pkcs11Signer, PublicKey, SecretSource,
+    SignatureAlgorithm, Signer, TokenSelector, read_certificate, write_certificate,
 };
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
@@ -81,7 +81,7 @@ fn run_in_child() {
 fn key(dir: &Path, label: &str) -> Pkcs11Key {
     Pkcs11Key {
         module: MODULE.into(),
-        token_label: TOKEN.into(),
+        token: TokenSelector::Label(TOKEN.into()),
         key_label: label.into(),
         pin: SecretSource::File(dir.join("pin")),
     }
@@ -121,6 +121,72 @@ fn exercise_token(dir: &Path) {
         assert!(Pkcs11Signer::generate(&config, algorithm).is_err());
     }
 
+    // Fulcio's crypto11 configuration file reaches the same token and keys, by label, serial
+    // number or slot, with the PIN from the file.
+    let slot_and_serial = {
+        let ctx = cryptoki::context::Pkcs11::new(MODULE).unwrap();
+        let _ = ctx.initialize(cryptoki::context::CInitializeArgs::new(
+            cryptoki::context::CInitializeFlags::OS_LOCKING_OK,
+        ));
+        ctx.get_slots_with_token()
+            .unwrap()
+            .into_iter()
+            .find_map(|s| {
+                let info = ctx.get_token_info(s).unwrap();
+                (info.label().trim_end() == TOKEN)
+                    .then(|| (s.id(), info.serial_number().trim_end().to_string()))
+            })
+            .unwrap()
+    };
+    let (slot_id, serial) = slot_and_serial;
+    let p384 = Pkcs11Signer::open(&key(dir, "p384")).unwrap();
+    for selector in [
+        format!(r#""TokenLabel": "{TOKEN}""#),
+        format!(r#""TokenSerial": "{serial}""#),
+        format!(r#""SlotNumber": {slot_id}"#),
+    ] {
+        let file = dir.join("crypto11.conf");
+        std::fs::write(
+            &file,
+            format!(r#"{{"Path": "{MODULE}", {selector}, "Pin": "{USER_PIN}"}}"#),
+        )
+        .unwrap();
+        let config = Crypto11Config::load(&file).unwrap();
+        let source = KeySource::Pkcs11(config.key("p384"));
+        let opened = source.open().unwrap();
+        assert_eq!(opened.public_key_der(), p384.public_key_der(), "{selector}");
+        p384.public_key()
+            .unwrap()
+            .verify(b"c11", &opened.sign(b"c11").unwrap())
+            .unwrap();
+        // The text form round-trips, PIN source included.
+        assert_eq!(source.to_string().parse::<KeySource>().unwrap(), source);
+    }
+    let file = dir.join("crypto11-wrong.conf");
+    std::fs::write(
+        &file,
+        format!(r#"{{"Path": "{MODULE}", "TokenLabel": "fulcio", "Pin": "{USER_PIN}"}}"#),
+    )
+    .unwrap();
+    let err = Pkcs11Signer::open(&Crypto11Config::load(&file).unwrap().key("p384")).unwrap_err();
+    assert!(
+        matches!(&err, KeyError::Unavailable(m) if m.contains("no PKCS#11 token labelled \"fulcio\"")),
+        "{err}"
+    );
+
+    // A certificate stored under a CKA_ID is found by that ID, and only once.
+    let cert_key = key(dir, "p384");
+    assert_eq!(read_certificate(&cert_key, b"99").unwrap(), None);
+    let fake_der = b"\x30\x03\x02\x01\x01".to_vec();
+    write_certificate(&cert_key, b"99", &fake_der, b"\x30\x00").unwrap();
+    assert_eq!(read_certificate(&cert_key, b"99").unwrap(), Some(fake_der));
+    assert_eq!(read_certificate(&cert_key, b"98").unwrap(), None);
+    let err = write_certificate(&cert_key, b"99", b"\x30\x00", b"\x30\x00").unwrap_err();
+    assert!(
+        err.to_string().contains("already holds a certificate"),
+        "{err}"
+    );
+
     // The private keys cannot be read out of the token.
     let ctx = cryptoki::context::Pkcs11::new(MODULE).unwrap();
     let _ = ctx.initialize(cryptoki::context::CInitializeArgs::new(
@@ -157,7 +223,7 @@ fn exercise_token(dir: &Path) {
 
     // Startup errors name what is wrong.
     let err = Pkcs11Signer::open(&Pkcs11Key {
-        token_label: "no-such-token".into(),
+        token: TokenSelector::Label("no-such-token".into()),
         ..key(dir, "p256")
     })
     .unwrap_err();

@@ -482,19 +482,37 @@ impl CertificateAuthority {
         };
         let mut chain = read(INTERMEDIATE_CERT_FILE)?;
         chain.extend(read(ROOT_CERT_FILE)?);
+        Self::from_chain(chain, signer, &dir.display().to_string())
+    }
+
+    /// An issuing CA whose key is `signer` and whose chain (issuing certificate first, ending
+    /// with a self-signed root; a lone root issues directly) comes from `origin` (a directory,
+    /// a file or a token, named in errors). Checks that `signer` is the issuing certificate's
+    /// key and that every certificate is signed by the next.
+    ///
+    /// # Errors
+    /// [`PkiError::Inconsistent`] when the chain is empty, broken or certifies another key.
+    pub fn from_chain(
+        chain: Vec<Certificate>,
+        signer: Arc<dyn Signer>,
+        origin: &str,
+    ) -> Result<Self, PkiError> {
         let inconsistent = |reason: String| PkiError::Inconsistent {
-            dir: dir.display().to_string(),
+            dir: origin.to_string(),
             reason,
         };
-        if chain[0]
+        let Some(issuer) = chain.first() else {
+            return Err(inconsistent("no certificate".into()));
+        };
+        if issuer
             .tbs_certificate()
             .subject_public_key_info()
             .to_der()?
             != signer.public_key_der()
         {
-            return Err(inconsistent(format!(
-                "{INTERMEDIATE_CERT_FILE} does not certify the configured signing key"
-            )));
+            return Err(inconsistent(
+                "the issuing certificate does not certify the configured signing key".into(),
+            ));
         }
         verify_chain(&chain).map_err(inconsistent)?;
         Ok(Self { signer, chain })

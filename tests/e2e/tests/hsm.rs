@@ -386,3 +386,155 @@ fn a_quorum_member_signs_tuf_metadata_with_a_key_on_the_token() {
             .expect("JSON");
     assert_eq!(root["signatures"].as_array().map(Vec::len), Some(1));
 }
+
+/// An operator's upstream Fulcio HSM settings, unchanged: Fulcio's crypto11 JSON file (with
+/// its inline `Pin`), `--ca pkcs11ca` and `--hsm-caroot-id`. The root is made the way Fulcio's
+/// `createca` makes it (key pair `PKCS11CA` on the token, the certificate stored there under
+/// the caroot ID) and issues directly; sigstore-python signs and verifies. A malformed crypto11
+/// file and a missing certificate ID are refused at startup with the reason.
+#[test]
+fn fulcio_runs_from_upstream_pkcs11ca_settings() {
+    if !Path::new(MODULE).exists()
+        || Command::new("softhsm2-util")
+            .arg("--version")
+            .output()
+            .is_err()
+    {
+        eprintln!("SKIPPED: softhsm2 is not installed (apt-get install softhsm2)");
+        return;
+    }
+    let token = Token::create();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = |p: &Path| p.to_str().expect("utf-8").to_string();
+    let crypto11 = tmp.path().join("crypto11.conf");
+    std::fs::write(
+        &crypto11,
+        format!("{{\n\"Path\" : \"{MODULE}\",\n\"TokenLabel\": \"{TOKEN}\",\n\"Pin\" : \"e2e-user-pin\"\n}}\n"),
+    )
+    .expect("crypto11.conf");
+    let root_cert = tmp.path().join("root.pem");
+    let out = token.sigstack(&[
+        "ca",
+        "create-root",
+        "--pkcs11-config-path",
+        &path(&crypto11),
+        "--generate",
+        "--hsm-caroot-id",
+        "99",
+        "--cert",
+        &path(&root_cert),
+    ]);
+    assert!(out.contains("with ID \"99\""), "{out}");
+
+    let data = tmp.path().join("data");
+    let upstream_flags = |config: &Path, id: &str| -> Vec<String> {
+        [
+            "--ca",
+            "pkcs11ca",
+            "--pkcs11-config-path",
+            &path(config),
+            "--hsm-caroot-id",
+            id,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let refusal = |flags: &[String]| {
+        let mut up = sigstack_e2e::up_command(&data);
+        up.env("SOFTHSM2_CONF", token.conf()).args(flags);
+        Stack::expect_refusal(up, &data)
+    };
+    // A file crypto11 would read but that names a field it does not have: refused, named.
+    let bad = tmp.path().join("crypto11-bad.conf");
+    std::fs::write(
+        &bad,
+        format!(r#"{{"Path": "{MODULE}", "TokenLabel": "{TOKEN}", "Pin": "e2e-user-pin", "KeyLabel": "PKCS11CA"}}"#),
+    )
+    .expect("bad conf");
+    let stderr = refusal(&upstream_flags(&bad, "99"));
+    assert!(
+        stderr.contains("crypto11-bad.conf") && stderr.contains("unknown field \"KeyLabel\""),
+        "{stderr}"
+    );
+    // A token without a certificate under the given ID.
+    let stderr = refusal(&upstream_flags(&crypto11, "42"));
+    assert!(stderr.contains("no certificate with ID \"42\""), "{stderr}");
+
+    let conf = token.conf();
+    let mut stack = Stack::start_with(
+        &data,
+        &upstream_flags(&crypto11, "99"),
+        &[("SOFTHSM2_CONF", &conf)],
+    );
+    // No Fulcio CA key or certificate was created in the data directory.
+    let ca_dir = data.join("fulcio/ca");
+    assert!(
+        !ca_dir.exists() || files(&ca_dir).is_empty(),
+        "{:?}",
+        files(&ca_dir)
+    );
+    // Fulcio's root in the trusted root is the one stored on the token.
+    let root_b64 = std::fs::read_to_string(&root_cert)
+        .expect("root")
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<String>();
+    let fulcio_cas = &stack.trust_config["trustedRoot"]["certificateAuthorities"];
+    assert!(
+        fulcio_cas.to_string().contains(&root_b64),
+        "HSM root not in the trusted root: {fulcio_cas}"
+    );
+
+    let ws = Workspace::new();
+    let bundle = ws.path("pkcs11ca.sigstore.json");
+    let jwt = stack.token(ALICE);
+    sign(
+        Client::Python,
+        &stack,
+        &ws,
+        Rekor::V2,
+        Kind::Blob,
+        &jwt,
+        &bundle,
+    )
+    .unwrap_or_else(|e| panic!("{e}\n{}", stack.log()));
+    verify(
+        Client::Python,
+        &stack,
+        &bundle,
+        &ws.path("artifact.txt"),
+        ALICE,
+        &stack.issuer(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The leaf is issued by the root itself, as under Fulcio's pkcs11ca.
+    let bundle_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).expect("bundle")).expect("json");
+    let leaf = bundle_json["verificationMaterial"]["certificate"]["rawBytes"]
+        .as_str()
+        .expect("leaf certificate in the bundle");
+    let leaf =
+        <x509_cert::Certificate as der::Decode>::from_der(&STANDARD.decode(leaf).expect("base64"))
+            .expect("leaf");
+    let root = <x509_cert::Certificate as der::Decode>::from_der(
+        &STANDARD.decode(&root_b64).expect("base64"),
+    )
+    .expect("root");
+    assert_eq!(
+        leaf.tbs_certificate().issuer(),
+        root.tbs_certificate().subject()
+    );
+    stack.stop();
+
+    // The certificate from a file instead (`--aws-hsm-root-ca-path`): the caroot ID is then
+    // not looked up on the token.
+    let mut flags = upstream_flags(&crypto11, "not-on-the-token");
+    flags.extend(["--aws-hsm-root-ca-path".to_string(), path(&root_cert)]);
+    let mut stack = Stack::start_with(&data, &flags, &[("SOFTHSM2_CONF", &conf)]);
+    assert!(
+        stack.trust_config["trustedRoot"]["certificateAuthorities"]
+            .to_string()
+            .contains(&root_b64)
+    );
+    stack.stop();
+}
