@@ -1,9 +1,10 @@
-//! Bundles whose leaf certificate holds an RSA (2048, 3072, 4096 bits) or ECDSA P-384 key,
-//! verified by every real client with an identity policy.
+//! Bundles whose leaf certificate holds an RSA (2048, 3072, 4096 bits), ECDSA P-384 or ECDSA
+//! P-521 key, verified by every real client with an identity policy.
 //!
 //! cosign 3.1.2 signs each blob with an ephemeral key of the type (`sign-blob
 //! --signing-algorithm`): it proves possession to our Fulcio with the key's own scheme (RSA
-//! PKCS#1 v1.5 with SHA-256, ECDSA P-384 with SHA-384, over the email in a `publicKeyRequest`),
+//! PKCS#1 v1.5 with SHA-256, ECDSA P-384 with SHA-384, P-521 with SHA-512, over the email in a
+//! `publicKeyRequest`),
 //! gets a certificate for the email identity of `sigstack token`, and logs a hashedrekord entry
 //! in our Rekor v1 (0.0.1) and, separately, Rekor v2 (0.0.2, with an RFC 3161 timestamp). The
 //! test checks that each leaf really holds the requested key, then every client verifies every
@@ -14,19 +15,22 @@
 //!
 //! What each client does with these bundles (Rekor v1 / Rekor v2), as run here:
 //!
-//! | verifier (version)      | RSA 2048/3072/4096 | ECDSA P-384 |
-//! |-------------------------|--------------------|-------------|
-//! | sigstore-python 4.5.1   | refuses / refuses  | refuses / refuses |
-//! | sigstore-js 5.0.1       | accepts / accepts  | accepts / accepts |
-//! | sigstore-rust 0.15.1    | accepts / refuses  | refuses / refuses |
-//! | sigstore-go 1.2.1       | accepts / accepts  | accepts / accepts |
-//! | cosign 3.1.2            | accepts / accepts  | accepts / accepts |
+//! | verifier (version)      | RSA 2048/3072/4096 | ECDSA P-384       | ECDSA P-521       |
+//! |-------------------------|--------------------|-------------------|-------------------|
+//! | sigstore-python 4.5.1   | refuses / refuses  | refuses / refuses | refuses / refuses |
+//! | sigstore-js 5.0.1       | accepts / accepts  | accepts / accepts | accepts / accepts |
+//! | sigstore-rust 0.15.1    | accepts / refuses  | refuses / refuses | refuses / refuses |
+//! | sigstore-go 1.2.1       | accepts / accepts  | accepts / accepts | accepts / accepts |
+//! | cosign 3.1.2            | accepts / accepts  | accepts / accepts | accepts / accepts |
 //!
 //! The refusals are client limits (README.md, client limits), asserted with the client's own
 //! error: sigstore-python verifies message signatures only as ECDSA over SHA-256 (an RSA key
-//! crashes with a `TypeError`, a SHA-384 digest is a "Bundle message digest mismatch");
-//! sigstore-rust reads only SHA-256 hashedrekord 0.0.1 digests and only the P-256 `keyDetails`
-//! in hashedrekord 0.0.2 entries.
+//! crashes with a `TypeError`, a SHA-384 or SHA-512 digest is a "Bundle message digest
+//! mismatch"); sigstore-rust reads only SHA-256 hashedrekord 0.0.1 digests and only the P-256
+//! `keyDetails` in hashedrekord 0.0.2 entries, and does not parse P-521 certificates at all.
+//!
+//! P-521 is in upstream Fulcio's default set of client signing algorithms; Sigstack's Fulcio
+//! used to refuse it ("EC curve 1.3.132.0.35"), which this test also guards.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -44,28 +48,39 @@ const GITHUB: &str = "https://token.actions.githubusercontent.com";
 const GITHUB_SAN: &str =
     "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1.0.0";
 
-/// A client key type: cosign's `--signing-algorithm` name and the leaf key's `PublicKeyDetails`.
+/// A client key type: cosign's `--signing-algorithm` name, the leaf key's `PublicKeyDetails`
+/// and the hash of the artifact digest in the bundle.
 #[derive(Clone, Copy, Debug)]
 struct KeyType {
     cosign: &'static str,
     details: &'static str,
+    digest: &'static str,
 }
 
 const RSA_2048: KeyType = KeyType {
     cosign: "rsa-sign-pkcs1-2048-sha256",
     details: "PKIX_RSA_PKCS1V15_2048_SHA256",
+    digest: "SHA2_256",
 };
 const RSA_3072: KeyType = KeyType {
     cosign: "rsa-sign-pkcs1-3072-sha256",
     details: "PKIX_RSA_PKCS1V15_3072_SHA256",
+    digest: "SHA2_256",
 };
 const RSA_4096: KeyType = KeyType {
     cosign: "rsa-sign-pkcs1-4096-sha256",
     details: "PKIX_RSA_PKCS1V15_4096_SHA256",
+    digest: "SHA2_256",
 };
 const P384: KeyType = KeyType {
     cosign: "ecdsa-sha2-384-nistp384",
     details: "PKIX_ECDSA_P384_SHA_384",
+    digest: "SHA2_384",
+};
+const P521: KeyType = KeyType {
+    cosign: "ecdsa-sha2-512-nistp521",
+    details: "PKIX_ECDSA_P521_SHA_512",
+    digest: "SHA2_512",
 };
 
 impl KeyType {
@@ -89,6 +104,10 @@ fn refusal(client: Client, key: KeyType, rekor: Rekor) -> Option<String> {
             "RSAPublicKey.verify() missing 1 required positional argument: 'algorithm'".into()
         }
         (Client::Python, false, _) => "Bundle message digest mismatch".into(),
+        (Client::Rust, false, _) if key.details == P521.details => {
+            "failed to parse certificate: Invalid key: unsupported or invalid EC curve parameters"
+                .into()
+        }
         (Client::Rust, false, Rekor::V1) => "SHA-256 hash must be 32 bytes, got 48".into(),
         (Client::Rust, _, Rekor::V2) => format!(
             "failed to parse hashedrekord v0.0.2 body: unknown variant `{}`",
@@ -159,14 +178,9 @@ fn check_bundle(signed: &Signed) {
         Rekor::V2 => "0.0.2",
     };
     assert_eq!(entry, &json!({"kind": "hashedrekord", "version": version}));
-    let digest_algorithm = if signed.key.is_rsa() {
-        "SHA2_256"
-    } else {
-        "SHA2_384"
-    };
     assert_eq!(
         bundle["messageSignature"]["messageDigest"]["algorithm"],
-        digest_algorithm
+        signed.key.digest
     );
 }
 
@@ -331,7 +345,7 @@ fn python_verify_github(stack: &Stack, bundle: &Path, artifact: &Path) -> Result
 }
 
 #[test]
-fn clients_verify_rsa_and_p384_leaf_keys() {
+fn clients_verify_rsa_p384_and_p521_leaf_keys() {
     let ws = Workspace::new();
     let artifact = ws.path("artifact.txt");
     let tampered = ws.path("tampered.txt");
@@ -343,7 +357,7 @@ fn clients_verify_rsa_and_p384_leaf_keys() {
     let stack = Stack::start();
     let token = stack.token(EMAIL);
     let mut signed = Vec::new();
-    for key in [RSA_2048, RSA_3072, RSA_4096, P384] {
+    for key in [RSA_2048, RSA_3072, RSA_4096, P384, P521] {
         for rekor in [Rekor::V1, Rekor::V2] {
             let bundle = ws.path(&format!("{}-{rekor:?}.sigstore.json", key.cosign));
             cosign_sign_blob(&stack, &ws, key, rekor, &token, &bundle);
