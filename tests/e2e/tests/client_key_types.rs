@@ -4,14 +4,19 @@
 //! cosign 3.1.2 signs each blob with an ephemeral key of the type (`sign-blob
 //! --signing-algorithm`): it proves possession to our Fulcio with the key's own scheme (RSA
 //! PKCS#1 v1.5 with SHA-256, ECDSA P-384 with SHA-384, P-521 with SHA-512, over the email in a
-//! `publicKeyRequest`),
-//! gets a certificate for the email identity of `sigstack token`, and logs a hashedrekord entry
-//! in our Rekor v1 (0.0.1) and, separately, Rekor v2 (0.0.2, with an RFC 3161 timestamp). The
-//! test checks that each leaf really holds the requested key, then every client verifies every
-//! bundle with the signer's identity and issuer, and must refuse the same bundle over a
-//! tampered artifact. A GitHub Actions identity (a second stack, whose Fulcio configuration
-//! trusts the test's own issuer) is signed with RSA 3072 and P-384 and verified with the same
-//! clients and with the workflow policies of cosign and sigstore-python (`verify github`).
+//! `publicKeyRequest`), gets a certificate for the email identity of `sigstack token`, and logs
+//! a hashedrekord entry in our Rekor v1 (0.0.1) and, separately, Rekor v2 (0.0.2, with an RFC
+//! 3161 timestamp). The test checks that each leaf really holds the requested key, then every
+//! client verifies every bundle with the signer's identity and issuer, and must refuse the same
+//! bundle over a tampered artifact. A GitHub Actions identity (a second stack, whose Fulcio
+//! configuration trusts the test's own issuer) is signed with RSA 3072 and P-384 and verified
+//! with the same clients and with the workflow policies of cosign and sigstore-python
+//! (`verify github`).
+//!
+//! cosign is the signer because it is the only client here that signs with a key other than
+//! P-256 (sigstore-python, sigstore-js, sigstore-rust and the sigstore-go test client make
+//! ephemeral P-256 keys), and only message signatures are covered: cosign 3.1.2's
+//! `attest-blob` has no `--signing-algorithm`.
 //!
 //! What each client does with these bundles (Rekor v1 / Rekor v2), as run here:
 //!
