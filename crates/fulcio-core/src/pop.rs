@@ -11,8 +11,8 @@ use x509_cert::request::CertReqInfo;
 use crate::FulcioCoreError;
 
 /// A public key whose holder has proven possession of the private key. The key is one
-/// Sigstack certifies (ECDSA P-256 or P-384, Ed25519, RSA 2048–4096 bits with exponent 65537)
-/// and is stored as canonical DER SPKI.
+/// Sigstack certifies (ECDSA P-256, P-384 or P-521, Ed25519, RSA 2048–4096 bits with exponent
+/// 65537) and is stored as canonical DER SPKI.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProvenKey {
     key: PublicKey,
@@ -38,8 +38,8 @@ struct CertificationRequest<'a> {
 impl ProvenKey {
     /// Check a `publicKeyRequest`: `unverified_public_key` is a PEM `PUBLIC KEY` (or base64
     /// DER SPKI), `unverified_proof_b64` the base64 signature over `challenge` (the principal's
-    /// name) made with that key: ECDSA (DER) with SHA-256 on P-256 or SHA-384 on P-384,
-    /// Ed25519, or RSA PKCS#1 v1.5 with SHA-256 (the pairs upstream Fulcio's default verifier
+    /// name) made with that key: ECDSA (DER) with SHA-256 on P-256, SHA-384 on P-384 or SHA-512
+    /// on P-521, Ed25519, or RSA PKCS#1 v1.5 with SHA-256 (the pairs upstream Fulcio's default verifier
     /// uses).
     ///
     /// # Errors
@@ -76,7 +76,8 @@ impl ProvenKey {
     /// Check a `certificateSigningRequest`: base64 of a PEM (or DER) PKCS#10 request whose
     /// self-signature verifies with its own key. Only the key is used; the subject, attributes
     /// and extensions of the CSR are ignored. The signature algorithm must be the one that
-    /// matches the key: ecdsa-with-SHA256 for P-256, ecdsa-with-SHA384 for P-384, Ed25519, and
+    /// matches the key: ecdsa-with-SHA256 for P-256, ecdsa-with-SHA384 for P-384,
+    /// ecdsa-with-SHA512 for P-521, Ed25519, and
     /// sha256WithRSAEncryption or RSASSA-PSS (SHA-256, MGF1-SHA-256) for RSA.
     ///
     /// # Errors

@@ -139,12 +139,13 @@ fn weak_or_unsupported_keys_are_refused() {
     }
 }
 
-/// Sign `message` with the OpenSSL command line (an independent RSA implementation).
-fn openssl_sign(key_file: &str, message: &[u8]) -> Vec<u8> {
+/// Sign `message` with the OpenSSL command line (an independent implementation), hashing with
+/// `hash` (`-sha256`, `-sha512`).
+fn openssl_sign_with(key_file: &str, hash: &str, message: &[u8]) -> Vec<u8> {
     use std::io::Write as _;
     let path = format!("{}/tests/data/{key_file}", env!("CARGO_MANIFEST_DIR"));
     let mut child = std::process::Command::new("openssl")
-        .args(["dgst", "-sha256", "-sign", &path])
+        .args(["dgst", hash, "-sign", &path])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -158,6 +159,70 @@ fn openssl_sign(key_file: &str, message: &[u8]) -> Vec<u8> {
     let out = child.wait_with_output().expect("openssl");
     assert!(out.status.success());
     out.stdout
+}
+
+/// RSA PKCS#1 v1.5 with SHA-256 by the OpenSSL command line.
+fn openssl_sign(key_file: &str, message: &[u8]) -> Vec<u8> {
+    openssl_sign_with(key_file, "-sha256", message)
+}
+
+#[test]
+fn p521_client_keys_prove_possession_with_sha512_like_upstream() {
+    // Upstream Fulcio's default algorithm registry includes ecdsa-sha2-512-nistp521, and cosign
+    // (`sign-blob --signing-algorithm ecdsa-sha2-512-nistp521`) proves possession with a
+    // SHA-512 signature over the challenge.
+    let csr_pem = data("p521-sha512-openssl-csr.pem");
+    let key = ProvenKey::from_csr(&STANDARD.encode(&csr_pem)).expect("P-521 CSR");
+    assert_eq!(
+        key.public_key().algorithm(),
+        SignatureAlgorithm::EcdsaP521Sha512
+    );
+    assert_eq!(key.public_key().key_details(), "PKIX_ECDSA_P521_SHA_512");
+    let (_, der) = der::pem::decode_vec(csr_pem.as_bytes()).expect("pem");
+    let spki = CertReq::from_der(&der)
+        .expect("csr")
+        .info
+        .public_key
+        .to_der()
+        .expect("spki");
+    assert_eq!(key.spki_der(), spki);
+
+    // P-521 signed with SHA-256 is not a pair the registry permits.
+    let err = ProvenKey::from_csr(&STANDARD.encode(data("p521-with-sha256-csr.pem")))
+        .expect_err("P-521 + SHA-256");
+    assert!(
+        matches!(err, FulcioCoreError::AlgorithmMismatch { .. }),
+        "{err}"
+    );
+
+    // publicKeyRequest: ECDSA / SHA-512 over the challenge.
+    let public_pem = sigstack_keys::pem_encode("PUBLIC KEY", &spki);
+    let proof = STANDARD.encode(openssl_sign_with(
+        "p521-key.pem",
+        "-sha512",
+        b"alice@example.com",
+    ));
+    let proven = ProvenKey::from_public_key_request(&public_pem, &proof, "alice@example.com")
+        .expect("P-521 PoP");
+    assert_eq!(proven.spki_der(), spki);
+    for (proof, challenge) in [
+        (proof.clone(), "mallory@example.com"),
+        (
+            STANDARD.encode(openssl_sign_with(
+                "p521-key.pem",
+                "-sha256",
+                b"alice@example.com",
+            )),
+            "alice@example.com",
+        ),
+    ] {
+        let err = ProvenKey::from_public_key_request(&public_pem, &proof, challenge)
+            .expect_err("wrong challenge or hash");
+        assert!(
+            matches!(err, FulcioCoreError::BadProofOfPossession),
+            "{err}"
+        );
+    }
 }
 
 #[test]

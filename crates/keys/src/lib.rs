@@ -4,8 +4,8 @@
 //! [`Signer`] trait that every key source implements: PKCS#8 PEM files ([`FileSigner`],
 //! optionally password-encrypted) and PKCS#11 tokens ([`Pkcs11Signer`], the private key never
 //! leaves the token). [`KeySource`] is the typed configuration that names one of them and opens
-//! it. [`PublicKey`] parses untrusted SubjectPublicKeyInfo bytes (ECDSA P-256/P-384, Ed25519,
-//! RSA 2048–4096) and verifies signatures made by clients.
+//! it. [`PublicKey`] parses untrusted SubjectPublicKeyInfo bytes (ECDSA P-256/P-384/P-521,
+//! Ed25519, RSA 2048–4096) and verifies signatures made by clients.
 //!
 //! Signing may block (an HSM round trip): async callers run [`Signer::sign`] on a blocking
 //! thread (`tokio::task::spawn_blocking`), never on an async worker.
@@ -96,6 +96,8 @@ pub enum SignatureAlgorithm {
     EcdsaP256Sha256,
     /// ECDSA on P-384 with SHA-384.
     EcdsaP384Sha384,
+    /// ECDSA on P-521 with SHA-512 (client keys only).
+    EcdsaP521Sha512,
     /// Pure Ed25519.
     Ed25519,
     /// RSA PKCS#1 v1.5 with SHA-256 (client keys only; Sigstack's own keys are never RSA).
@@ -113,6 +115,7 @@ impl SignatureAlgorithm {
         match self {
             Self::EcdsaP256Sha256 => "PKIX_ECDSA_P256_SHA_256",
             Self::EcdsaP384Sha384 => "PKIX_ECDSA_P384_SHA_384",
+            Self::EcdsaP521Sha512 => "PKIX_ECDSA_P521_SHA_512",
             Self::Ed25519 => "PKIX_ED25519",
             Self::RsaPkcs1Sha256 => "PKIX_RSA_PKCS1V15_2048_SHA256",
             Self::RsaPssSha256 => "PKIX_RSA_PSS_2048_SHA256",
@@ -120,13 +123,15 @@ impl SignatureAlgorithm {
     }
 
     /// The X.509 `AlgorithmIdentifier` of signatures made with this scheme
-    /// (`ecdsa-with-SHA256`, `ecdsa-with-SHA384` or `id-Ed25519` without parameters;
+    /// (`ecdsa-with-SHA256`, `ecdsa-with-SHA384`, `ecdsa-with-SHA512` or `id-Ed25519` without
+    /// parameters;
     /// `sha256WithRSAEncryption` with NULL; `id-RSASSA-PSS` with SHA-256/MGF1-SHA-256/salt 32).
     #[must_use]
     pub fn signature_algorithm_identifier(self) -> AlgorithmIdentifierOwned {
         let (oid, parameters) = match self {
             Self::EcdsaP256Sha256 => (ECDSA_WITH_SHA256, None),
             Self::EcdsaP384Sha384 => (ECDSA_WITH_SHA384, None),
+            Self::EcdsaP521Sha512 => (ECDSA_WITH_SHA512, None),
             Self::Ed25519 => (ID_ED25519, None),
             Self::RsaPkcs1Sha256 => (SHA256_WITH_RSA, Some(der::asn1::Any::null())),
             Self::RsaPssSha256 => (
@@ -148,7 +153,7 @@ impl SignatureAlgorithm {
                 sha2::Sha256::digest(message).to_vec()
             }
             Self::EcdsaP384Sha384 => sha2::Sha384::digest(message).to_vec(),
-            Self::Ed25519 => sha2::Sha512::digest(message).to_vec(),
+            Self::EcdsaP521Sha512 | Self::Ed25519 => sha2::Sha512::digest(message).to_vec(),
         }
     }
 }
@@ -510,6 +515,8 @@ impl fmt::Debug for EcdsaVerifier {
 enum VerifyingKey {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
+    /// P-521 keys are parsed (the point validated) and verified by aws-lc-rs alone.
+    P521(EcdsaVerifier),
     Ed25519(ed25519_dalek::VerifyingKey),
     Rsa(rsa::RsaPublicKey),
 }
@@ -520,7 +527,7 @@ pub const RSA_MIN_BITS: usize = 2048;
 pub const RSA_MAX_BITS: usize = 4096;
 
 impl PublicKey {
-    /// Parse DER SubjectPublicKeyInfo. Accepts ECDSA P-256, P-384, Ed25519 and RSA keys
+    /// Parse DER SubjectPublicKeyInfo. Accepts ECDSA P-256, P-384, P-521, Ed25519 and RSA keys
     /// (`rsaEncryption`, modulus 2048–4096 bits and a multiple of 8, exponent 65537).
     ///
     /// # Errors
@@ -548,6 +555,10 @@ impl PublicKey {
                     SECP384R1 => VerifyingKey::P384(
                         p384::ecdsa::VerifyingKey::from_sec1_bytes(bits)
                             .map_err(|_| KeyError::MalformedKey("invalid P-384 point".into()))?,
+                    ),
+                    SECP521R1 => VerifyingKey::P521(
+                        EcdsaVerifier::parse(&aws_lc_rs::signature::ECDSA_P521_SHA512_ASN1, bits)
+                            .ok_or_else(|| KeyError::MalformedKey("invalid P-521 point".into()))?,
                     ),
                     other => {
                         return Err(KeyError::UnsupportedKey(format!("EC curve {other}")));
@@ -606,6 +617,7 @@ impl PublicKey {
         match self.key {
             VerifyingKey::P256(_) => SignatureAlgorithm::EcdsaP256Sha256,
             VerifyingKey::P384(_) => SignatureAlgorithm::EcdsaP384Sha384,
+            VerifyingKey::P521(_) => SignatureAlgorithm::EcdsaP521Sha512,
             VerifyingKey::Ed25519(_) => SignatureAlgorithm::Ed25519,
             VerifyingKey::Rsa(_) => SignatureAlgorithm::RsaPkcs1Sha256,
         }
@@ -665,6 +677,7 @@ impl PublicKey {
 
     /// The scheme named by an X.509 signature `AlgorithmIdentifier` (as in a CSR), if it is the
     /// one this key is used with: `ecdsa-with-SHA256` for P-256, `ecdsa-with-SHA384` for P-384,
+    /// `ecdsa-with-SHA512` for P-521,
     /// `id-Ed25519` for Ed25519, and for RSA `sha256WithRSAEncryption` (NULL or absent
     /// parameters) or `id-RSASSA-PSS` with SHA-256 and MGF1-SHA-256. Any other pairing (P-256
     /// with SHA-384, RSA with SHA-1, ...) gives `None`.
@@ -681,6 +694,9 @@ impl PublicKey {
             }
             (VerifyingKey::P384(_), ECDSA_WITH_SHA384) if unverified_parameters_der.is_none() => {
                 SignatureAlgorithm::EcdsaP384Sha384
+            }
+            (VerifyingKey::P521(_), ECDSA_WITH_SHA512) if unverified_parameters_der.is_none() => {
+                SignatureAlgorithm::EcdsaP521Sha512
             }
             (VerifyingKey::Ed25519(_), ID_ED25519) if unverified_parameters_der.is_none() => {
                 SignatureAlgorithm::Ed25519
@@ -766,6 +782,7 @@ impl PublicKey {
                     None => k.verify(message, &sig).map_err(|_| KeyError::BadSignature),
                 }
             }
+            VerifyingKey::P521(k) => k.verify(message, signature),
             VerifyingKey::Ed25519(k) => {
                 let sig = ed25519_dalek::Signature::from_slice(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
@@ -777,7 +794,7 @@ impl PublicKey {
 
     /// Verify a `signature` over a precomputed `digest` of the signed message. For ECDSA (DER
     /// signature) the digest must have the length of the key's hash (SHA-256 for P-256,
-    /// SHA-384 for P-384); for RSA (PKCS#1 v1.5) the digest length picks SHA-256, SHA-384 or
+    /// SHA-384 for P-384, SHA-512 for P-521); for RSA (PKCS#1 v1.5) the digest length picks SHA-256, SHA-384 or
     /// SHA-512. Ed25519 keys cannot verify over a digest and are rejected.
     ///
     /// # Errors
@@ -799,6 +816,7 @@ impl PublicKey {
         let want = match self.key {
             VerifyingKey::P256(_) => 32,
             VerifyingKey::P384(_) => 48,
+            VerifyingKey::P521(_) => 64,
             VerifyingKey::Rsa(_) => 0,
             VerifyingKey::Ed25519(_) => {
                 return Err(KeyError::UnsupportedKey(
@@ -836,6 +854,9 @@ impl PublicKey {
                         .verify_prehash(digest, &sig)
                         .map_err(|_| KeyError::BadSignature),
                 }
+            }
+            VerifyingKey::P521(k) => {
+                k.verify_prehash(&aws_lc_rs::digest::SHA512, digest, signature)
             }
             VerifyingKey::Ed25519(_) | VerifyingKey::Rsa(_) => Err(KeyError::BadSignature),
         }
@@ -896,6 +917,8 @@ pub const ID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2
 pub const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
 /// `secp384r1` / P-384.
 pub const SECP384R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.34");
+/// `secp521r1` / P-521.
+pub const SECP521R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.132.0.35");
 /// `id-Ed25519` (RFC 8410).
 pub const ID_ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 /// `rsaEncryption` (RFC 8017).
@@ -908,6 +931,8 @@ pub const ID_RSASSA_PSS: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.84
 pub const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
 /// `ecdsa-with-SHA384` (RFC 5758).
 pub const ECDSA_WITH_SHA384: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3");
+/// `ecdsa-with-SHA512` (RFC 5758).
+pub const ECDSA_WITH_SHA512: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4");
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

@@ -134,3 +134,48 @@ fn p384_keys_pair_with_sha384() {
     let wrong_hash = openssl(&["dgst", "-sha256", "-sign", path], message);
     assert!(key.verify(message, &wrong_hash).is_err());
 }
+
+#[test]
+fn p521_keys_pair_with_sha512() {
+    let private = openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-521",
+        ],
+        b"",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p521.pem");
+    std::fs::write(&path, private).unwrap();
+    let key = PublicKey::from_pem(&public_pem(&path)).unwrap();
+    assert_eq!(key.algorithm(), SignatureAlgorithm::EcdsaP521Sha512);
+    assert_eq!(key.key_details(), "PKIX_ECDSA_P521_SHA_512");
+    let message = b"alice@example.test";
+    let path = path.to_str().unwrap();
+    let good = openssl(&["dgst", "-sha512", "-sign", path], message);
+    key.verify(message, &good).unwrap();
+    let digest = SignatureAlgorithm::EcdsaP521Sha512.digest(message);
+    key.verify_prehash(&digest, &good).unwrap();
+    assert!(matches!(
+        key.verify(b"mallory@example.test", &good),
+        Err(KeyError::BadSignature)
+    ));
+    let wrong_hash = openssl(&["dgst", "-sha256", "-sign", path], message);
+    assert!(key.verify(message, &wrong_hash).is_err());
+    assert!(matches!(
+        key.verify_prehash(&sha256(message), &wrong_hash),
+        Err(KeyError::DigestLength { want: 64, got: 32 })
+    ));
+
+    // A point that is not on the curve is malformed, not unsupported.
+    let mut spki = key.spki_der().to_vec();
+    let last = spki.len() - 1;
+    spki[last] ^= 0x01;
+    assert!(matches!(
+        PublicKey::from_spki_der(&spki),
+        Err(KeyError::MalformedKey(_))
+    ));
+}

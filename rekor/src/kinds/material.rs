@@ -42,7 +42,7 @@ impl KeyMaterial {
     /// # Errors
     /// [`EntryError::MalformedKey`] for bad PEM/DER, several blocks (certificate chains are not
     /// supported) or another block type; [`EntryError::UnsupportedKey`] for key types other
-    /// than ECDSA P-256/P-384 and Ed25519.
+    /// than ECDSA P-256/P-384/P-521, Ed25519 and RSA 2048–4096.
     pub fn from_pem(unverified_pem: &[u8]) -> Result<Self, EntryError> {
         let text = std::str::from_utf8(unverified_pem)
             .map_err(|_| EntryError::MalformedKey("PEM is not UTF-8".into()))?;

@@ -60,7 +60,8 @@ pub enum EntryError {
     /// A key or certificate could not be parsed.
     #[error("malformed key: {0}")]
     MalformedKey(String),
-    /// The key type, curve or algorithm is not accepted (RSA, P-521, Ed25519 over a digest, ...).
+    /// The key type, curve or algorithm is not accepted (another curve, a weak RSA key, Ed25519
+    /// over a digest, ...).
     #[error("unsupported key: {0}")]
     UnsupportedKey(String),
     /// The key does not match the declared `keyDetails`, or the digest does not match the

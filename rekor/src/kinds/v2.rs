@@ -272,6 +272,7 @@ fn key_details(unverified: &str) -> Result<SignatureAlgorithm, EntryError> {
     [
         SignatureAlgorithm::EcdsaP256Sha256,
         SignatureAlgorithm::EcdsaP384Sha384,
+        SignatureAlgorithm::EcdsaP521Sha512,
     ]
     .into_iter()
     .find(|a| a.key_details() == unverified)
@@ -288,6 +289,7 @@ fn key_details(unverified: &str) -> Result<SignatureAlgorithm, EntryError> {
 fn digest_len(algorithm: SignatureAlgorithm) -> usize {
     match algorithm {
         SignatureAlgorithm::EcdsaP384Sha384 => 48,
+        SignatureAlgorithm::EcdsaP521Sha512 => 64,
         _ => 32,
     }
 }
@@ -296,6 +298,7 @@ fn digest_len(algorithm: SignatureAlgorithm) -> usize {
 fn hash_name(algorithm: SignatureAlgorithm) -> &'static str {
     match algorithm {
         SignatureAlgorithm::EcdsaP384Sha384 => "SHA2_384",
+        SignatureAlgorithm::EcdsaP521Sha512 => "SHA2_512",
         _ => "SHA2_256",
     }
 }
