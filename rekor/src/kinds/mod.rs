@@ -132,7 +132,7 @@ struct ProposedEntry {
 /// [`EntryError::UnsupportedKind`] for kinds other than hashedrekord 0.0.1, dsse 0.0.1 and
 /// intoto 0.0.2; any other [`EntryError`] when the entry is malformed or does not verify.
 pub fn canonicalize_proposed_entry(unverified: &Value) -> Result<CanonicalEntry, EntryError> {
-    let unverified: ProposedEntry = serde_json::from_value(unverified.clone())
+    let unverified = ProposedEntry::deserialize(unverified)
         .map_err(|e| EntryError::Malformed(format!("not a ProposedEntry: {e}")))?;
     match (unverified.kind.as_str(), unverified.api_version.as_str()) {
         ("hashedrekord", "0.0.1") => hashedrekord::canonicalize(unverified.spec),

@@ -49,7 +49,7 @@ async fn create_log_entry(
     JsonBody(unverified): JsonBody<Value>,
 ) -> Result<Response, ApiError> {
     let entry = state
-        .create_entry(&unverified)
+        .create_entry(unverified)
         .await
         .map_err(ApiError::v1)?;
     let location = format!("/api/v1/log/entries/{}", entry.entry_id);

@@ -167,7 +167,7 @@ impl RekorV1State {
                 "data": { "hash": { "algorithm": "sha256", "value": hex::encode(sha256(statement.as_bytes())) } },
             },
         });
-        let entry = self.create_entry(&proposed).await?;
+        let entry = self.create_entry(proposed).await?;
         Ok(Some(entry.entry.log_index))
     }
 
@@ -218,12 +218,16 @@ impl RekorV1State {
     /// # Errors
     /// [`RekorError::InvalidEntry`], [`RekorError::Duplicate`], [`RekorError::EntryTooLarge`],
     /// [`RekorError::Storage`] or [`RekorError::Signing`].
-    pub async fn create_entry(&self, unverified: &Value) -> Result<LogEntry, RekorError> {
-        // Signature checks are CPU work: off the async workers.
-        let unverified = unverified.clone();
-        let entry = tokio::task::spawn_blocking(move || canonicalize_proposed_entry(&unverified))
-            .await
-            .map_err(|e| RekorError::Signing(format!("verification task: {e}")))??;
+    pub async fn create_entry(&self, unverified: Value) -> Result<LogEntry, RekorError> {
+        // Signature checks are CPU work: off the async workers, with the rest of the entry's
+        // parsing (its search keys re-read the canonical body and certificate).
+        let (entry, index_keys) = tokio::task::spawn_blocking(move || {
+            let entry = canonicalize_proposed_entry(&unverified)?;
+            let keys = search::index_keys(&entry.body, &entry.subject_digests);
+            Ok::<_, RekorError>((entry, keys))
+        })
+        .await
+        .map_err(|e| RekorError::Signing(format!("verification task: {e}")))??;
         if entry.body.len() > self.inner.max_entry_size {
             return Err(RekorError::EntryTooLarge {
                 size: entry.body.len(),
@@ -244,7 +248,7 @@ impl RekorV1State {
                 entry: entry.body.clone(),
                 identity: leaf.0,
                 metadata: integrated_time.to_be_bytes().to_vec(),
-                index_keys: search::index_keys(&entry.body, &entry.subject_digests),
+                index_keys,
                 sealed_metadata: Some(MetadataSeal(Arc::clone(&seal) as Arc<dyn SealMetadata>)),
             })
             .await
@@ -318,8 +322,18 @@ impl RekorV1State {
                 Err(e) => return Err(e),
             }
         }
-        for proposed in &query.entries {
-            leaves.push(leaf_hash(&canonicalize_proposed_entry(proposed)?.body));
+        if !query.entries.is_empty() {
+            // Verification is CPU work: off the async workers, all entries in one hop.
+            let proposed = query.entries.clone();
+            let bodies = tokio::task::spawn_blocking(move || {
+                proposed
+                    .iter()
+                    .map(|p| Ok(leaf_hash(&canonicalize_proposed_entry(p)?.body)))
+                    .collect::<Result<Vec<Hash>, RekorError>>()
+            })
+            .await
+            .map_err(|e| RekorError::Signing(format!("verification task: {e}")))??;
+            leaves.extend(bodies);
         }
         let mut out = Vec::new();
         for leaf in &leaves {
