@@ -208,9 +208,20 @@ impl Index {
         row.map(|v| decode_checkpoint(v.value())).transpose()
     }
 
-    /// Record a published checkpoint durably.
-    pub(crate) fn put_checkpoint(&self, c: &StoredCheckpoint) -> Result<(), StorageError> {
-        let txn = self.db.begin_write().map_err(err("begin"))?;
+    /// Record a published checkpoint. With `durable` false it reaches the disk with the next
+    /// durable commit (the next batch, or [`Self::put_checkpoint`] at close): the tree it
+    /// covers is committed already, so a crash before then loses only the record, never lets
+    /// the tree fall below a checkpoint that was handed out.
+    pub(crate) fn put_checkpoint(
+        &self,
+        c: &StoredCheckpoint,
+        durable: bool,
+    ) -> Result<(), StorageError> {
+        let mut txn = self.db.begin_write().map_err(err("begin"))?;
+        if !durable {
+            txn.set_durability(redb::Durability::None)
+                .map_err(|e| StorageError::Corrupt(format!("index durability: {e}")))?;
+        }
         {
             let mut meta = txn.open_table(META).map_err(err("open meta"))?;
             meta.insert(CHECKPOINT_KEY, encode_checkpoint(c).as_slice())

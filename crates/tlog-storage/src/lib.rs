@@ -414,7 +414,10 @@ impl EmbeddedLog {
         self.inner.shared.index.search(key, size, limit)
     }
 
-    /// Record a published checkpoint durably (see [`LogStore::publish_checkpoint`]).
+    /// Record a published checkpoint (see [`LogStore::publish_checkpoint`]). The record reaches
+    /// the disk with the next committed batch, or when the log closes; the tree it covers is
+    /// durable already, so a crash before then can lose the record but never lets the tree fall
+    /// below the checkpoint.
     ///
     /// # Errors
     /// As [`LogStore::publish_checkpoint`], and write failures.
@@ -426,7 +429,7 @@ impl EmbeddedLog {
         if published.as_ref() == Some(checkpoint) {
             return Ok(());
         }
-        self.inner.shared.index.put_checkpoint(checkpoint)?;
+        self.inner.shared.index.put_checkpoint(checkpoint, false)?;
         *published = Some(checkpoint.clone());
         Ok(())
     }

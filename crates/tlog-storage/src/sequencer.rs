@@ -129,6 +129,14 @@ impl Writer {
 
     fn shut_down(self, ack: Option<oneshot::Sender<()>>) {
         tracing::debug!(dir = %self.dir.display(), size = self.state.size, "sequencer stopped");
+        // The published checkpoint is recorded without an fsync of its own (the next batch
+        // makes it durable); at close there is no next batch.
+        let published = self.shared.checkpoint.lock().clone();
+        if let Some(checkpoint) = published.filter(|_| !self.failed)
+            && let Err(e) = self.shared.index.put_checkpoint(&checkpoint, true)
+        {
+            tracing::warn!(dir = %self.dir.display(), error = %e, "could not record the published checkpoint durably at close");
+        }
         // Dropping the writer closes its files and releases the directory lock before the
         // closer is told, so the directory can be reopened at once.
         drop(self);

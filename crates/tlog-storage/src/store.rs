@@ -278,6 +278,11 @@ pub trait LogStore: Send + Sync + fmt::Debug {
     /// Record a signed checkpoint the service is about to hand out. A checkpoint of the same
     /// size as the stored one replaces it only if its root matches; a smaller one is refused.
     ///
+    /// The record is visible to every reader at once and survives a clean close; a driver may
+    /// make it durable lazily (the embedded one does, with its next committed batch), since the
+    /// tree it covers is durable before it is published: a crash can lose the record, never
+    /// the entries under it.
+    ///
     /// # Errors
     /// [`StorageError::InvalidRequest`] for a size beyond the tree, a root that differs from the
     /// tree's, a checkpoint smaller than the published one, or one over

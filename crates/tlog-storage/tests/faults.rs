@@ -113,7 +113,10 @@ async fn check_after_boot(
     }
 }
 
-async fn publish(log: &EmbeddedLog) -> StoredCheckpoint {
+/// Publish a checkpoint of the current head and make the record durable: it reaches the disk
+/// with the next committed batch, and an append sent after the publish returned (`marker`) is
+/// in a batch committed after it.
+async fn publish(log: &EmbeddedLog, acks: &Acks, marker: u64) -> StoredCheckpoint {
     let head = log.tree_head();
     let c = StoredCheckpoint {
         size: head.size,
@@ -121,6 +124,8 @@ async fn publish(log: &EmbeddedLog) -> StoredCheckpoint {
         signed: b"cp".to_vec(),
     };
     LogStore::publish_checkpoint(log, &c).await.unwrap();
+    let a = log.append_entry(new_entry(marker)).await.unwrap();
+    acks.lock().push((marker, a.index));
     c
 }
 
@@ -139,7 +144,7 @@ async fn power_cuts_lose_no_acknowledged_entry() {
         while acks.lock().len() < 40 + 30 * boot as usize {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        published = Some(publish(&log).await);
+        published = Some(publish(&log, &acks, boot * 1_000_000 + 500_000).await);
         tokio::time::sleep(Duration::from_millis(boot * 3)).await;
         disk.power_loss();
         for w in writers {
@@ -208,7 +213,7 @@ async fn a_full_disk_refuses_appends_and_loses_nothing_acknowledged() {
         let a = log.append_entry(new_entry(i)).await.unwrap();
         acks.lock().push((i, a.index));
     }
-    let published = Some(publish(&log).await);
+    let published = Some(publish(&log, &acks, 400_000).await);
     disk.set_capacity(Some(disk.used() + 20_000));
     let writers = start_writers(&log, 1000, 4, &acks);
     for w in writers {
