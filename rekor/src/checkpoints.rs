@@ -44,6 +44,13 @@ impl PublishedCheckpoint {
         // Read the head before taking the lock: with a remote store it is a round trip, and
         // holding the lock over it would queue every response of the process behind it.
         let head = self.store.tree_head().await?;
+        self.covering(head).await
+    }
+
+    /// A published checkpoint of `head` or of a larger tree: for the answer to an append, whose
+    /// entry `head` (the tree its batch committed) already covers, so no store round trip is
+    /// needed to learn the tree.
+    pub(crate) async fn covering(&self, head: TreeHead) -> Result<SignedHead, RekorError> {
         let mut latest = self.latest.lock().await;
         if let Some(signed) = latest.as_ref() {
             if signed.head == head {

@@ -267,7 +267,7 @@ impl RekorV1State {
             kind = entry.kind,
             "rekor v1 entry appended"
         );
-        let head = self.inner.checkpoints.current().await?;
+        let head = self.inner.checkpoints.covering(appended.tree).await?;
         let set = seal.take(appended.index);
         self.log_entry(appended.index, &entry.body, integrated_time, set, &head)
             .await

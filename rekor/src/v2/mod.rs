@@ -221,7 +221,7 @@ impl RekorV2State {
         };
         tracing::debug!(index = appended.index, "rekor v2 entry appended");
         // Prove against the published checkpoint (it covers the entry: the entry is committed).
-        let signed = self.inner.checkpoints.current().await?;
+        let signed = self.inner.checkpoints.covering(appended.tree).await?;
         let head = signed.head;
         let proof = self
             .inner
