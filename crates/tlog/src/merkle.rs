@@ -84,7 +84,7 @@ impl Hash {
     /// Lowercase hex.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(self.0)
     }
 
     /// Standard padded base64.

@@ -123,7 +123,7 @@ pub(crate) fn key_error(e: KeyError) -> EntryError {
 /// whitespace ignored, any line ending and line width, base64 body with whitespace removed.
 /// Anything but whitespace after the block is refused (Rekor would treat a second block as a
 /// certificate chain, which this log does not accept).
-fn decode_single_pem(text: &str) -> Result<(&str, Vec<u8>), EntryError> {
+pub(crate) fn decode_single_pem(text: &str) -> Result<(&str, Vec<u8>), EntryError> {
     let bad = |why: &str| EntryError::MalformedKey(format!("invalid PEM: {why}"));
     let text = text.trim();
     let rest = text

@@ -25,7 +25,7 @@ use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::error::RekorError;
-use crate::kinds::material::KeyMaterial;
+use crate::kinds::material::{KeyMaterial, decode_single_pem};
 
 /// Namespace of digest keys.
 const DIGEST: &str = "digest";
@@ -100,8 +100,10 @@ fn body_keys(body: &[u8]) -> Vec<IndexKey> {
             KEY,
             hex::encode(sigstack_keys::sha256(&pem)).as_bytes(),
         ));
-        if let Ok(m) = KeyMaterial::from_pem(&pem)
-            && let Ok(cert) = Certificate::from_der(&m.der)
+        // The kind verified this material already; only its certificate subjects are needed.
+        if let Ok(text) = std::str::from_utf8(&pem)
+            && let Ok(("CERTIFICATE", der)) = decode_single_pem(text)
+            && let Ok(cert) = Certificate::from_der(&der)
         {
             keys.extend(certificate_subjects(&cert).iter().map(|s| subject_key(s)));
         }
