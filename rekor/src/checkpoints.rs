@@ -25,7 +25,10 @@ pub(crate) struct PublishedCheckpoint {
     store: Arc<dyn LogStore>,
     signer: Arc<NoteSigner>,
     origin: String,
-    latest: tokio::sync::Mutex<Option<SignedHead>>,
+    /// The largest head signed so far, read by every response.
+    latest: std::sync::RwLock<Option<SignedHead>>,
+    /// Held while a new head is signed and published, so each head is signed once.
+    signing: tokio::sync::Mutex<()>,
 }
 
 impl PublishedCheckpoint {
@@ -34,7 +37,8 @@ impl PublishedCheckpoint {
             store,
             signer: Arc::new(signer),
             origin,
-            latest: tokio::sync::Mutex::new(None),
+            latest: std::sync::RwLock::new(None),
+            signing: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -51,15 +55,13 @@ impl PublishedCheckpoint {
     /// entry `head` (the tree its batch committed) already covers, so no store round trip is
     /// needed to learn the tree.
     pub(crate) async fn covering(&self, head: TreeHead) -> Result<SignedHead, RekorError> {
-        let mut latest = self.latest.lock().await;
-        if let Some(signed) = latest.as_ref() {
-            if signed.head == head {
-                return Ok(signed.clone());
-            }
-            // Another response signed a newer head meanwhile: it covers this one too.
-            if signed.head.size > head.size {
-                return Ok(signed.clone());
-            }
+        if let Some(signed) = self.cached(head) {
+            return Ok(signed);
+        }
+        let _signing = self.signing.lock().await;
+        // Another response may have signed it (or a newer head) while this one waited.
+        if let Some(signed) = self.cached(head) {
+            return Ok(signed);
         }
         // Another replica may have published this head (or a newer one) already.
         if let Some(stored) = self.store.latest_checkpoint().await?
@@ -68,7 +70,7 @@ impl PublishedCheckpoint {
             && let Ok(note) = String::from_utf8(stored.signed)
         {
             let signed = SignedHead { head, note };
-            *latest = Some(signed.clone());
+            self.remember(&signed);
             return Ok(signed);
         }
         let checkpoint = Checkpoint::new(self.origin.clone(), head.size, head.root);
@@ -92,7 +94,32 @@ impl PublishedCheckpoint {
             Err(e) => return Err(e.into()),
         }
         let signed = SignedHead { head, note };
-        *latest = Some(signed.clone());
+        self.remember(&signed);
         Ok(signed)
+    }
+
+    /// The signed head when it is `head`, or a newer one (which covers `head` too).
+    fn cached(&self, head: TreeHead) -> Option<SignedHead> {
+        let latest = self
+            .latest
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        latest
+            .as_ref()
+            .filter(|s| s.head == head || s.head.size > head.size)
+            .cloned()
+    }
+
+    fn remember(&self, signed: &SignedHead) {
+        let mut latest = self
+            .latest
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if latest
+            .as_ref()
+            .is_none_or(|l| l.head.size < signed.head.size)
+        {
+            *latest = Some(signed.clone());
+        }
     }
 }
