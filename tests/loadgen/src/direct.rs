@@ -12,19 +12,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
+use bytes::Bytes;
 use serde_json::Value;
 use sigstack_keys::{FileSigner, SignatureAlgorithm};
 use sigstack_rekor::{RekorError, RekorV1Config, RekorV1State, SystemClock};
 use sigstack_tlog_storage::{EmbeddedLog, LogConfig, StorageError};
 use tokio::sync::{Mutex, mpsc};
 
-use crate::entries::{SigningIdentity, sign_parallel};
+use crate::entries::SigningIdentity;
 use crate::{Api, Identity, procstat, report};
 
 /// How often progress is printed.
 const PROGRESS_EVERY: Duration = Duration::from_secs(10);
-/// Signed entries waiting for an appender, beyond the chunk being signed.
-const QUEUE: usize = 1024;
+/// Most signed entries waiting for an appender.
+const QUEUE: usize = 4096;
 
 /// What one `fill-direct` run does.
 pub struct Plan {
@@ -32,7 +33,6 @@ pub struct Plan {
     pub entries: usize,
     pub hostname: String,
     pub concurrency: usize,
-    pub chunk: usize,
     pub duration: Duration,
 }
 
@@ -156,24 +156,27 @@ async fn fill(state: &RekorV1State, plan: &Plan) -> anyhow::Result<Summary> {
     .await?;
     println!("identity: {}", identity.describe());
 
-    let (tx, rx) = mpsc::channel::<Value>(QUEUE);
-    let (total, chunk) = (plan.entries, plan.chunk);
-    // Signing runs on its own threads (all cores, one chunk at a time): at most one chunk and
-    // the queue are in memory. It ends when every entry is signed or the appenders are gone.
-    let producer = std::thread::spawn(move || -> anyhow::Result<()> {
-        let mut done = 0;
-        while done < total {
-            let n = chunk.min(total - done);
-            let requests = sign_parallel(n, |i| identity.request(Api::V1, done + i))?;
-            for request in requests {
-                if tx.blocking_send(request).is_err() {
-                    return Ok(());
+    // Signing threads (one per core) each sign every `threads`-th artifact and queue the
+    // compact JSON body (about 1.7 KB; each is parsed just before its append): at most
+    // `QUEUE` signed entries are in memory. They end when every entry is signed or the
+    // appenders are gone.
+    let (tx, rx) = mpsc::channel::<Bytes>(QUEUE);
+    let identity = Arc::new(identity);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let signers: Vec<_> = (0..threads)
+        .map(|first| {
+            let (tx, identity, total) = (tx.clone(), Arc::clone(&identity), plan.entries);
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                for i in (first..total).step_by(threads) {
+                    if tx.blocking_send(identity.body(Api::V1, i)?).is_err() {
+                        break;
+                    }
                 }
-            }
-            done += n;
-        }
-        Ok(())
-    });
+                Ok(())
+            })
+        })
+        .collect();
+    drop(tx);
 
     let start = Instant::now();
     let deadline = tokio::time::Instant::now() + plan.duration;
@@ -192,6 +195,10 @@ async fn fill(state: &RekorV1State, plan: &Plan) -> anyhow::Result<Summary> {
         );
         workers.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
+                if tokio::time::Instant::now() >= deadline {
+                    timed_out.store(true, Ordering::Relaxed);
+                    break;
+                }
                 let next =
                     tokio::time::timeout_at(deadline, async { rx.lock().await.recv().await }).await;
                 let request = match next {
@@ -202,14 +209,21 @@ async fn fill(state: &RekorV1State, plan: &Plan) -> anyhow::Result<Summary> {
                         break;
                     }
                 };
-                match state.create_entry(&request).await {
+                let appended_entry = match serde_json::from_slice::<Value>(&request) {
+                    Ok(request) => state
+                        .create_entry(&request)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(format!("parsing a signed request: {e}")),
+                };
+                match appended_entry {
                     Ok(_) => {
                         appended.fetch_add(1, Ordering::Relaxed);
                     }
                     Err(e) => {
                         stop.store(true, Ordering::Relaxed);
                         if let Ok(mut first) = first_error.lock() {
-                            first.get_or_insert_with(|| e.to_string());
+                            first.get_or_insert(e);
                         }
                     }
                 }
@@ -222,12 +236,19 @@ async fn fill(state: &RekorV1State, plan: &Plan) -> anyhow::Result<Summary> {
     }
     progress.abort();
     let elapsed = start.elapsed();
-    // The appenders are gone: the producer's next send fails and it returns.
+    // The appenders are gone: each signer's next send fails and it returns.
     drop(rx);
-    let produced = tokio::task::spawn_blocking(move || producer.join())
-        .await
-        .context("joining the signer")?
-        .map_err(|_| anyhow!("the signing thread panicked"))?;
+    let produced = tokio::task::spawn_blocking(move || {
+        signers
+            .into_iter()
+            .map(|s| {
+                s.join()
+                    .unwrap_or_else(|_| Err(anyhow!("a signing thread panicked")))
+            })
+            .collect::<anyhow::Result<Vec<()>>>()
+    })
+    .await
+    .context("joining the signers")?;
     let appended = appended.load(Ordering::Relaxed);
     if let Some(e) = first_error.lock().ok().and_then(|mut e| e.take()) {
         bail!("an append failed after {appended} entries: {e}");

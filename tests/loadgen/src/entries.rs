@@ -69,7 +69,7 @@ impl SigningIdentity {
     }
 
     /// One request body for artifact `i`.
-    fn body(&self, api: Api, i: usize) -> anyhow::Result<Bytes> {
+    pub fn body(&self, api: Api, i: usize) -> anyhow::Result<Bytes> {
         Ok(Bytes::from(serde_json::to_vec(&self.request(api, i)?)?))
     }
 

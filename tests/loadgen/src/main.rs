@@ -197,9 +197,6 @@ struct FillDirectArgs {
     /// Concurrent appends.
     #[arg(long, default_value_t = 64)]
     concurrency: usize,
-    /// Entries signed per chunk (at most one chunk is held in memory at a time).
-    #[arg(long, default_value_t = 20_000)]
-    chunk: usize,
     /// Longest run, in seconds.
     #[arg(long, default_value_t = 7200.0)]
     duration: f64,
@@ -294,8 +291,8 @@ fn main() -> anyhow::Result<()> {
             if args.entries == 0 || args.entries > MAX_FILL_COUNT {
                 bail!("--entries must be between 1 and {MAX_FILL_COUNT}");
             }
-            if !(1..=1024).contains(&args.concurrency) || !(1..=200_000).contains(&args.chunk) {
-                bail!("--concurrency must be between 1 and 1024 and --chunk between 1 and 200000");
+            if !(1..=1024).contains(&args.concurrency) {
+                bail!("--concurrency must be between 1 and 1024");
             }
             direct::run(
                 &runtime,
@@ -304,7 +301,6 @@ fn main() -> anyhow::Result<()> {
                     entries: args.entries,
                     hostname: args.hostname,
                     concurrency: args.concurrency,
-                    chunk: args.chunk,
                     duration: Duration::from_secs_f64(args.duration),
                 },
             )

@@ -125,3 +125,41 @@ fn a_directly_filled_log_is_served_by_sigstack_up() {
     let info = get(&runtime, &format!("{rekor}/api/v1/log"));
     assert_eq!(info["treeSize"], FILLED + 1, "{info}");
 }
+
+#[test]
+fn a_second_fill_extends_the_log_and_a_lost_key_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let data_dir = tmp.path().join("data");
+    let stdout = |o: &Output| String::from_utf8_lossy(&o.stdout).into_owned();
+    let first = fill_direct(&data_dir, 20);
+    assert!(first.status.success(), "{}", stdout(&first));
+    assert!(stdout(&first).contains("opening entry at index 0"));
+    assert!(
+        stdout(&first).contains("tree size 21;"),
+        "{}",
+        stdout(&first)
+    );
+    let key = std::fs::read(data_dir.join("rekor-v1/key.pem")).expect("key");
+
+    // Same key and log; no second opening entry.
+    let second = fill_direct(&data_dir, 30);
+    assert!(second.status.success(), "{}", stdout(&second));
+    assert!(!stdout(&second).contains("opening entry"));
+    assert!(
+        stdout(&second).contains("tree size 51;"),
+        "{}",
+        stdout(&second)
+    );
+    assert_eq!(
+        std::fs::read(data_dir.join("rekor-v1/key.pem")).expect("key"),
+        key
+    );
+
+    // Without its key the log is not given a new identity.
+    std::fs::remove_file(data_dir.join("rekor-v1/key.pem")).expect("remove key");
+    let refused = fill_direct(&data_dir, 1);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("key.pem is missing"), "{stderr}");
+    assert!(!data_dir.join("rekor-v1/key.pem").exists());
+}
