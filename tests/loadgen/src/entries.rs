@@ -70,11 +70,6 @@ impl SigningIdentity {
 
     /// One request body for artifact `i`.
     pub fn body(&self, api: Api, i: usize) -> anyhow::Result<Bytes> {
-        Ok(Bytes::from(serde_json::to_vec(&self.request(api, i)?)?))
-    }
-
-    /// One request for artifact `i`, as JSON (a v1 `ProposedEntry` or a v2 create request).
-    pub fn request(&self, api: Api, i: usize) -> anyhow::Result<Value> {
         let artifact = self.artifact(i);
         let digest = sha256(&artifact);
         let sig = self
@@ -111,7 +106,7 @@ impl SigningIdentity {
                 }})
             }
         };
-        Ok(value)
+        Ok(Bytes::from(serde_json::to_vec(&value)?))
     }
 }
 
@@ -123,32 +118,16 @@ pub fn presign(
     count: usize,
 ) -> anyhow::Result<Vec<Bytes>> {
     let start = std::time::Instant::now();
-    let bodies = sign_parallel(count, |i| id.body(api, first + i))?;
-    let avg = bodies.iter().map(Bytes::len).sum::<usize>() / bodies.len().max(1);
-    println!(
-        "pre-signed {} entries ({avg} bytes of JSON each) in {:.1} s",
-        bodies.len(),
-        start.elapsed().as_secs_f64()
-    );
-    Ok(bodies)
-}
-
-/// `make(i)` for every `i` in `0..count`, in order, split over every core.
-pub fn sign_parallel<T: Send>(
-    count: usize,
-    make: impl Fn(usize) -> anyhow::Result<T> + Sync,
-) -> anyhow::Result<Vec<T>> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let per = count.div_ceil(threads).max(1);
-    let make = &make;
-    let parts: Vec<anyhow::Result<Vec<T>>> = std::thread::scope(|s| {
+    let parts: Vec<anyhow::Result<Vec<Bytes>>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..count)
             .step_by(per)
             .map(|from| {
                 let to = (from + per).min(count);
-                s.spawn(move || (from..to).map(make).collect())
+                s.spawn(move || (from..to).map(|i| id.body(api, first + i)).collect())
             })
             .collect();
         handles
@@ -159,11 +138,17 @@ pub fn sign_parallel<T: Send>(
             })
             .collect()
     });
-    let mut all = Vec::with_capacity(count);
+    let mut bodies = Vec::with_capacity(count);
     for part in parts {
-        all.extend(part?);
+        bodies.extend(part?);
     }
-    Ok(all)
+    let avg = bodies.iter().map(Bytes::len).sum::<usize>() / bodies.len().max(1);
+    println!(
+        "pre-signed {} entries ({avg} bytes of JSON each) in {:.1} s",
+        bodies.len(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(bodies)
 }
 
 /// `POST /api/v2/signingCert` with the token and a proof of possession over its email (or sub).
