@@ -210,10 +210,7 @@ async fn fill(state: &RekorV1State, plan: &Plan) -> anyhow::Result<Summary> {
                     }
                 };
                 let appended_entry = match serde_json::from_slice::<Value>(&request) {
-                    Ok(request) => state
-                        .create_entry(&request)
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(request) => state.create_entry(request).await.map_err(|e| e.to_string()),
                     Err(e) => Err(format!("parsing a signed request: {e}")),
                 };
                 match appended_entry {
