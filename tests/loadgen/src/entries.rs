@@ -69,7 +69,7 @@ impl SigningIdentity {
     }
 
     /// One request body for artifact `i`.
-    fn body(&self, api: Api, i: usize) -> anyhow::Result<Bytes> {
+    pub fn body(&self, api: Api, i: usize) -> anyhow::Result<Bytes> {
         let artifact = self.artifact(i);
         let digest = sha256(&artifact);
         let sig = self

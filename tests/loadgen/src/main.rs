@@ -10,12 +10,15 @@
 //! - `read`: inclusion proofs per second (Rekor v1 `GET /api/v1/log/entries?logIndex=`) or
 //!   full hash tiles per second (Rekor v2).
 //! - `fill`: appends many entries in chunks (sign a chunk, send it closed loop) to pre-fill a log.
+//! - `fill-direct`: appends entries to a stopped stack's Rekor v1 log in this process (the
+//!   same `create_entry` path as the HTTP API, no HTTP), to build logs of millions of entries.
 //! - `calibrate`: the crypto floor and fsync rate alone.
 //!
 //! Every run is bounded (a maximum duration and count) and only targets loopback addresses.
 //! This is a load-testing binary: it has no library API and uses `anyhow` for its errors.
 
 mod calibrate;
+mod direct;
 mod entries;
 mod procstat;
 mod read;
@@ -32,8 +35,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const MAX_DURATION: Duration = Duration::from_secs(900);
 /// Most entries one `write` run may submit (they are all held in memory, signed).
 const MAX_WRITE_COUNT: usize = 2_000_000;
-/// Most entries one `fill` run may append.
+/// Most entries one `fill` or `fill-direct` run may append.
 const MAX_FILL_COUNT: usize = 20_000_000;
+/// Longest a `fill-direct` run may last.
+const MAX_DIRECT_DURATION: Duration = Duration::from_secs(7200);
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +58,8 @@ enum Command {
     Read(ReadArgs),
     /// Append many entries quickly (chunks of pre-signed entries, closed loop), to pre-fill a log.
     Fill(FillArgs),
+    /// Append entries straight into a stopped stack's Rekor v1 log (in this process, no HTTP).
+    FillDirect(FillDirectArgs),
     /// Only measure the crypto floor and the fsync rate.
     Calibrate(CalibrateArgs),
 }
@@ -174,6 +181,27 @@ struct FillArgs {
     duration: f64,
 }
 
+#[derive(Args)]
+struct FillDirectArgs {
+    /// The stack's data directory (`sigstack up --data-dir`); the log is DIR/rekor-v1, created
+    /// (with its key and opening entry) if absent. `sigstack up` must not be running on it.
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Entries to append (besides the opening entry of a new log).
+    #[arg(long)]
+    entries: usize,
+    /// Checkpoint key name: the host of the Rekor v1 public URL of the `sigstack up` that will
+    /// serve the log.
+    #[arg(long, default_value = "127.0.0.1")]
+    hostname: String,
+    /// Concurrent appends.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Longest run, in seconds.
+    #[arg(long, default_value_t = 7200.0)]
+    duration: f64,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -252,6 +280,30 @@ fn main() -> anyhow::Result<()> {
             ))?;
             report::print_read(&summary);
             Ok(())
+        }
+        Command::FillDirect(args) => {
+            if !(args.duration > 0.0 && args.duration <= MAX_DIRECT_DURATION.as_secs_f64()) {
+                bail!(
+                    "--duration must be between 0 and {} seconds",
+                    MAX_DIRECT_DURATION.as_secs()
+                );
+            }
+            if args.entries == 0 || args.entries > MAX_FILL_COUNT {
+                bail!("--entries must be between 1 and {MAX_FILL_COUNT}");
+            }
+            if !(1..=1024).contains(&args.concurrency) {
+                bail!("--concurrency must be between 1 and 1024");
+            }
+            direct::run(
+                &runtime,
+                &direct::Plan {
+                    data_dir: args.data_dir,
+                    entries: args.entries,
+                    hostname: args.hostname,
+                    concurrency: args.concurrency,
+                    duration: Duration::from_secs_f64(args.duration),
+                },
+            )
         }
         Command::Fill(args) => {
             check_loopback(&args.target.url)?;
