@@ -10,8 +10,10 @@
 # phase (written to DATA_DIR-perf.data and summarised with `perf report`).
 # NICE=-10 runs the stack and the load generator at that nice level (root only), which keeps
 # other work on a shared machine from taking most of the CPU during the runs.
+# CONNS (default 256) is the number of connections of the closed-loop write phases.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+CONNS=${CONNS:-256}
 BIN=target/release
 D=${1:-/tmp/sigstack-bench}
 rm -rf "$D"
@@ -32,16 +34,16 @@ rss() { grep -E 'VmRSS|VmHWM' "/proc/$PID/status" | tr -s ' \t' ' ' | tr '\n' ' 
 echo "== $(date -u +%FT%TZ) $(uname -r), $(nproc) cores; stack PID $PID; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== RSS after start: $(rss)"
 
-echo "== Rekor v1, closed loop, 64 connections (run 1)"
+echo "== Rekor v1, closed loop, $CONNS connections (run 1)"
 PERF_ARGS=(); [ "${PERF:-0}" = 1 ] && PERF_ARGS=(--perf-out "$D-perf.data")
-"${LG[@]}" write "${V1[@]}" "${ID[@]}" --connections 64 --count 40000 --duration 20 --fsync-dir "$D" "${PERF_ARGS[@]}"
-echo "== Rekor v1, closed loop, 64 connections (run 2)"
-"${LG[@]}" write "${V1[@]}" "${ID[@]}" --connections 64 --count 40000 --duration 20 --fsync-dir "$D"
+"${LG[@]}" write "${V1[@]}" "${ID[@]}" --connections "$CONNS" --count 200000 --duration 20 --fsync-dir "$D" "${PERF_ARGS[@]}"
+echo "== Rekor v1, closed loop, $CONNS connections (run 2)"
+"${LG[@]}" write "${V1[@]}" "${ID[@]}" --connections "$CONNS" --count 200000 --duration 20 --fsync-dir "$D"
 echo "== Rekor v1, open loop, 2000/s for 20 s"
 "${LG[@]}" write "${V1[@]}" "${ID[@]}" --rate 2000 --count 40000 --duration 20 --no-calibrate \
     --log-dir "$D/rekor-v1"
-echo "== Rekor v2, closed loop, 64 connections"
-"${LG[@]}" write "${V2[@]}" "${ID[@]}" --connections 64 --count 40000 --duration 20 --no-calibrate
+echo "== Rekor v2, closed loop, $CONNS connections"
+"${LG[@]}" write "${V2[@]}" "${ID[@]}" --connections "$CONNS" --count 200000 --duration 20 --no-calibrate
 echo "== Rekor v2, open loop, 2000/s for 20 s (latency until in a signed checkpoint)"
 "${LG[@]}" write "${V2[@]}" "${ID[@]}" --rate 2000 --count 40000 --duration 20 --no-calibrate \
     --log-dir "$D/rekor-v2"

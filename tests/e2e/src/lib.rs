@@ -8,6 +8,9 @@
 //! sigstore-go test client in `.tools/go/bin` (see [`go_clients`]).
 
 pub mod go_clients;
+mod idp;
+
+pub use idp::TestIdp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -41,12 +41,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use der::{Decode as _, Encode as _};
 use serde_json::{Value, json};
 use sigstack_e2e::go_clients::{cosign, cosign_sign, output_text};
-use sigstack_e2e::{Client, Kind, Rekor, Stack, Workspace, tools, verify};
-use sigstack_keys::{FileSigner, PublicKey, SignatureAlgorithm, Signer};
+use sigstack_e2e::{Client, Kind, Rekor, Stack, TestIdp, Workspace, tools, verify};
+use sigstack_keys::PublicKey;
 
 const EMAIL: &str = "keys@example.test";
 const GITHUB: &str = "https://token.actions.githubusercontent.com";
@@ -268,36 +268,13 @@ fn check_all(
     })
 }
 
-/// The test's own GitHub Actions issuer (a P-256 key whose JWKS Fulcio reads from a file).
-struct Idp {
-    encoding: jsonwebtoken::EncodingKey,
-    jwk: Value,
-}
-
-impl Idp {
-    fn new() -> Self {
-        let signer = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("key");
-        let pem = signer.to_pkcs8_pem().expect("pem");
-        // A P-256 SPKI ends with the uncompressed point 04 || x || y.
-        let spki = signer.public_key_der();
-        let point = &spki[spki.len() - 64..];
-        Self {
-            encoding: jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).expect("key"),
-            jwk: json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "e2e",
-                        "x": URL_SAFE_NO_PAD.encode(&point[..32]),
-                        "y": URL_SAFE_NO_PAD.encode(&point[32..])}),
-        }
-    }
-
-    fn github_token(&self) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs();
-        let sha = "0123456789abcdef0123456789abcdef01234567";
-        let workflow = "acme/app/.github/workflows/release.yml@refs/tags/v1.0.0";
-        let claims = json!({
-            "iss": GITHUB, "aud": "sigstore", "iat": now, "nbf": now, "exp": now + 600,
+/// A GitHub Actions token for `acme/app`'s release workflow, from the test's issuer.
+fn github_token(idp: &TestIdp) -> String {
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let workflow = "acme/app/.github/workflows/release.yml@refs/tags/v1.0.0";
+    idp.token(
+        GITHUB,
+        json!({
             "sub": "repo:acme/app:ref:refs/tags/v1.0.0",
             "repository": "acme/app", "repository_owner": "acme", "repository_owner_id": "1234",
             "repository_id": "5678", "repository_visibility": "public",
@@ -306,11 +283,8 @@ impl Idp {
             "runner_environment": "github-hosted",
             "workflow_ref": workflow, "workflow_sha": sha,
             "job_workflow_ref": workflow, "job_workflow_sha": sha,
-        });
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some("e2e".into());
-        jsonwebtoken::encode(&header, &claims, &self.encoding).expect("jwt")
-    }
+        }),
+    )
 }
 
 /// `cosign verify-blob` with the GitHub workflow policy flags.
@@ -381,9 +355,9 @@ fn clients_verify_rsa_p384_and_p521_leaf_keys() {
 
     // A GitHub Actions workflow identity, RSA 3072 and P-384, Rekor v1, from a stack whose
     // Fulcio trusts the test's issuer (an operator configuration replaces the local issuer).
-    let idp = Idp::new();
+    let idp = TestIdp::new();
     let jwks = ws.path("jwks.json");
-    std::fs::write(&jwks, json!({"keys": [idp.jwk]}).to_string()).expect("jwks");
+    std::fs::write(&jwks, idp.jwks()).expect("jwks");
     let config = ws.path("fulcio.yaml");
     std::fs::write(
         &config,
@@ -395,7 +369,7 @@ fn clients_verify_rsa_p384_and_p521_leaf_keys() {
     )
     .expect("fulcio config");
     let stack = Stack::start_fresh_with(&["--fulcio-config".as_ref(), config.as_os_str()]);
-    let token = idp.github_token();
+    let token = github_token(&idp);
     let mut github = Vec::new();
     for key in [RSA_3072, P384] {
         let bundle = ws.path(&format!("github-{}.sigstore.json", key.cosign));

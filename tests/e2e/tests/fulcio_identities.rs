@@ -7,50 +7,12 @@
 
 use std::process::Command;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use sigstack_e2e::{Client, Kind, Rekor, Stack, Workspace, sign, sigstack_bin, tools, verify};
-use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer};
+use sigstack_e2e::{
+    Client, Kind, Rekor, Stack, TestIdp, Workspace, sign, sigstack_bin, tools, verify,
+};
 
 const EKS: &str = "https://oidc.eks.eu-west-1.amazonaws.com/id/B02C93B6A2D30341AD01E1B6D48164CB";
-
-struct Idp {
-    encoding: jsonwebtoken::EncodingKey,
-    jwk: Value,
-}
-
-impl Idp {
-    fn new() -> Self {
-        let signer = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("key");
-        let pem = signer.to_pkcs8_pem().expect("pem");
-        // The SPKI of a P-256 key ends with the 65-byte uncompressed point 04 || x || y.
-        let spki = signer.public_key_der();
-        let point = &spki[spki.len() - 64..];
-        Self {
-            encoding: jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).expect("key"),
-            jwk: json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "e2e",
-                        "x": URL_SAFE_NO_PAD.encode(&point[..32]),
-                        "y": URL_SAFE_NO_PAD.encode(&point[32..])}),
-        }
-    }
-
-    fn token(&self, iss: &str, claims: Value) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .expect("clock")
-            .as_secs();
-        let mut all = claims;
-        all["iss"] = iss.into();
-        all["aud"] = "sigstore".into();
-        all["iat"] = now.into();
-        all["nbf"] = now.into();
-        all["exp"] = (now + 600).into();
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some("e2e".into());
-        jsonwebtoken::encode(&header, &all, &self.encoding).expect("jwt")
-    }
-}
 
 fn github_claims() -> Value {
     json!({
@@ -115,9 +77,9 @@ fn issued(stack: &Stack, identity: &str) -> Vec<String> {
 #[test]
 fn operator_config_identities_sign_verify_and_are_listed() {
     let ws = Workspace::new();
-    let idp = Idp::new();
+    let idp = TestIdp::new();
     let jwks = ws.path("jwks.json");
-    std::fs::write(&jwks, json!({"keys": [idp.jwk]}).to_string()).expect("jwks");
+    std::fs::write(&jwks, idp.jwks()).expect("jwks");
     let config = ws.path("fulcio.yaml");
     std::fs::write(
         &config,

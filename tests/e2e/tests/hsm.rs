@@ -85,15 +85,22 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-#[test]
-fn every_service_signs_with_keys_on_a_softhsm_token() {
-    if !Path::new(MODULE).exists()
+/// Whether SoftHSM2 is missing (then the test is skipped, saying so).
+fn softhsm_missing() -> bool {
+    let missing = !Path::new(MODULE).exists()
         || Command::new("softhsm2-util")
             .arg("--version")
             .output()
-            .is_err()
-    {
+            .is_err();
+    if missing {
         eprintln!("SKIPPED: softhsm2 is not installed (apt-get install softhsm2)");
+    }
+    missing
+}
+
+#[test]
+fn every_service_signs_with_keys_on_a_softhsm_token() {
+    if softhsm_missing() {
         return;
     }
     let token = Token::create();
@@ -302,13 +309,7 @@ fn every_service_signs_with_keys_on_a_softhsm_token() {
 /// through PKCS#11; the repository publishes with that signature.
 #[test]
 fn a_quorum_member_signs_tuf_metadata_with_a_key_on_the_token() {
-    if !Path::new(MODULE).exists()
-        || Command::new("softhsm2-util")
-            .arg("--version")
-            .output()
-            .is_err()
-    {
-        eprintln!("SKIPPED: softhsm2 is not installed (apt-get install softhsm2)");
+    if softhsm_missing() {
         return;
     }
     let token = Token::create();
@@ -394,13 +395,7 @@ fn a_quorum_member_signs_tuf_metadata_with_a_key_on_the_token() {
 /// file and a missing certificate ID are refused at startup with the reason.
 #[test]
 fn fulcio_runs_from_upstream_pkcs11ca_settings() {
-    if !Path::new(MODULE).exists()
-        || Command::new("softhsm2-util")
-            .arg("--version")
-            .output()
-            .is_err()
-    {
-        eprintln!("SKIPPED: softhsm2 is not installed (apt-get install softhsm2)");
+    if softhsm_missing() {
         return;
     }
     let token = Token::create();
