@@ -178,6 +178,23 @@ impl Index {
             .map(|v| v.value()))
     }
 
+    /// The index of the entry with each of `identities`, in one read transaction.
+    pub(crate) fn lookup_many<'a>(
+        &self,
+        identities: impl Iterator<Item = &'a [u8; 32]>,
+    ) -> Result<Vec<Option<u64>>, StorageError> {
+        let txn = self.db.begin_read().map_err(err("begin read"))?;
+        let dedup = txn.open_table(DEDUP).map_err(err("open dedup"))?;
+        identities
+            .map(|identity| {
+                Ok(dedup
+                    .get(identity)
+                    .map_err(err("read dedup"))?
+                    .map(|v| v.value()))
+            })
+            .collect()
+    }
+
     /// Indices filed under `key` below `size`, ascending, at most `limit`.
     pub(crate) fn search(
         &self,

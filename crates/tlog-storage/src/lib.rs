@@ -380,9 +380,7 @@ impl EmbeddedLog {
         if self.inner.shared.failed.load(Ordering::SeqCst) {
             return Err(StorageError::Failed);
         }
-        if let Some(index) = self.lookup(&identity)? {
-            return Err(StorageError::Duplicate { index });
-        }
+        // Duplicates are found by the sequencer, which looks up a whole batch at once.
         let permit = Permit::try_acquire(&self.inner.shared, self.inner.config.max_pending)
             .ok_or(StorageError::Overloaded)?;
         let (reply, rx) = oneshot::channel();

@@ -157,15 +157,22 @@ impl Writer {
         let mut fresh: Vec<Request> = Vec::with_capacity(batch.len());
         let mut duplicates: Vec<(Request, u64)> = Vec::new();
         let mut in_batch: HashMap<[u8; 32], u64> = HashMap::new();
+        let committed = match self
+            .shared
+            .index
+            .lookup_many(batch.iter().map(|r| &r.identity))
         {
-            for r in batch {
-                let committed = match self.shared.index.lookup(&r.identity) {
-                    Ok(found) => found,
-                    Err(e) => {
-                        let _ = r.reply.send(Err(e));
-                        continue;
-                    }
-                };
+            Ok(found) => found,
+            Err(e) => {
+                let msg = e.to_string();
+                for r in batch {
+                    let _ = r.reply.send(Err(StorageError::Unavailable(msg.clone())));
+                }
+                return;
+            }
+        };
+        {
+            for (r, committed) in batch.into_iter().zip(committed) {
                 let existing = committed.or_else(|| in_batch.get(&r.identity).copied());
                 match existing {
                     Some(index) => duplicates.push((r, index)),
