@@ -39,7 +39,7 @@ mod schema;
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -174,6 +174,7 @@ impl PgDatabase {
             reachable: AtomicBool::new(true),
             outstanding: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            known_size: AtomicU64::new(0),
         });
         let log = PostgresLog {
             inner: Arc::new(Inner {
@@ -229,6 +230,9 @@ struct Shared {
     outstanding: AtomicUsize,
     /// Set by [`LogStore::close`].
     closed: AtomicBool,
+    /// The largest tree size this replica has seen committed. Trees only grow (a smaller one is
+    /// refused at open), so any size up to this one exists without asking the database.
+    known_size: AtomicU64,
 }
 
 impl Shared {
@@ -691,6 +695,7 @@ async fn commit(
         .await
         .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
+    shared.known_size.fetch_max(new_size, Ordering::SeqCst);
     let tree = TreeHead {
         size: new_size,
         root,
@@ -785,12 +790,26 @@ impl PostgresLog {
     }
 
     async fn head(&self) -> Result<TreeHead, StorageError> {
-        read_head(
+        let head = read_head(
             &mut *self.pool().acquire().await.map_err(db_err)?,
             self.log_id(),
             false,
         )
-        .await
+        .await?;
+        self.inner
+            .shared
+            .known_size
+            .fetch_max(head.size, Ordering::SeqCst);
+        Ok(head)
+    }
+
+    /// Refuse a tree size beyond the tree; sizes this replica has already seen committed need
+    /// no round trip (a proof for an entry just appended is the common case).
+    async fn check_size_exists(&self, size: u64) -> Result<(), StorageError> {
+        if size <= self.inner.shared.known_size.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        self.check_size(size).await.map(|_| ())
     }
 
     async fn check_size(&self, size: u64) -> Result<TreeHead, StorageError> {
@@ -936,7 +955,7 @@ impl LogStore for PostgresLog {
 
     async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StorageError> {
         let r = async {
-            self.check_size(size).await?;
+            self.check_size_exists(size).await?;
             if index >= size {
                 return Err(StorageError::InvalidRequest(format!(
                     "index {index} not below size {size}"
@@ -958,7 +977,7 @@ impl LogStore for PostgresLog {
             )));
         }
         let r = async {
-            self.check_size(new).await?;
+            self.check_size_exists(new).await?;
             with_hashes(self.pool(), self.log_id(), |r| {
                 merkle::consistency_proof(old, new, r)
             })
