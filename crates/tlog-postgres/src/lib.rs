@@ -58,12 +58,18 @@ use tokio::sync::{mpsc, oneshot};
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often an idle replica checks that the database answers (for `check_writable`).
 const PROBE_INTERVAL: Duration = Duration::from_secs(2);
-/// Server-side limits set on every connection: a sequencer that stops talking while holding a
-/// log's lock is aborted after this long, so another replica takes over.
-const SESSION_SETTINGS: [(&str, &str); 3] = [
+/// Settings of every connection:
+/// - server-side limits: a sequencer that stops talking while holding a log's lock is aborted
+///   after this long, so another replica takes over;
+/// - every statement planned for its actual parameters: the driver's statements are prepared
+///   once per connection, and a generic plan made while a log's tables were still small (a
+///   sequential scan for `identity = ANY($2)`) would otherwise stay cached until the next
+///   `ANALYZE`, making each batch's dedup lookup scan the whole table.
+const SESSION_SETTINGS: [(&str, &str); 4] = [
     ("idle_in_transaction_session_timeout", "5000"),
     ("lock_timeout", "15000"),
     ("statement_timeout", "30000"),
+    ("plan_cache_mode", "force_custom_plan"),
 ];
 
 /// A connection pool to the database holding the logs. Cheap to clone.
@@ -596,10 +602,12 @@ async fn commit(
 
     let sealed = seal_metadata(old.size, &fresh).await?;
 
-    // Stored hashes of the new entries, computed from the committed ones.
+    // Stored hashes of the new entries, computed from the committed ones, and each new entry's
+    // inclusion proof in the new tree (so that answering an append needs no further round trip).
     let base = merkle::stored_hash_count(old.size);
     let new_size = old.size + fresh.len() as u64;
-    let compute = |committed: &dyn HashReader| -> sigstack_tlog::Result<(Vec<Vec<Hash>>, Hash)> {
+    type Computed = (Vec<Vec<Hash>>, Hash, Vec<Vec<Hash>>);
+    let compute = |committed: &dyn HashReader| -> sigstack_tlog::Result<Computed> {
         let mut pending: Vec<Hash> = Vec::with_capacity(2 * fresh.len() + 64);
         let mut per_entry = Vec::with_capacity(fresh.len());
         for (i, e) in fresh.iter().enumerate() {
@@ -618,7 +626,10 @@ async fn commit(
             pending: &pending,
         };
         let root = merkle::tree_hash(new_size, &overlay)?;
-        Ok((per_entry, root))
+        let proofs = (old.size..new_size)
+            .map(|index| merkle::inclusion_proof(new_size, index, &overlay))
+            .collect::<sigstack_tlog::Result<Vec<_>>>()?;
+        Ok((per_entry, root, proofs))
     };
     let recorder = Recorder::default();
     compute(&recorder)?;
@@ -630,7 +641,8 @@ async fn commit(
         .filter(|&i| i < base)
         .collect();
     let fetched = fetch_hashes(&mut tx, log_id, &needed).await?;
-    let (per_entry, root) = compute(&fetched)?;
+    let (per_entry, root, proofs) = compute(&fetched)?;
+    let mut proofs = proofs.into_iter().map(Some);
 
     let mut idx = Vec::with_capacity(fresh.len());
     let mut entries = Vec::with_capacity(fresh.len());
@@ -703,7 +715,11 @@ async fn commit(
     Ok(slots
         .into_iter()
         .map(|s| match s {
-            Slot::Fresh(index) => Ok(Appended { index, tree }),
+            Slot::Fresh(index) => Ok(Appended {
+                index,
+                tree,
+                proof: proofs.next().flatten(),
+            }),
             Slot::Duplicate(index) => Err(StorageError::Duplicate { index }),
         })
         .collect())

@@ -38,6 +38,7 @@ pub async fn run_all(h: &dyn Harness) {
     duplicates_answer_the_first_index(h).await;
     metadata_and_search_keys(h).await;
     sealed_metadata_commits_to_the_index(h).await;
+    proofs_given_with_appends_verify(h).await;
     limits_write_nothing(h).await;
     proofs_and_bad_sizes(h).await;
     tiles_match_entries_and_hashes(h).await;
@@ -162,6 +163,45 @@ async fn sealed_metadata_commits_to_the_index(h: &dyn Harness) {
         first,
         "sealed metadata survives reopen"
     );
+    log.close().await;
+}
+
+/// A driver may hand back each entry's inclusion proof in its batch's tree; when it does, the
+/// proof verifies against that tree head and the leaf.
+async fn proofs_given_with_appends_verify(h: &dyn Harness) {
+    let log = h.fresh().await;
+    append_range(&log, 0, 5).await;
+    let tasks: Vec<_> = (100..160)
+        .map(|i| {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move { (i, log.append(new_entry(i)).await.expect("append")) })
+        })
+        .collect();
+    for t in tasks {
+        let (i, appended) = t.await.unwrap();
+        assert!(
+            appended.index < appended.tree.size,
+            "the batch's tree holds the entry"
+        );
+        if let Some(proof) = &appended.proof {
+            let leaf = leaf_hash(&new_entry(i).entry);
+            merkle::verify_inclusion(
+                appended.index,
+                appended.tree.size,
+                &leaf,
+                proof,
+                &appended.tree.root,
+            )
+            .unwrap_or_else(|e| panic!("proof given with entry {}: {e}", appended.index));
+            assert_eq!(
+                proof,
+                &log.inclusion_proof(appended.index, appended.tree.size)
+                    .await
+                    .unwrap(),
+                "the same proof as a read"
+            );
+        }
+    }
     log.close().await;
 }
 

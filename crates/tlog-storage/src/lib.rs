@@ -116,12 +116,16 @@ pub struct TreeHead {
 }
 
 /// The result of a successful [`EmbeddedLog::append`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Appended {
     /// The entry's index.
     pub index: u64,
     /// A committed tree head that includes the entry (the head of its batch).
     pub tree: TreeHead,
+    /// The entry's inclusion proof in `tree`, when the driver computed it with the batch (the
+    /// PostgreSQL driver does, saving a round trip per answer; the embedded one reads proofs
+    /// from local files and leaves this `None`).
+    pub proof: Option<Vec<Hash>>,
 }
 
 /// Storage errors. Services map them to HTTP statuses as noted per variant.

@@ -213,6 +213,7 @@ impl Writer {
                     let _ = r.reply.send(Ok(Appended {
                         index: first + i as u64,
                         tree: head,
+                        proof: None,
                     }));
                 }
                 for (r, index) in duplicates {

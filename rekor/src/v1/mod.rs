@@ -269,8 +269,16 @@ impl RekorV1State {
         );
         let head = self.inner.checkpoints.covering(appended.tree).await?;
         let set = seal.take(appended.index);
-        self.log_entry(appended.index, &entry.body, integrated_time, set, &head)
-            .await
+        // The storage may have computed the proof with the batch, in the batch's tree.
+        let proof = appended.proof.filter(|_| head.head == appended.tree);
+        self.log_entry(
+            appended.index,
+            &entry.body,
+            integrated_time,
+            Stored { set, proof },
+            &head,
+        )
+        .await
     }
 
     /// The entry at `index`, with a proof against the current tree.
@@ -284,7 +292,8 @@ impl RekorV1State {
         }
         let stored = self.inner.log.entry(index).await?;
         let (integrated_time, set) = parse_metadata(index, &stored.metadata)?;
-        self.log_entry(index, &stored.entry, integrated_time, set, &head)
+        let stored_parts = Stored { set, proof: None };
+        self.log_entry(index, &stored.entry, integrated_time, stored_parts, &head)
             .await
     }
 
@@ -468,17 +477,20 @@ impl RekorV1State {
     }
 
     /// Assemble the response for entry `index` with a proof against the published `signed`
-    /// head and its stored SET (signed now when there is none).
+    /// head (read now unless given) and its stored SET (signed now when there is none).
     async fn log_entry(
         &self,
         index: u64,
         body: &[u8],
         integrated_time: i64,
-        set: Option<Vec<u8>>,
+        Stored { set, proof }: Stored,
         signed: &SignedHead,
     ) -> Result<LogEntry, RekorError> {
         let head: TreeHead = signed.head;
-        let proof = self.inner.log.inclusion_proof(index, head.size).await?;
+        let proof = match proof {
+            Some(proof) => proof,
+            None => self.inner.log.inclusion_proof(index, head.size).await?,
+        };
         let body_b64 = b64(body);
         let set = match set {
             Some(set) => set,
@@ -511,6 +523,13 @@ impl RekorV1State {
             },
         })
     }
+}
+
+/// What the storage already holds or computed for an entry's answer: its SET, and its inclusion
+/// proof in the signed head's tree.
+struct Stored {
+    set: Option<Vec<u8>>,
+    proof: Option<Vec<Hash>>,
 }
 
 /// The `integratedTime` and, when stored, the SET of entry `index`, from its metadata.

@@ -223,11 +223,16 @@ impl RekorV2State {
         // Prove against the published checkpoint (it covers the entry: the entry is committed).
         let signed = self.inner.checkpoints.covering(appended.tree).await?;
         let head = signed.head;
-        let proof = self
-            .inner
-            .log
-            .inclusion_proof(appended.index, head.size)
-            .await?;
+        // The storage may have computed the proof with the batch, in the batch's tree.
+        let proof = match appended.proof.filter(|_| head == appended.tree) {
+            Some(proof) => proof,
+            None => {
+                self.inner
+                    .log
+                    .inclusion_proof(appended.index, head.size)
+                    .await?
+            }
+        };
         Ok(TransparencyLogEntry {
             log_index: appended.index.to_string(),
             log_id: LogId {
