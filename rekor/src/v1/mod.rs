@@ -275,7 +275,7 @@ impl RekorV1State {
             appended.index,
             &entry.body,
             integrated_time,
-            Stored { set, proof },
+            Precomputed { set, proof },
             &head,
         )
         .await
@@ -292,8 +292,8 @@ impl RekorV1State {
         }
         let stored = self.inner.log.entry(index).await?;
         let (integrated_time, set) = parse_metadata(index, &stored.metadata)?;
-        let stored_parts = Stored { set, proof: None };
-        self.log_entry(index, &stored.entry, integrated_time, stored_parts, &head)
+        let known = Precomputed { set, proof: None };
+        self.log_entry(index, &stored.entry, integrated_time, known, &head)
             .await
     }
 
@@ -483,7 +483,7 @@ impl RekorV1State {
         index: u64,
         body: &[u8],
         integrated_time: i64,
-        Stored { set, proof }: Stored,
+        Precomputed { set, proof }: Precomputed,
         signed: &SignedHead,
     ) -> Result<LogEntry, RekorError> {
         let head: TreeHead = signed.head;
@@ -527,7 +527,7 @@ impl RekorV1State {
 
 /// What the storage already holds or computed for an entry's answer: its SET, and its inclusion
 /// proof in the signed head's tree.
-struct Stored {
+struct Precomputed {
     set: Option<Vec<u8>>,
     proof: Option<Vec<Hash>>,
 }
