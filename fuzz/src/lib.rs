@@ -2,7 +2,9 @@
 //!
 //! Everything here is deterministic: keys are fixed PKCS#8 test keys (generated for this crate,
 //! never used anywhere else) and certificates use fixed serials and times, so a crashing input
-//! reproduces byte for byte. ECDSA signing in `sigstack-keys` is deterministic (RFC 6979).
+//! reproduces byte for byte. The test keys sign deterministically (RFC 6979 for ECDSA, as
+//! Ed25519 always does): the stack's own `FileSigner` draws a fresh ECDSA nonce per signature,
+//! which would make every run build different inputs.
 
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime};
@@ -40,8 +42,66 @@ MC4CAQAwBQYDK2VwBCIEILTqdEgZCGtsGQO4rHpurVUM+O+LphT7MjtquXVpweI4
 -----END PRIVATE KEY-----
 ";
 
+/// A fixed test key: `FileSigner` for its public key and algorithm, RustCrypto for
+/// deterministic signatures.
+struct FixedKey {
+    public: FileSigner,
+    private: PrivateKey,
+}
+
+enum PrivateKey {
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+    Ed25519(ed25519_dalek::SigningKey),
+}
+
+impl std::fmt::Debug for FixedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FixedKey(fuzz test key)")
+    }
+}
+
+impl Signer for FixedKey {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.public.algorithm()
+    }
+
+    fn public_key_der(&self) -> &[u8] {
+        self.public.public_key_der()
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, sigstack_keys::KeyError> {
+        use signature::Signer as _;
+        let failed = |e: signature::Error| sigstack_keys::KeyError::Signing(e.to_string());
+        Ok(match &self.private {
+            PrivateKey::P256(k) => {
+                let sig: p256::ecdsa::DerSignature = k.try_sign(message).map_err(failed)?;
+                sig.as_bytes().to_vec()
+            }
+            PrivateKey::P384(k) => {
+                let sig: p384::ecdsa::DerSignature = k.try_sign(message).map_err(failed)?;
+                sig.as_bytes().to_vec()
+            }
+            PrivateKey::Ed25519(k) => k.try_sign(message).map_err(failed)?.to_bytes().to_vec(),
+        })
+    }
+}
+
 fn load(pem: &str) -> Arc<dyn Signer> {
-    Arc::new(FileSigner::from_pkcs8_pem(pem).expect("fixed fuzz test key loads"))
+    use p256::pkcs8::DecodePrivateKey as _;
+    let public = FileSigner::from_pkcs8_pem(pem).expect("fixed fuzz test key loads");
+    let private = match public.algorithm() {
+        SignatureAlgorithm::EcdsaP256Sha256 => {
+            PrivateKey::P256(p256::ecdsa::SigningKey::from_pkcs8_pem(pem).expect("P-256 key"))
+        }
+        SignatureAlgorithm::EcdsaP384Sha384 => {
+            PrivateKey::P384(p384::ecdsa::SigningKey::from_pkcs8_pem(pem).expect("P-384 key"))
+        }
+        _ => PrivateKey::Ed25519(
+            ed25519_dalek::SigningKey::from_pkcs8_pem(pem).expect("Ed25519 key"),
+        ),
+    };
+    Arc::new(FixedKey { public, private })
 }
 
 static P256: LazyLock<Arc<dyn Signer>> = LazyLock::new(|| load(P256_PKCS8));
@@ -199,4 +259,26 @@ pub fn check_canonical_body(entry: &sigstack_rekor::kinds::CanonicalEntry) -> se
     assert_eq!(value["kind"], entry.kind, "body kind");
     assert_eq!(value["apiVersion"], entry.api_version, "body apiVersion");
     value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_keys_sign_the_same_bytes_every_time_and_verify() {
+        for alg in [
+            SignatureAlgorithm::EcdsaP256Sha256,
+            SignatureAlgorithm::EcdsaP384Sha384,
+            SignatureAlgorithm::Ed25519,
+        ] {
+            let key = signer(alg);
+            let sig = key.sign(b"fuzz input").expect("sign");
+            assert_eq!(key.sign(b"fuzz input").expect("sign"), sig, "{alg:?}");
+            key.public_key()
+                .expect("public key")
+                .verify(b"fuzz input", &sig)
+                .expect("verifies");
+        }
+    }
 }
