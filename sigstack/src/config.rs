@@ -509,7 +509,11 @@ impl StackConfig {
         if dangerously_mint_any_identity && !oidc_enabled {
             bail!("--dangerously-mint-any-identity needs the local OIDC issuer");
         }
-        let batch_max_size = file.log.batch_max_size.unwrap_or(256);
+        let log_defaults = sigstack_tlog_storage::LogConfig::default();
+        let batch_max_size = file
+            .log
+            .batch_max_size
+            .unwrap_or(log_defaults.batch_max_size);
         if batch_max_size == 0 {
             bail!("log.batch-max-size must be at least 1");
         }
@@ -626,7 +630,10 @@ impl StackConfig {
                     .transpose()?,
             },
             batch_max_size,
-            batch_max_age: std::time::Duration::from_millis(file.log.batch_max_age_ms.unwrap_or(0)),
+            batch_max_age: file
+                .log
+                .batch_max_age_ms
+                .map_or(log_defaults.batch_max_age, std::time::Duration::from_millis),
             server_limits,
             database_url,
         })

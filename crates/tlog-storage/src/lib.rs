@@ -81,8 +81,9 @@ pub const MAX_METADATA_SIZE: usize = 65535;
 pub struct LogConfig {
     /// Most entries committed in one batch (default 256).
     pub batch_max_size: usize,
-    /// Longest a batch waits for more entries after its first one arrives (default 50 ms).
-    /// Zero commits whatever is queued at once (group commit).
+    /// Longest a batch waits for more entries after its first one arrives. Zero (the default)
+    /// commits whatever is queued at once: group commit, where a batch takes what arrived while
+    /// the previous one was being made durable.
     pub batch_max_age: Duration,
     /// Largest entry accepted, in bytes (default and maximum 65535, the entry-bundle limit).
     pub max_entry_size: usize,
@@ -98,7 +99,7 @@ impl Default for LogConfig {
     fn default() -> Self {
         Self {
             batch_max_size: 256,
-            batch_max_age: Duration::from_millis(50),
+            batch_max_age: Duration::ZERO,
             max_entry_size: tiles::MAX_ENTRY_SIZE,
             max_pending: 4096,
             index_cache_bytes: 16 << 20,

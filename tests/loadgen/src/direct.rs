@@ -36,16 +36,6 @@ pub struct Plan {
     pub duration: Duration,
 }
 
-/// The storage settings `sigstack up` uses by default (`[log]` in the config file: a batch of
-/// at most 256 entries, committed as soon as the previous commit ends: group commit).
-fn stack_log_config() -> LogConfig {
-    LogConfig {
-        batch_max_size: 256,
-        batch_max_age: Duration::ZERO,
-        ..LogConfig::default()
-    }
-}
-
 /// The Rekor v1 log key, as `sigstack up` finds it without a configured key source: the key
 /// file, or a new P-256 key written there while the log is still empty.
 fn log_key(rekor_dir: &Path) -> anyhow::Result<FileSigner> {
@@ -72,7 +62,7 @@ async fn open_log(plan: &Plan) -> anyhow::Result<RekorV1State> {
         signer: Arc::new(signer),
         hostname: plan.hostname.clone(),
         metrics: sigstack_http::Metrics::new(),
-        log: stack_log_config(),
+        log: LogConfig::default(),
         clock: Arc::new(SystemClock),
     })
     .await;
