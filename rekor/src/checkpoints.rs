@@ -8,8 +8,9 @@
 
 use std::sync::Arc;
 
+use sigstack_tlog::merkle::Hash;
 use sigstack_tlog::{Checkpoint, NoteSigner, sign_checkpoint};
-use sigstack_tlog_storage::{LogStore, StorageError, StoredCheckpoint, TreeHead};
+use sigstack_tlog_storage::{Appended, LogStore, StorageError, StoredCheckpoint, TreeHead};
 
 use crate::error::RekorError;
 
@@ -96,6 +97,22 @@ impl PublishedCheckpoint {
         let signed = SignedHead { head, note };
         self.remember(&signed);
         Ok(signed)
+    }
+
+    /// The inclusion proof of an appended entry in `signed`'s tree: the one the storage computed
+    /// with the entry's batch when `signed` is that batch's tree, otherwise read from storage.
+    pub(crate) async fn proof_for(
+        &self,
+        appended: Appended,
+        signed: &SignedHead,
+    ) -> Result<Vec<Hash>, RekorError> {
+        match appended.proof {
+            Some(proof) if signed.head == appended.tree => Ok(proof),
+            _ => Ok(self
+                .store
+                .inclusion_proof(appended.index, signed.head.size)
+                .await?),
+        }
     }
 
     /// The signed head when it is `head`, or a newer one (which covers `head` too).

@@ -32,12 +32,20 @@ pub fn set_payload(
     }))
 }
 
-/// Sign a SET payload with the log key.
+/// Sign the SET of the given entry fields with the log key.
 ///
 /// # Errors
 /// [`KeyError::Signing`] when the key source fails.
-pub fn sign_set(signer: &dyn Signer, payload: &[u8]) -> Result<Vec<u8>, KeyError> {
-    signer.sign(payload)
+pub fn sign_set(
+    signer: &dyn Signer,
+    body_b64: &str,
+    integrated_time: i64,
+    log_id_hex: &str,
+    log_index: u64,
+) -> Result<Vec<u8>, KeyError> {
+    let payload = set_payload(body_b64, integrated_time, log_id_hex, log_index)
+        .map_err(|e| KeyError::Signing(e.to_string()))?;
+    signer.sign(&payload)
 }
 
 /// Verify a SET over the given entry fields.

@@ -642,7 +642,7 @@ async fn commit(
         .collect();
     let fetched = fetch_hashes(&mut tx, log_id, &needed).await?;
     let (per_entry, root, proofs) = compute(&fetched)?;
-    let mut proofs = proofs.into_iter().map(Some);
+    let mut proofs = proofs.into_iter();
 
     let mut idx = Vec::with_capacity(fresh.len());
     let mut entries = Vec::with_capacity(fresh.len());
@@ -718,7 +718,7 @@ async fn commit(
             Slot::Fresh(index) => Ok(Appended {
                 index,
                 tree,
-                proof: proofs.next().flatten(),
+                proof: proofs.next(),
             }),
             Slot::Duplicate(index) => Err(StorageError::Duplicate { index }),
         })

@@ -39,7 +39,7 @@ use crate::clock::Clock;
 use crate::error::RekorError;
 use crate::kinds::canonicalize_proposed_entry;
 use crate::kinds::encoding::b64;
-use crate::set::{set_payload, sign_set};
+use crate::set::sign_set;
 
 /// Most entries one `POST /api/v1/log/entries/retrieve` may ask for, over all three lists.
 pub const MAX_SEARCH_QUERIES: usize = 10;
@@ -267,12 +267,12 @@ impl RekorV1State {
             kind = entry.kind,
             "rekor v1 entry appended"
         );
+        let index = appended.index;
         let head = self.inner.checkpoints.covering(appended.tree).await?;
-        let set = seal.take(appended.index);
-        // The storage may have computed the proof with the batch, in the batch's tree.
-        let proof = appended.proof.filter(|_| head.head == appended.tree);
+        let set = seal.take(index);
+        let proof = Some(self.inner.checkpoints.proof_for(appended, &head).await?);
         self.log_entry(
-            appended.index,
+            index,
             &entry.body,
             integrated_time,
             Precomputed { set, proof },
@@ -495,12 +495,17 @@ impl RekorV1State {
         let set = match set {
             Some(set) => set,
             None => {
-                let payload =
-                    set_payload(&body_b64, integrated_time, &self.inner.log_id_hex, index)
-                        .map_err(|e| RekorError::Signing(e.to_string()))?;
-                let signer = Arc::clone(&self.inner.signer);
+                let (signer, log_id_hex) = (
+                    Arc::clone(&self.inner.signer),
+                    self.inner.log_id_hex.clone(),
+                );
+                let body_b64 = body_b64.clone();
                 // Signing may be an HSM round trip: off the async workers.
-                crate::error::blocking(move || Ok(sign_set(signer.as_ref(), &payload)?)).await?
+                crate::error::blocking(move || {
+                    let set = sign_set(&*signer, &body_b64, integrated_time, &log_id_hex, index)?;
+                    Ok(set)
+                })
+                .await?
             }
         };
         Ok(LogEntry {
@@ -567,9 +572,8 @@ impl SetSeal {
 impl SealMetadata for SetSeal {
     fn seal(&self, index: u64, entry: &[u8], metadata: &[u8]) -> Result<Vec<u8>, String> {
         let (time, _) = parse_metadata(index, metadata).map_err(|e| e.to_string())?;
-        let payload =
-            set_payload(&b64(entry), time, &self.log_id_hex, index).map_err(|e| e.to_string())?;
-        let set = sign_set(self.signer.as_ref(), &payload).map_err(|e| e.to_string())?;
+        let set = sign_set(&*self.signer, &b64(entry), time, &self.log_id_hex, index)
+            .map_err(|e| e.to_string())?;
         let mut sealed = metadata[..TIME_LEN].to_vec();
         sealed.extend_from_slice(&set);
         *self

@@ -221,20 +221,12 @@ impl RekorV2State {
         };
         tracing::debug!(index = appended.index, "rekor v2 entry appended");
         // Prove against the published checkpoint (it covers the entry: the entry is committed).
+        let index = appended.index;
         let signed = self.inner.checkpoints.covering(appended.tree).await?;
         let head = signed.head;
-        // The storage may have computed the proof with the batch, in the batch's tree.
-        let proof = match appended.proof.filter(|_| head == appended.tree) {
-            Some(proof) => proof,
-            None => {
-                self.inner
-                    .log
-                    .inclusion_proof(appended.index, head.size)
-                    .await?
-            }
-        };
+        let proof = self.inner.checkpoints.proof_for(appended, &signed).await?;
         Ok(TransparencyLogEntry {
-            log_index: appended.index.to_string(),
+            log_index: index.to_string(),
             log_id: LogId {
                 key_id: b64(&self.inner.log_id),
             },
@@ -243,7 +235,7 @@ impl RekorV2State {
                 version: entry.api_version.into(),
             },
             inclusion_proof: InclusionProof {
-                log_index: appended.index.to_string(),
+                log_index: index.to_string(),
                 root_hash: head.root.to_base64(),
                 tree_size: head.size.to_string(),
                 hashes: proof.iter().map(Hash::to_base64).collect(),
