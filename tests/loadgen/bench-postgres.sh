@@ -20,15 +20,10 @@ CONNS=${CONNS:-256}
 BASE=${DATABASE_BASE:-postgres://sigstack:sigstack@127.0.0.1:5432}
 DB=bench$(date +%s)
 psql_admin() { if [ -n "${PGADMIN:-}" ]; then $PGADMIN "$1"; else su postgres -c "psql -qtAc \"$1\""; fi; }
-rm -rf "$D"
 psql_admin "create database $DB owner sigstack"
-"$BIN/sigstack" up --data-dir "$D" --database-url "$BASE/$DB" --fulcio-port 17700 --ctlog-port 17701 \
-    --rekor-v1-port 17702 --rekor-v2-port 17703 --tsa-port 17704 --oidc-port 17705 >"$D.log" 2>&1 &
-PID=$!
-trap 'kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true' EXIT
-for _ in $(seq 200); do [ -f "$D/trust/ready" ] && break; sleep 0.1; done
-[ -f "$D/trust/ready" ] || { cat "$D.log"; exit 1; }
-export SIGSTACK_LOADGEN_TOKEN=$("$BIN/sigstack" token --data-dir "$D" --email loadgen@example.test)
+NICE_CMD=()
+. tests/loadgen/stack.sh
+start_stack "$D" --database-url "$BASE/$DB"
 LG="$BIN/sigstack-loadgen"
 ID=(--fulcio-url http://127.0.0.1:17700 --server-pid "$PID" --no-calibrate)
 echo "== database $DB; Rekor v1, closed loop, $CONNS connections"

@@ -16,16 +16,9 @@ cd "$(dirname "$0")/../.."
 CONNS=${CONNS:-256}
 BIN=target/release
 D=${1:-/tmp/sigstack-bench}
-rm -rf "$D"
 NICE_CMD=(); [ -n "${NICE:-}" ] && NICE_CMD=(nice -n "$NICE")
-"${NICE_CMD[@]}" "$BIN/sigstack" up --data-dir "$D" --fulcio-port 17700 --ctlog-port 17701 --rekor-v1-port 17702 \
-    --rekor-v2-port 17703 --tsa-port 17704 --oidc-port 17705 >"$D.log" 2>&1 &
-PID=$!
-trap 'kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do [ -f "$D/trust/ready" ] && break; sleep 0.1; done
-[ -f "$D/trust/ready" ] || { cat "$D.log"; exit 1; }
-TOKEN=$("$BIN/sigstack" token --data-dir "$D" --email loadgen@example.test)
-export SIGSTACK_LOADGEN_TOKEN=$TOKEN
+. tests/loadgen/stack.sh
+start_stack "$D"
 LG=("${NICE_CMD[@]}" "$BIN/sigstack-loadgen")
 ID=(--fulcio-url http://127.0.0.1:17700 --server-pid "$PID")
 V1=(--url http://127.0.0.1:17702 --api v1)
