@@ -642,3 +642,31 @@ fn conformance_client(client: Client) -> Command {
         other => panic!("{} has no conformance-style test client", other.name()),
     }
 }
+
+/// A key-signed hashedrekord `ProposedEntry` (Rekor v1) over `artifact`, for load and durability
+/// tests that submit entries directly.
+///
+/// # Panics
+/// If the key cannot sign.
+#[must_use]
+pub fn signed_hashedrekord(
+    signer: &dyn sigstack_keys::Signer,
+    artifact: &str,
+) -> serde_json::Value {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    let digest = sigstack_keys::sha256(artifact.as_bytes());
+    let signature = signer.sign(artifact.as_bytes()).expect("sign");
+    let pem = signer.public_key().expect("public key").to_pem();
+    serde_json::json!({
+        "apiVersion": "0.0.1",
+        "kind": "hashedrekord",
+        "spec": {
+            "signature": {
+                "content": STANDARD.encode(signature),
+                "publicKey": { "content": STANDARD.encode(pem) }
+            },
+            "data": { "hash": { "algorithm": "sha256", "value": hex::encode(digest) } }
+        }
+    })
+}

@@ -5,10 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use sigstack_e2e::Stack;
-use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer as _};
+use sigstack_keys::{FileSigner, SignatureAlgorithm};
 use sigstack_tlog::merkle::{Hash, verify_consistency};
 
 #[derive(Clone, Debug)]
@@ -20,28 +18,11 @@ struct Ack {
 
 fn hashedrekord(signer: &FileSigner, n: u64) -> serde_json::Value {
     let artifact = format!("durability artifact {n} {:?}", std::time::SystemTime::now());
-    let digest = sigstack_keys::sha256(artifact.as_bytes());
-    let signature = signer.sign(artifact.as_bytes()).expect("sign");
-    let pem = signer.public_key().expect("public key").to_pem();
-    serde_json::json!({
-        "apiVersion": "0.0.1",
-        "kind": "hashedrekord",
-        "spec": {
-            "signature": {
-                "content": STANDARD.encode(signature),
-                "publicKey": { "content": STANDARD.encode(pem) }
-            },
-            "data": { "hash": { "algorithm": "sha256", "value": hex::encode(digest) } }
-        }
-    })
+    sigstack_e2e::signed_hashedrekord(signer, &artifact)
 }
 
 fn hash32(hex_str: &str) -> Hash {
-    let bytes: [u8; 32] = hex::decode(hex_str)
-        .expect("hex")
-        .try_into()
-        .expect("32 bytes");
-    Hash(bytes)
+    Hash::from_hex(hex_str).expect("hex hash")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,10 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use sigstack_e2e::Stack;
-use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer as _};
+use sigstack_keys::{FileSigner, SignatureAlgorithm};
 use sigstack_tlog::merkle::{Hash, verify_consistency};
 
 #[derive(Clone, Debug)]
@@ -27,29 +25,12 @@ struct Ack {
 }
 
 fn hashedrekord(signer: &FileSigner, n: u64) -> serde_json::Value {
-    let artifact = format!("replica artifact {n} {:?}", SystemTime::now());
-    let digest = sigstack_keys::sha256(artifact.as_bytes());
-    let signature = signer.sign(artifact.as_bytes()).expect("sign");
-    let pem = signer.public_key().expect("public key").to_pem();
-    serde_json::json!({
-        "apiVersion": "0.0.1",
-        "kind": "hashedrekord",
-        "spec": {
-            "signature": {
-                "content": STANDARD.encode(signature),
-                "publicKey": { "content": STANDARD.encode(pem) }
-            },
-            "data": { "hash": { "algorithm": "sha256", "value": hex::encode(digest) } }
-        }
-    })
+    let artifact = format!("replica artifact {n} {:?}", std::time::SystemTime::now());
+    sigstack_e2e::signed_hashedrekord(signer, &artifact)
 }
 
 fn hash32(hex_str: &str) -> Hash {
-    let bytes: [u8; 32] = hex::decode(hex_str)
-        .expect("hex")
-        .try_into()
-        .expect("32 bytes");
-    Hash(bytes)
+    Hash::from_hex(hex_str).expect("hex hash")
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
