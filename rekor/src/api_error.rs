@@ -53,7 +53,8 @@ impl IntoResponse for ApiError {
                 | StorageError::Failed
                 | StorageError::Unavailable(_),
             )
-            | RekorError::KeyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            | RekorError::KeyUnavailable(_)
+            | RekorError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -120,6 +121,7 @@ mod tests {
                 RekorError::Storage(StorageError::Overloaded),
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
+            (RekorError::Busy, StatusCode::SERVICE_UNAVAILABLE),
             (
                 RekorError::Storage(StorageError::Closed),
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -54,6 +54,9 @@ pub enum RekorError {
     /// The log's signing key cannot be reached: its PKCS#11 token is missing or locked (503).
     #[error("the log's signing key is unavailable: {0}")]
     KeyUnavailable(String),
+    /// Too many entries are waiting for verification (503 with `Retry-After`).
+    #[error("too many requests are waiting for verification; retry later")]
+    Busy,
     /// Stored data is inconsistent (for example a missing integratedTime) (500).
     #[error("stored log data is inconsistent: {0}")]
     Inconsistent(String),
@@ -88,6 +91,19 @@ impl From<sigstack_keys::KeyError> for RekorError {
             sigstack_keys::KeyError::Unavailable(detail) => Self::KeyUnavailable(detail),
             e => Self::Signing(e.to_string()),
         }
+    }
+}
+
+/// Run `work`, the CPU-bound checks of a request (parsing and verifying what the client sent),
+/// on the process's CPU pool: off the async workers, one thread per core. A full queue is
+/// [`RekorError::Busy`].
+pub(crate) async fn verifying<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RekorError> + Send + 'static,
+) -> Result<T, RekorError> {
+    match sigstack_workpool::run(work).await {
+        Ok(result) => result,
+        Err(sigstack_workpool::PoolError::Busy) => Err(RekorError::Busy),
+        Err(e) => Err(RekorError::Signing(format!("verification task: {e}"))),
     }
 }
 

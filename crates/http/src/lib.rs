@@ -55,21 +55,38 @@ where
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| json_error(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))
+    }
+}
+
+/// The bytes of a request body declared as JSON, not yet parsed: for handlers that parse it off
+/// the async workers. Rejections as for [`JsonBody`] (415, 413).
+#[derive(Debug, Clone)]
+pub struct JsonBytes(pub axum::body::Bytes);
+
+impl<S> FromRequest<S> for JsonBytes
+where
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
             return Err(json_error(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "expected Content-Type: application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
+        axum::body::Bytes::from_request(req, state)
             .await
+            .map(JsonBytes)
             .map_err(|rejection| {
                 let status = rejection.status();
                 json_error(status, rejection.body_text())
-            })?;
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| json_error(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))
+            })
     }
 }
 

@@ -251,6 +251,7 @@ pub(crate) fn recover(
     let reader = FileHashes {
         file: files.hashes.as_ref(),
         count: stored_hash_count(state.size),
+        upper: None,
     };
     let root = merkle::tree_hash(state.size, &reader)
         .map_err(|e| StorageError::Corrupt(format!("reading stored hashes: {e}")))?;
@@ -341,14 +342,62 @@ pub(crate) fn read_u64_at(file: &dyn StorageFile, offset: u64) -> std::io::Resul
     Ok(u64::from_be_bytes(b))
 }
 
-/// Stored hashes read positionally from hashes.dat, limited to the first `count`.
+/// Stored hashes read positionally from hashes.dat, limited to the first `count`, through the
+/// in-memory copy of the tree's upper levels when one is given.
 pub(crate) struct FileHashes<'a> {
     pub file: &'a dyn StorageFile,
     pub count: u64,
+    pub upper: Option<&'a UpperHashes>,
 }
 
 /// Requests whose indexes are at most this many hashes apart share one read.
 const COALESCE_GAP: u64 = 64;
+
+/// Most hashes [`UpperHashes`] keeps (8 MiB of hash data).
+const UPPER_HASHES_MAX: usize = 1 << 18;
+/// The lowest level [`UpperHashes`] keeps, whatever the tree's size.
+const UPPER_LEVEL_MIN: u32 = 10;
+
+/// The stored hashes of the tree's upper levels (complete subtrees of at least 2^10 leaves), kept
+/// in memory as they are read. Every inclusion or consistency proof needs one hash per level,
+/// and those of the upper levels sit far apart in hashes.dat, so without this each proof costs
+/// one positional read per upper level. Stored hashes never change once written, so nothing is
+/// ever invalidated. Bounded: the lowest kept level rises with the tree so that every node of
+/// the kept levels fits in [`UPPER_HASHES_MAX`] (about 20,000 hashes, 0.6 MiB, at 10 million
+/// leaves); when the bound is reached anyway (levels kept earlier at a smaller size), the copy
+/// is dropped and refills.
+#[derive(Debug, Default)]
+pub(crate) struct UpperHashes {
+    hashes: parking_lot::RwLock<std::collections::HashMap<u64, Hash>>,
+}
+
+impl UpperHashes {
+    /// The lowest level kept for a tree with `count` stored hashes (about 2 per leaf): the
+    /// levels from it up hold at most half of [`UPPER_HASHES_MAX`] nodes.
+    fn lowest_level(count: u64) -> u32 {
+        let mut level = UPPER_LEVEL_MIN;
+        while count >> level > (UPPER_HASHES_MAX as u64) / 2 {
+            level += 1;
+        }
+        level
+    }
+
+    fn keep(&self, count: u64, found: &[(u64, Hash)]) {
+        let lowest = Self::lowest_level(count);
+        let keep: Vec<&(u64, Hash)> = found
+            .iter()
+            .filter(|(index, _)| merkle::split_stored_hash_index(*index).0 >= lowest)
+            .collect();
+        if keep.is_empty() {
+            return;
+        }
+        let mut hashes = self.hashes.write();
+        if hashes.len() + keep.len() > UPPER_HASHES_MAX {
+            hashes.clear();
+        }
+        hashes.extend(keep.into_iter().copied());
+    }
+}
 
 impl HashReader for FileHashes<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> TlogResult<Vec<Hash>> {
@@ -358,11 +407,24 @@ impl HashReader for FileHashes<'_> {
                 self.count
             )));
         }
-        let mut sorted: Vec<u64> = indexes.to_vec();
+        let mut found: std::collections::HashMap<u64, Hash> =
+            std::collections::HashMap::with_capacity(indexes.len());
+        if let Some(upper) = self.upper {
+            let cached = upper.hashes.read();
+            found.extend(
+                indexes
+                    .iter()
+                    .filter_map(|i| cached.get(i).map(|h| (*i, *h))),
+            );
+        }
+        let mut sorted: Vec<u64> = indexes
+            .iter()
+            .copied()
+            .filter(|i| !found.contains_key(i))
+            .collect();
         sorted.sort_unstable();
         sorted.dedup();
-        let mut found: std::collections::HashMap<u64, Hash> =
-            std::collections::HashMap::with_capacity(sorted.len());
+        let mut read = Vec::with_capacity(sorted.len());
         let mut i = 0;
         while i < sorted.len() {
             let start = sorted[i];
@@ -380,10 +442,14 @@ impl HashReader for FileHashes<'_> {
                 .map_err(|e| TlogError::HashRead(format!("hashes.dat: {e}")))?;
             for &idx in &sorted[i..j] {
                 let at = usize::try_from(idx - start).unwrap_or(0) * 32;
-                found.insert(idx, Hash::from_slice(&buf[at..at + 32])?);
+                read.push((idx, Hash::from_slice(&buf[at..at + 32])?));
             }
             i = j;
         }
+        if let Some(upper) = self.upper {
+            upper.keep(self.count, &read);
+        }
+        found.extend(read);
         indexes
             .iter()
             .map(|i| {
@@ -393,5 +459,86 @@ impl HashReader for FileHashes<'_> {
                     .ok_or_else(|| TlogError::HashRead("missing hash".into()))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::simulated::SimulatedDisk;
+
+    /// hashes.dat of a tree of `size` leaves, on a simulated disk.
+    fn stored_hashes(size: u64) -> Arc<dyn StorageFile> {
+        let mut hashes: Vec<Hash> = Vec::new();
+        for n in 0..size {
+            struct Mem<'a>(&'a [Hash]);
+            impl HashReader for Mem<'_> {
+                fn read_hashes(&self, indexes: &[u64]) -> TlogResult<Vec<Hash>> {
+                    Ok(indexes.iter().map(|&i| self.0[i as usize]).collect())
+                }
+            }
+            let new = merkle::stored_hashes_for_record(n, &n.to_be_bytes(), &Mem(&hashes)).unwrap();
+            hashes.extend(new);
+        }
+        let disk = SimulatedDisk::new();
+        disk.create_dir_all(Path::new("/d")).unwrap();
+        let file = disk.open(Path::new("/d/hashes.dat")).unwrap();
+        let bytes: Vec<u8> = hashes.iter().flat_map(|h| h.0).collect();
+        file.write_all_at(&bytes, 0).unwrap();
+        file
+    }
+
+    #[test]
+    fn upper_levels_are_kept_in_memory_and_give_the_same_proofs() {
+        let size = 5000;
+        let file = stored_hashes(size);
+        let count = stored_hash_count(size);
+        let plain = FileHashes {
+            file: file.as_ref(),
+            count,
+            upper: None,
+        };
+        let upper = UpperHashes::default();
+        let cached = FileHashes {
+            file: file.as_ref(),
+            count,
+            upper: Some(&upper),
+        };
+        let root = merkle::tree_hash(size, &plain).unwrap();
+        for index in [0, 1, 1023, 1024, 2047, 4096, 4999] {
+            let want = merkle::inclusion_proof(size, index, &plain).unwrap();
+            // Twice: the first read fills the copy, the second is answered from it.
+            for _ in 0..2 {
+                let got = merkle::inclusion_proof(size, index, &cached).unwrap();
+                assert_eq!(got, want, "proof of {index}");
+                merkle::verify_inclusion(
+                    index,
+                    size,
+                    &merkle::leaf_hash(&index.to_be_bytes()),
+                    &got,
+                    &root,
+                )
+                .unwrap();
+            }
+        }
+        let kept = upper.hashes.read();
+        assert!(!kept.is_empty(), "upper-level hashes were kept");
+        for &index in kept.keys() {
+            let (level, _) = merkle::split_stored_hash_index(index);
+            assert!(
+                level >= UPPER_LEVEL_MIN,
+                "hash {index} of level {level} kept"
+            );
+        }
+    }
+
+    #[test]
+    fn the_kept_levels_rise_with_the_tree_so_the_copy_stays_bounded() {
+        assert_eq!(UpperHashes::lowest_level(2 * 10_000_000), UPPER_LEVEL_MIN);
+        let huge = 2 * 10_000_000_000_u64;
+        let lowest = UpperHashes::lowest_level(huge);
+        assert!(huge >> lowest <= UPPER_HASHES_MAX as u64 / 2);
+        assert!(lowest > UPPER_LEVEL_MIN);
     }
 }

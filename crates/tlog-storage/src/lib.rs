@@ -90,7 +90,7 @@ pub struct LogConfig {
     /// Most appends outstanding (queued, batching or being committed) before further appends
     /// fail with [`StorageError::Overloaded`] (default 4096).
     pub max_pending: usize,
-    /// Page cache of the on-disk index, in bytes (default 16 MiB): the log's memory does not
+    /// Page cache of the on-disk index, in bytes (default 32 MiB): the log's memory does not
     /// grow with its size.
     pub index_cache_bytes: usize,
 }
@@ -102,7 +102,7 @@ impl Default for LogConfig {
             batch_max_age: Duration::ZERO,
             max_entry_size: tiles::MAX_ENTRY_SIZE,
             max_pending: 4096,
-            index_cache_bytes: 16 << 20,
+            index_cache_bytes: 32 << 20,
         }
     }
 }
@@ -198,6 +198,8 @@ pub(crate) struct Shared {
     pub failed: AtomicBool,
     /// Appends accepted but not yet answered (queued, batching or committing).
     pub outstanding: AtomicUsize,
+    /// The upper levels of the committed tree's stored hashes, in memory.
+    pub upper_hashes: disk::UpperHashes,
 }
 
 /// Which per-entry byte string to read.
@@ -297,6 +299,7 @@ impl EmbeddedLog {
             checkpoint: parking_lot::Mutex::new(checkpoint),
             failed: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
+            upper_hashes: disk::UpperHashes::default(),
         });
         let (tx, rx) = std::sync::mpsc::sync_channel(config.max_pending);
         let writer = Writer {
@@ -467,8 +470,9 @@ impl EmbeddedLog {
     /// As [`LogStore::entries`].
     pub fn entries(&self, start: u64, count: u64) -> Result<Vec<StoredEntry>, StorageError> {
         check_range(start, count, self.tree_head().size)?;
-        let entries = self.read_records(Column::Entry, start, count)?;
-        let metadata = self.read_records(Column::Metadata, start, count)?;
+        let idx = self.read_index_records(start, count)?;
+        let entries = self.read_records(&idx, Column::Entry, start, count)?;
+        let metadata = self.read_records(&idx, Column::Metadata, start, count)?;
         Ok(entries
             .into_iter()
             .zip(metadata)
@@ -504,20 +508,37 @@ impl EmbeddedLog {
                 "metadata of entry {index} (tree size {size})"
             )));
         }
-        let mut records = self.read_records(Column::Metadata, index, 1)?;
+        let idx = self.read_index_records(index, 1)?;
+        let mut records = self.read_records(&idx, Column::Metadata, index, 1)?;
         records
             .pop()
             .ok_or_else(|| StorageError::Corrupt("metadata read came back empty".into()))
     }
 
     fn read_entries(&self, start: u64, count: u64) -> Result<Vec<Vec<u8>>, StorageError> {
-        self.read_records(Column::Entry, start, count)
+        let idx = self.read_index_records(start, count)?;
+        self.read_records(&idx, Column::Entry, start, count)
+    }
+
+    /// The entries.idx records that bound `count` committed records starting at `start`:
+    /// records start-1 (the first start offset; none at the beginning) ..= start+count-1.
+    fn read_index_records(&self, start: u64, count: u64) -> Result<Vec<u8>, StorageError> {
+        let first_record = start.saturating_sub(1);
+        let records = count + u64::from(start > 0);
+        let mut idx = vec![0u8; usize::try_from(records * INDEX_RECORD).unwrap_or(0)];
+        self.inner
+            .readers
+            .index
+            .read_exact_at(&mut idx, first_record * INDEX_RECORD)
+            .map_err(io_err("read entries.idx"))?;
+        Ok(idx)
     }
 
     /// Read `count` committed records of one column starting at `start` (the caller checked
-    /// the range).
+    /// the range), bounded by `idx` from [`Self::read_index_records`].
     fn read_records(
         &self,
+        idx: &[u8],
         column: Column,
         start: u64,
         count: u64,
@@ -529,13 +550,6 @@ impl EmbeddedLog {
         };
         let n = usize::try_from(count)
             .map_err(|_| StorageError::InvalidRequest("range too large".into()))?;
-        // Index records start-1 (for the first start offset, 0 at the beginning) ..= start+count-1.
-        let first_record = start.saturating_sub(1);
-        let records = count + u64::from(start > 0);
-        let mut idx = vec![0u8; usize::try_from(records * INDEX_RECORD).unwrap_or(0)];
-        r.index
-            .read_exact_at(&mut idx, first_record * INDEX_RECORD)
-            .map_err(io_err("read entries.idx"))?;
         let mut offsets: Vec<u64> = idx
             .chunks_exact(INDEX_RECORD as usize)
             .map(|c| {
@@ -583,6 +597,7 @@ impl EmbeddedLog {
         FileHashes {
             file: self.inner.readers.hashes.as_ref(),
             count: stored_hash_count(size),
+            upper: Some(&self.inner.shared.upper_hashes),
         }
     }
 

@@ -271,6 +271,7 @@ impl Writer {
                 disk: FileHashes {
                     file: self.files.hashes.as_ref(),
                     count: base,
+                    upper: Some(&self.shared.upper_hashes),
                 },
                 base,
                 pending: &pending,
@@ -284,6 +285,7 @@ impl Writer {
             disk: FileHashes {
                 file: self.files.hashes.as_ref(),
                 count: base,
+                upper: Some(&self.shared.upper_hashes),
             },
             base,
             pending: &pending,

@@ -7,7 +7,10 @@ use super::EntryError;
 
 /// Standard padded base64 (Go `strfmt.Base64` / `encoding/base64.StdEncoding`, what Rekor v1's
 /// `format: byte` fields use).
-pub(crate) fn b64_std(field: &'static str, unverified: &str) -> Result<Vec<u8>, EntryError> {
+pub(crate) fn b64_std(
+    field: &'static str,
+    unverified: impl AsRef<[u8]>,
+) -> Result<Vec<u8>, EntryError> {
     STANDARD
         .decode(unverified)
         .map_err(|_| EntryError::Encoding {

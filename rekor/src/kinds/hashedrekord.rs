@@ -78,8 +78,16 @@ pub struct HashV001 {
 /// Any [`EntryError`]; in particular [`EntryError::InvalidSignature`] when the signature does not
 /// verify over the digest.
 pub fn canonicalize(unverified_spec: Value) -> Result<CanonicalEntry, EntryError> {
-    let unverified: HashedRekordV001Spec =
-        serde_json::from_value(unverified_spec).map_err(malformed("hashedrekord spec"))?;
+    canonicalize_spec(
+        serde_json::from_value(unverified_spec).map_err(malformed("hashedrekord spec"))?,
+    )
+}
+
+/// [`canonicalize`] for a spec already parsed into its schema's type.
+///
+/// # Errors
+/// As [`canonicalize`].
+pub fn canonicalize_spec(unverified: HashedRekordV001Spec) -> Result<CanonicalEntry, EntryError> {
     let unverified_sig = b64_std("spec.signature.content", &unverified.signature.content)?;
     if unverified_sig.is_empty() {
         return Err(EntryError::Malformed("missing signature".into()));

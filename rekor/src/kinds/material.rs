@@ -151,7 +151,7 @@ pub(crate) fn decode_single_pem(text: &str) -> Result<(&str, Vec<u8>), EntryErro
     if body.contains(':') {
         return Err(bad("PEM headers are not supported"));
     }
-    let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let b64: Vec<u8> = body.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let der = b64_std("PEM body", &b64).map_err(|_| bad("body is not base64"))?;
     if der.is_empty() {
         return Err(bad("empty body"));

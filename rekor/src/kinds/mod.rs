@@ -29,6 +29,7 @@ pub mod v2;
 
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::jcs::{JcsError, canonical_json};
 
@@ -126,14 +127,24 @@ struct ProposedEntry {
     spec: Value,
 }
 
+/// A [`ProposedEntry`] as sent, its `spec` left as JSON text until the kind says which schema
+/// to parse it with (so the common kind goes from bytes to its typed spec in one step).
+#[derive(Debug, Deserialize)]
+struct ProposedEntryText<'a> {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    #[serde(borrow)]
+    spec: &'a RawValue,
+}
+
 /// Verify a Rekor v1 `ProposedEntry` and return its canonical body.
 ///
 /// # Errors
 /// [`EntryError::UnsupportedKind`] for kinds other than hashedrekord 0.0.1, dsse 0.0.1 and
 /// intoto 0.0.2; any other [`EntryError`] when the entry is malformed or does not verify.
 pub fn canonicalize_proposed_entry(unverified: &Value) -> Result<CanonicalEntry, EntryError> {
-    let unverified = ProposedEntry::deserialize(unverified)
-        .map_err(|e| EntryError::Malformed(format!("not a ProposedEntry: {e}")))?;
+    let unverified = ProposedEntry::deserialize(unverified).map_err(not_a_proposed_entry)?;
     match (unverified.kind.as_str(), unverified.api_version.as_str()) {
         ("hashedrekord", "0.0.1") => hashedrekord::canonicalize(unverified.spec),
         ("dsse", "0.0.1") => dsse_v001::canonicalize(unverified.spec),
@@ -143,6 +154,32 @@ pub fn canonicalize_proposed_entry(unverified: &Value) -> Result<CanonicalEntry,
             version: unverified.api_version,
         }),
     }
+}
+
+/// [`canonicalize_proposed_entry`] for a request body as received (JSON bytes), without
+/// building a JSON tree of the whole request first.
+///
+/// # Errors
+/// As [`canonicalize_proposed_entry`]; [`EntryError::Malformed`] for bytes that are not JSON.
+pub fn canonicalize_proposed_entry_json(unverified: &[u8]) -> Result<CanonicalEntry, EntryError> {
+    let unverified: ProposedEntryText<'_> =
+        serde_json::from_slice(unverified).map_err(not_a_proposed_entry)?;
+    let spec = || serde_json::from_str::<Value>(unverified.spec.get()).map_err(malformed("spec"));
+    match (unverified.kind.as_str(), unverified.api_version.as_str()) {
+        ("hashedrekord", "0.0.1") => hashedrekord::canonicalize_spec(
+            serde_json::from_str(unverified.spec.get()).map_err(malformed("hashedrekord spec"))?,
+        ),
+        ("dsse", "0.0.1") => dsse_v001::canonicalize(spec()?),
+        ("intoto", "0.0.2") => intoto_v002::canonicalize(spec()?),
+        _ => Err(EntryError::UnsupportedKind {
+            kind: unverified.kind,
+            version: unverified.api_version,
+        }),
+    }
+}
+
+fn not_a_proposed_entry(e: serde_json::Error) -> EntryError {
+    EntryError::Malformed(format!("not a ProposedEntry: {e}"))
 }
 
 fn malformed(context: &str) -> impl FnOnce(serde_json::Error) -> EntryError + '_ {

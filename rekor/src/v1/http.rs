@@ -8,8 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::Value;
-use sigstack_http::{JsonBody, observe};
+use sigstack_http::{JsonBody, JsonBytes, observe};
 
 use super::RekorV1State;
 use super::search::SearchIndex;
@@ -46,9 +45,12 @@ pub fn v1_router(state: RekorV1State) -> Router {
 /// `POST /api/v1/log/entries`: verify and log a `ProposedEntry`; 201 with `ETag` and `Location`.
 async fn create_log_entry(
     State(state): State<RekorV1State>,
-    JsonBody(unverified): JsonBody<Value>,
+    JsonBytes(unverified): JsonBytes,
 ) -> Result<Response, ApiError> {
-    let entry = state.create_entry(unverified).await.map_err(ApiError::v1)?;
+    let entry = state
+        .create_entry(unverified.to_vec())
+        .await
+        .map_err(ApiError::v1)?;
     let location = format!("/api/v1/log/entries/{}", entry.entry_id);
     let mut response = (StatusCode::CREATED, Json(&entry)).into_response();
     for (name, value) in [

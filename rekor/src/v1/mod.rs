@@ -21,7 +21,6 @@ pub mod wire;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::Value;
 use sigstack_http::Metrics;
 use sigstack_keys::{Signer, pem_encode, sha256};
 use sigstack_tlog::merkle::{Hash, leaf_hash};
@@ -37,8 +36,8 @@ use self::wire::{
 use crate::checkpoints::{PublishedCheckpoint, SignedHead};
 use crate::clock::Clock;
 use crate::error::RekorError;
-use crate::kinds::canonicalize_proposed_entry;
 use crate::kinds::encoding::b64;
+use crate::kinds::{canonicalize_proposed_entry, canonicalize_proposed_entry_json};
 use crate::set::sign_set;
 
 /// Most entries one `POST /api/v1/log/entries/retrieve` may ask for, over all three lists.
@@ -167,7 +166,7 @@ impl RekorV1State {
                 "data": { "hash": { "algorithm": "sha256", "value": hex::encode(sha256(statement.as_bytes())) } },
             },
         });
-        let entry = self.create_entry(proposed).await?;
+        let entry = self.create_entry(proposed.to_string().into_bytes()).await?;
         Ok(Some(entry.entry.log_index))
     }
 
@@ -212,33 +211,35 @@ impl RekorV1State {
         &self.inner.metrics
     }
 
-    /// Verify a `ProposedEntry`, append its canonical body and return the new entry with its
+    /// Verify a `ProposedEntry` (the JSON bytes of a request body), append its canonical body and return the new entry with its
     /// SET, inclusion proof and checkpoint. Nothing is written unless the entry verifies.
     ///
     /// # Errors
     /// [`RekorError::InvalidEntry`], [`RekorError::Duplicate`], [`RekorError::EntryTooLarge`],
     /// [`RekorError::Storage`] or [`RekorError::Signing`].
-    pub async fn create_entry(&self, unverified: Value) -> Result<LogEntry, RekorError> {
+    pub async fn create_entry(&self, unverified: Vec<u8>) -> Result<LogEntry, RekorError> {
         // Signature checks are CPU work: off the async workers, with the rest of the entry's
         // parsing (its search keys re-read the canonical body and certificate).
-        let (entry, index_keys) = tokio::task::spawn_blocking(move || {
-            let entry = canonicalize_proposed_entry(&unverified)?;
+        let (entry, index_keys, body_b64, leaf) = crate::error::verifying(move || {
+            let entry = canonicalize_proposed_entry_json(&unverified)?;
             let keys = search::index_keys(&entry.body, &entry.subject_digests);
-            Ok::<_, RekorError>((entry, keys))
+            // Both the SET and the answer carry the body in base64; the leaf hash names it.
+            let body_b64 = b64(&entry.body);
+            let leaf = leaf_hash(&entry.body);
+            Ok((entry, keys, body_b64, leaf))
         })
-        .await
-        .map_err(|e| RekorError::Signing(format!("verification task: {e}")))??;
+        .await?;
         if entry.body.len() > self.inner.max_entry_size {
             return Err(RekorError::EntryTooLarge {
                 size: entry.body.len(),
                 max: self.inner.max_entry_size,
             });
         }
-        let leaf = leaf_hash(&entry.body);
         let integrated_time = self.inner.clock.unix_seconds();
         let seal = Arc::new(SetSeal {
             signer: Arc::clone(&self.inner.signer),
             log_id_hex: self.inner.log_id_hex.clone(),
+            body_b64,
             set: std::sync::Mutex::new(None),
         });
         let appended = match self
@@ -271,14 +272,14 @@ impl RekorV1State {
         let head = self.inner.checkpoints.covering(appended.tree).await?;
         let set = seal.take(index);
         let proof = Some(self.inner.checkpoints.proof_for(appended, &head).await?);
-        self.log_entry(
-            index,
-            &entry.body,
-            integrated_time,
-            Precomputed { set, proof },
-            &head,
-        )
-        .await
+        let known = Precomputed {
+            set,
+            proof,
+            body_b64: Some(seal.body_b64.clone()),
+            leaf: Some(leaf),
+        };
+        self.log_entry(index, &entry.body, integrated_time, known, &head)
+            .await
     }
 
     /// The entry at `index`, with a proof against the current tree.
@@ -292,7 +293,10 @@ impl RekorV1State {
         }
         let stored = self.inner.log.entry(index).await?;
         let (integrated_time, set) = parse_metadata(index, &stored.metadata)?;
-        let known = Precomputed { set, proof: None };
+        let known = Precomputed {
+            set,
+            ..Precomputed::default()
+        };
         self.log_entry(index, &stored.entry, integrated_time, known, &head)
             .await
     }
@@ -334,14 +338,13 @@ impl RekorV1State {
         if !query.entries.is_empty() {
             // Verification is CPU work: off the async workers, all entries in one hop.
             let proposed = query.entries.clone();
-            let bodies = tokio::task::spawn_blocking(move || {
+            let bodies = crate::error::verifying(move || {
                 proposed
                     .iter()
                     .map(|p| Ok(leaf_hash(&canonicalize_proposed_entry(p)?.body)))
                     .collect::<Result<Vec<Hash>, RekorError>>()
             })
-            .await
-            .map_err(|e| RekorError::Signing(format!("verification task: {e}")))??;
+            .await?;
             leaves.extend(bodies);
         }
         let mut out = Vec::new();
@@ -483,7 +486,12 @@ impl RekorV1State {
         index: u64,
         body: &[u8],
         integrated_time: i64,
-        Precomputed { set, proof }: Precomputed,
+        Precomputed {
+            set,
+            proof,
+            body_b64,
+            leaf,
+        }: Precomputed,
         signed: &SignedHead,
     ) -> Result<LogEntry, RekorError> {
         let head: TreeHead = signed.head;
@@ -491,7 +499,7 @@ impl RekorV1State {
             Some(proof) => proof,
             None => self.inner.log.inclusion_proof(index, head.size).await?,
         };
-        let body_b64 = b64(body);
+        let body_b64 = body_b64.unwrap_or_else(|| b64(body));
         let set = match set {
             Some(set) => set,
             None => {
@@ -509,7 +517,7 @@ impl RekorV1State {
             }
         };
         Ok(LogEntry {
-            entry_id: self.entry_id(&leaf_hash(body)),
+            entry_id: self.entry_id(&leaf.unwrap_or_else(|| leaf_hash(body))),
             entry: LogEntryAnon {
                 body: body_b64,
                 integrated_time,
@@ -530,11 +538,15 @@ impl RekorV1State {
     }
 }
 
-/// What the storage already holds or computed for an entry's answer: its SET, and its inclusion
-/// proof in the signed head's tree.
+/// What is already known of an entry's answer: its SET (stored), its inclusion proof in the
+/// signed head's tree (from the append), its body in base64 and its leaf hash (from
+/// verification). Whatever is missing is computed for the answer.
+#[derive(Default)]
 struct Precomputed {
     set: Option<Vec<u8>>,
     proof: Option<Vec<Hash>>,
+    body_b64: Option<String>,
+    leaf: Option<Hash>,
 }
 
 /// The `integratedTime` and, when stored, the SET of entry `index`, from its metadata.
@@ -551,6 +563,8 @@ fn parse_metadata(index: u64, metadata: &[u8]) -> Result<(i64, Option<Vec<u8>>),
 struct SetSeal {
     signer: Arc<dyn Signer>,
     log_id_hex: String,
+    /// Base64 of the entry's canonical body (the entry the storage hands to [`Self::seal`]).
+    body_b64: String,
     /// `(index, SET)` of the last seal: the committed one when the append succeeds.
     set: std::sync::Mutex<Option<(u64, Vec<u8>)>>,
 }
@@ -570,9 +584,9 @@ impl SetSeal {
 }
 
 impl SealMetadata for SetSeal {
-    fn seal(&self, index: u64, entry: &[u8], metadata: &[u8]) -> Result<Vec<u8>, String> {
+    fn seal(&self, index: u64, _entry: &[u8], metadata: &[u8]) -> Result<Vec<u8>, String> {
         let (time, _) = parse_metadata(index, metadata).map_err(|e| e.to_string())?;
-        let set = sign_set(&*self.signer, &b64(entry), time, &self.log_id_hex, index)
+        let set = sign_set(&*self.signer, &self.body_b64, time, &self.log_id_hex, index)
             .map_err(|e| e.to_string())?;
         let mut sealed = metadata[..TIME_LEN].to_vec();
         sealed.extend_from_slice(&set);

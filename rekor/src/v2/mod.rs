@@ -194,9 +194,7 @@ impl RekorV2State {
     ) -> Result<TransparencyLogEntry, RekorError> {
         // Signature checks are CPU work: off the async workers.
         let unverified = unverified.clone();
-        let entry = tokio::task::spawn_blocking(move || canonicalize_request(&unverified))
-            .await
-            .map_err(|e| RekorError::Signing(format!("verification task: {e}")))??;
+        let entry = crate::error::verifying(move || Ok(canonicalize_request(&unverified)?)).await?;
         if entry.body.len() > self.inner.max_entry_size {
             return Err(RekorError::EntryTooLarge {
                 size: entry.body.len(),

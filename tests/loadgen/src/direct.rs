@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
-use serde_json::Value;
 use sigstack_keys::{FileSigner, SignatureAlgorithm};
 use sigstack_rekor::{RekorError, RekorV1Config, RekorV1State, SystemClock};
 use sigstack_tlog_storage::{EmbeddedLog, LogConfig, StorageError};
@@ -199,10 +198,10 @@ async fn fill(state: &RekorV1State, plan: &Plan) -> anyhow::Result<Summary> {
                         break;
                     }
                 };
-                let appended_entry = match serde_json::from_slice::<Value>(&request) {
-                    Ok(request) => state.create_entry(request).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(format!("parsing a signed request: {e}")),
-                };
+                let appended_entry = state
+                    .create_entry(request.to_vec())
+                    .await
+                    .map_err(|e| e.to_string());
                 match appended_entry {
                     Ok(_) => {
                         appended.fetch_add(1, Ordering::Relaxed);

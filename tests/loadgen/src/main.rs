@@ -18,6 +18,7 @@
 //! This is a load-testing binary: it has no library API and uses `anyhow` for its errors.
 
 mod calibrate;
+mod conn;
 mod direct;
 mod entries;
 mod procstat;
@@ -204,10 +205,17 @@ struct FillDirectArgs {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?;
+    // The HTTP load runs on one thread: the load generator needs a fraction of a core, and a
+    // single-threaded runtime spends none of it on waking and stealing between workers (the
+    // server under test shares the machine's cores). Appending in process needs the server's own
+    // multi-threaded runtime.
+    let runtime = match cli.command {
+        Command::FillDirect(_) => tokio::runtime::Builder::new_multi_thread(),
+        _ => tokio::runtime::Builder::new_current_thread(),
+    }
+    .enable_all()
+    .build()
+    .context("starting the tokio runtime")?;
     match cli.command {
         Command::Calibrate(args) => {
             let c = calibrate::run(&args)?;
@@ -260,8 +268,7 @@ fn main() -> anyhow::Result<()> {
             }
             report::print_write(&summary, calibration.as_ref());
             if let Some(dir) = &args.log_dir {
-                let client = write::client(1)?;
-                let size = runtime.block_on(read::tree_size(&client, &args.target))?;
+                let size = runtime.block_on(read::tree_size(&args.target))?;
                 report::print_storage(dir, size)?;
             }
             Ok(())

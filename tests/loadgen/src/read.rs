@@ -10,6 +10,7 @@ use anyhow::{Context as _, anyhow, bail};
 use serde_json::Value;
 use tokio::task::JoinSet;
 
+use crate::conn::{Connection, Endpoint};
 use crate::procstat::{self, CpuUsed};
 use crate::{Api, Target};
 
@@ -36,28 +37,28 @@ fn tile_index_path(mut n: u64) -> String {
     groups.join("/")
 }
 
-pub async fn tree_size(client: &reqwest::Client, target: &Target) -> anyhow::Result<u64> {
-    let base = target.url.trim_end_matches('/');
+pub async fn tree_size(target: &Target) -> anyhow::Result<u64> {
+    let mut conn = Connection::new(Endpoint::from_base_url(&target.url)?);
+    let path = match target.api {
+        Api::V1 => "/api/v1/log",
+        Api::V2 => "/api/v2/checkpoint",
+    };
+    let (status, body) = conn
+        .get(path)
+        .await
+        .map_err(|kind| anyhow!("GET {path}: {kind}"))?;
+    if !status.is_success() {
+        bail!("GET {path}: {status}");
+    }
     match target.api {
         Api::V1 => {
-            let info: Value = client
-                .get(format!("{base}/api/v1/log"))
-                .send()
-                .await?
-                .json()
-                .await
-                .context("GET /api/v1/log")?;
+            let info: Value = serde_json::from_slice(&body).context("GET /api/v1/log")?;
             info["treeSize"]
                 .as_u64()
                 .ok_or_else(|| anyhow!("no treeSize in {info}"))
         }
         Api::V2 => {
-            let note = client
-                .get(format!("{base}/api/v2/checkpoint"))
-                .send()
-                .await?
-                .text()
-                .await?;
+            let note = String::from_utf8_lossy(&body);
             note.lines()
                 .nth(1)
                 .and_then(|l| l.parse().ok())
@@ -72,8 +73,8 @@ pub async fn run(
     duration: Duration,
     count: usize,
 ) -> anyhow::Result<ReadSummary> {
-    let client = crate::write::client(connections)?;
-    let size = tree_size(&client, target).await?;
+    let endpoint = Endpoint::from_base_url(&target.url)?;
+    let size = tree_size(target).await?;
     // Rekor v2: only full tiles, so every read is the same 8 KiB.
     let range = match target.api {
         Api::V1 => size,
@@ -82,7 +83,6 @@ pub async fn run(
     if range == 0 {
         bail!("the log is too small to read from (tree size {size})");
     }
-    let base = target.url.trim_end_matches('/').to_owned();
     let api = target.api;
     let cpu_before = procstat::CpuSnapshot::take(target.server_pid)?;
     let start = Instant::now();
@@ -90,7 +90,8 @@ pub async fn run(
     let issued = Arc::new(AtomicUsize::new(0));
     let mut set = JoinSet::new();
     for worker in 0..connections {
-        let (client, base, issued) = (client.clone(), base.clone(), Arc::clone(&issued));
+        let issued = Arc::clone(&issued);
+        let mut conn = Connection::new(endpoint.clone());
         set.spawn(async move {
             // xorshift64*, seeded per worker: cheap, and not the same sequence on every connection.
             let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ ((worker as u64 + 1) << 17);
@@ -100,22 +101,15 @@ pub async fn run(
                 state ^= state << 25;
                 state ^= state >> 27;
                 let n = state.wrapping_mul(0x2545_f491_4f6c_dd1d) % range;
-                let url = match api {
-                    Api::V1 => format!("{base}/api/v1/log/entries?logIndex={n}"),
-                    Api::V2 => format!("{base}/api/v2/tile/0/{}", tile_index_path(n)),
+                let path = match api {
+                    Api::V1 => format!("/api/v1/log/entries?logIndex={n}"),
+                    Api::V2 => format!("/api/v2/tile/0/{}", tile_index_path(n)),
                 };
                 let sent = Instant::now();
-                let result = match client.get(&url).send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        match r.bytes().await {
-                            Ok(b) if status == 200 && !b.is_empty() => Ok(()),
-                            Ok(_) => Err(status.to_string()),
-                            Err(_) => Err("transport".to_owned()),
-                        }
-                    }
-                    Err(e) if e.is_timeout() => Err("timeout".to_owned()),
-                    Err(_) => Err("transport".to_owned()),
+                let result = match conn.get(&path).await {
+                    Ok((status, body)) if status.as_u16() == 200 && !body.is_empty() => Ok(()),
+                    Ok((status, _)) => Err(status.as_u16().to_string()),
+                    Err(kind) => Err(kind.to_owned()),
                 };
                 let done = Instant::now();
                 out.push((done - sent, done, result));

@@ -11,11 +11,9 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::conn::{Connection, Endpoint};
 use crate::procstat::{self, CpuUsed};
 use crate::{Api, Target};
-
-/// Longest a single request may take before it counts as a `timeout` error.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug)]
 pub enum Mode {
@@ -59,37 +57,17 @@ impl Summary {
     }
 }
 
-pub fn client(connections: usize) -> anyhow::Result<reqwest::Client> {
-    Ok(reqwest::Client::builder()
-        .pool_max_idle_per_host(connections)
-        .tcp_nodelay(true)
-        .timeout(REQUEST_TIMEOUT)
-        .build()?)
-}
-
-fn endpoint(target: &Target) -> String {
-    let base = target.url.trim_end_matches('/');
-    match target.api {
-        Api::V1 => format!("{base}/api/v1/log/entries"),
-        Api::V2 => format!("{base}/api/v2/log/entries"),
+fn path(api: Api) -> &'static str {
+    match api {
+        Api::V1 => "/api/v1/log/entries",
+        Api::V2 => "/api/v2/log/entries",
     }
 }
 
-async fn submit(client: &reqwest::Client, url: &str, api: Api, body: Bytes) -> Outcome {
-    let response = match client
-        .post(url)
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => return Outcome::Error(transport_error(&e)),
-    };
-    let status = response.status();
-    let bytes = match response.bytes().await {
-        Ok(b) => b,
-        Err(e) => return Outcome::Error(transport_error(&e)),
+async fn submit(conn: &mut Connection, api: Api, body: Bytes) -> Outcome {
+    let (status, bytes) = match conn.post_json(path(api), body).await {
+        Ok(reply) => reply,
+        Err(kind) => return Outcome::Error(kind.to_owned()),
     };
     if status.as_u16() != 201 {
         return Outcome::Error(status.as_u16().to_string());
@@ -117,14 +95,16 @@ fn checkpoint_covers(body: &[u8]) -> Option<bool> {
     Some(index < note_size && note_size == tree_size)
 }
 
-fn transport_error(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "timeout".into()
-    } else if e.is_connect() {
-        "connect".into()
-    } else {
-        "transport".into()
-    }
+fn take_idle(idle: &std::sync::Mutex<Vec<Connection>>) -> Option<Connection> {
+    idle.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .pop()
+}
+
+fn put_idle(idle: &std::sync::Mutex<Vec<Connection>>, conn: Connection) {
+    idle.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(conn);
 }
 
 pub async fn run(
@@ -133,13 +113,8 @@ pub async fn run(
     bodies: Vec<Bytes>,
     duration: Duration,
 ) -> anyhow::Result<Summary> {
-    let url = endpoint(target);
+    let endpoint = Endpoint::from_base_url(&target.url)?;
     let api = target.api;
-    let connections = match mode {
-        Mode::Closed { connections } => connections,
-        Mode::Open { max_in_flight, .. } => max_in_flight,
-    };
-    let client = client(connections)?;
     let bodies = Arc::new(bodies);
     let cpu_before = procstat::CpuSnapshot::take(target.server_pid)?;
     let start = Instant::now();
@@ -151,12 +126,8 @@ pub async fn run(
         Mode::Closed { connections } => {
             let next = Arc::new(AtomicUsize::new(0));
             for _ in 0..connections {
-                let (client, url, bodies, next) = (
-                    client.clone(),
-                    url.clone(),
-                    Arc::clone(&bodies),
-                    Arc::clone(&next),
-                );
+                let (bodies, next) = (Arc::clone(&bodies), Arc::clone(&next));
+                let mut conn = Connection::new(endpoint.clone());
                 set.spawn(async move {
                     let mut mine = Vec::new();
                     loop {
@@ -165,7 +136,7 @@ pub async fn run(
                             break;
                         }
                         let sent = Instant::now();
-                        let outcome = submit(&client, &url, api, bodies[i].clone()).await;
+                        let outcome = submit(&mut conn, api, bodies[i].clone()).await;
                         let done = Instant::now();
                         mine.push(Sample {
                             latency: done - sent,
@@ -181,6 +152,8 @@ pub async fn run(
             rate,
             max_in_flight,
         } => {
+            // Idle connections, one per request in flight at most.
+            let idle = Arc::new(std::sync::Mutex::new(Vec::<Connection>::new()));
             let in_flight = Arc::new(Semaphore::new(max_in_flight));
             let period = Duration::from_secs_f64(1.0 / rate);
             for (i, body) in bodies.iter().enumerate() {
@@ -198,9 +171,12 @@ pub async fn run(
                     });
                     continue;
                 };
-                let (client, url, body) = (client.clone(), url.clone(), body.clone());
+                let (idle, body) = (Arc::clone(&idle), body.clone());
+                let mut conn =
+                    take_idle(&idle).unwrap_or_else(|| Connection::new(endpoint.clone()));
                 set.spawn(async move {
-                    let outcome = submit(&client, &url, api, body).await;
+                    let outcome = submit(&mut conn, api, body).await;
+                    put_idle(&idle, conn);
                     drop(permit);
                     let done = Instant::now();
                     vec![Sample {
