@@ -253,7 +253,8 @@ impl IntoResponse for ApiError {
             },
             CtLogError::Ct(sigstack_ct::CtError::Signing(
                 sigstack_keys::KeyError::Unavailable(_),
-            )) => StatusCode::SERVICE_UNAVAILABLE,
+            ))
+            | CtLogError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {
@@ -270,5 +271,34 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_verification_queue_is_503_with_retry_after() {
+        let response = ApiError(CtLogError::Busy).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(axum::http::header::RETRY_AFTER),
+            Some(&axum::http::HeaderValue::from_static("1"))
+        );
+    }
+
+    #[test]
+    fn a_bad_chain_is_400_and_an_internal_error_hides_its_detail() {
+        let response = ApiError(CtLogError::BadChain("no root".into())).into_response();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let response = ApiError(CtLogError::Internal("secret detail".into())).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(
+            response
+                .headers()
+                .get(axum::http::header::RETRY_AFTER)
+                .is_none()
+        );
     }
 }

@@ -106,6 +106,9 @@ pub enum CtLogError {
     /// An internal invariant failed (HTTP 500).
     #[error("internal error: {0}")]
     Internal(String),
+    /// Too many submissions are waiting for their chain checks: retry later (503).
+    #[error("too many submissions are waiting for verification; retry later")]
+    Busy,
 }
 
 /// A signed tree head (RFC 6962 §3.5 / §4.3).
@@ -331,7 +334,7 @@ impl CtLogState {
         // Chain signature checks are CPU work: off the async workers.
         let chain = unverified.chain.clone();
         let state = self.clone();
-        let verified = tokio::task::spawn_blocking(move || {
+        let verified = sigstack_workpool::run(move || {
             chain::verify_chain(
                 kind,
                 &chain,
@@ -340,7 +343,10 @@ impl CtLogState {
             )
         })
         .await
-        .map_err(|e| CtLogError::Internal(format!("verification task: {e}")))??;
+        .map_err(|e| match e {
+            sigstack_workpool::PoolError::Busy => CtLogError::Busy,
+            e => CtLogError::Internal(format!("verification task: {e}")),
+        })??;
         let entry_tls = verified
             .entry
             .to_tls()

@@ -222,11 +222,15 @@ impl FulcioState {
                 })?;
         }
         let now = (inner.clock)();
-        let (issuer, claims) = inner
-            .oidc
-            .verify(unverified_token, now)
-            .await
-            .map_err(ApiError::Unauthenticated)?;
+        let (issuer, claims) =
+            inner
+                .oidc
+                .verify(unverified_token, now)
+                .await
+                .map_err(|e| match e {
+                    OidcError::Busy => ApiError::Busy,
+                    e => ApiError::Unauthenticated(e),
+                })?;
         let principal = Principal::from_claims(&issuer, &claims).map_err(ApiError::from_core)?;
         if let Some(buckets) = &inner.per_identity {
             let identity = (principal.issuer().to_string(), principal.name().to_string());
@@ -573,7 +577,7 @@ impl<'a> KeyRequest<'a> {
             },
             Self::Csr(unverified_csr) => OwnedKeyRequest::Csr(unverified_csr.to_string()),
         };
-        tokio::task::spawn_blocking(move || match request {
+        sigstack_workpool::run(move || match request {
             OwnedKeyRequest::PublicKey {
                 unverified_key,
                 unverified_proof,
@@ -581,9 +585,12 @@ impl<'a> KeyRequest<'a> {
             OwnedKeyRequest::Csr(unverified_csr) => ProvenKey::from_csr(&unverified_csr),
         })
         .await
-        .map_err(|e| ApiError::Internal {
-            public: CA_FAILURE,
-            detail: format!("proof-of-possession task: {e}"),
+        .map_err(|e| match e {
+            sigstack_workpool::PoolError::Busy => ApiError::Busy,
+            e => ApiError::Internal {
+                public: CA_FAILURE,
+                detail: format!("proof-of-possession task: {e}"),
+            },
         })?
         .map_err(ApiError::from_core)
     }
@@ -702,6 +709,8 @@ enum ApiError {
     },
     /// 503: the CA key cannot be reached (HSM token missing or locked); the detail is logged.
     Unavailable(String),
+    /// 503 with `Retry-After`: too many requests are waiting for their signature checks.
+    Busy,
 }
 
 impl ApiError {
@@ -746,6 +755,16 @@ impl IntoResponse for ApiError {
                 tracing::error!(%detail, "{public}");
                 json_error(StatusCode::INTERNAL_SERVER_ERROR, public)
             }
+            Self::Busy => {
+                let mut response = json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many requests are waiting for verification; retry later",
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                response
+            }
             Self::Unavailable(detail) => {
                 tracing::error!(%detail, "CA signing key unavailable");
                 json_error(
@@ -754,5 +773,28 @@ impl IntoResponse for ApiError {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod api_error_tests {
+    use super::*;
+
+    #[test]
+    fn a_full_verification_queue_is_503_with_retry_after() {
+        let response = ApiError::Busy.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER),
+            Some(&header::HeaderValue::from_static("1"))
+        );
+    }
+
+    #[test]
+    fn token_errors_are_401_and_a_missing_ca_key_is_503() {
+        let response = ApiError::Unauthenticated(OidcError::Expired).into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let response = ApiError::Unavailable("token locked".into()).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -93,6 +93,9 @@ pub enum OidcError {
     /// `nbf` or `iat` is in the future.
     #[error("the identity token is not valid yet")]
     NotYetValid,
+    /// Too many requests are waiting for signature checks: retry later (503).
+    #[error("too many requests are waiting for verification; retry later")]
+    Busy,
 }
 
 /// Verifies ID tokens for the configured issuers.
@@ -335,7 +338,7 @@ impl OidcVerifier {
         validation.validate_nbf = false;
         // Signature checks are CPU work: off the async workers.
         let token = unverified_token.to_string();
-        let verified = tokio::task::spawn_blocking(move || {
+        let verified = sigstack_workpool::run(move || {
             let mut last_error = None;
             for key in candidates {
                 match jsonwebtoken::decode::<serde_json::Map<String, serde_json::Value>>(
@@ -350,7 +353,10 @@ impl OidcVerifier {
             Err(last_error.map_or_else(|| "no usable key".into(), |e| describe(&e)))
         })
         .await
-        .map_err(|e| OidcError::Invalid(format!("verification task failed: {e}")))?
+        .map_err(|e| match e {
+            sigstack_workpool::PoolError::Busy => OidcError::Busy,
+            e => OidcError::Invalid(format!("verification task failed: {e}")),
+        })?
         .map_err(OidcError::Invalid)?;
         check_times(&verified, now)?;
         Ok((issuer, VerifiedClaims::from_verified_token(verified)))
