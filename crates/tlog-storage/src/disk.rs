@@ -353,18 +353,19 @@ pub(crate) struct FileHashes<'a> {
 /// Requests whose indexes are at most this many hashes apart share one read.
 const COALESCE_GAP: u64 = 64;
 
-/// Most hashes [`UpperHashes`] keeps (8 MiB of hash data).
-const UPPER_HASHES_MAX: usize = 1 << 18;
-/// The lowest level [`UpperHashes`] keeps, whatever the tree's size.
-const UPPER_LEVEL_MIN: u32 = 10;
+/// Most hashes [`UpperHashes`] keeps (16 MiB of hash data, ~26 MiB with the map's overhead).
+const UPPER_HASHES_MAX: usize = 1 << 19;
+/// The lowest level [`UpperHashes`] keeps, whatever the tree's size: the hashes of lower levels
+/// sit within [`COALESCE_GAP`] of each other and come with one read.
+const UPPER_LEVEL_MIN: u32 = 6;
 
-/// The stored hashes of the tree's upper levels (complete subtrees of at least 2^10 leaves), kept
+/// The stored hashes of the tree's upper levels (complete subtrees of at least 2^6 leaves), kept
 /// in memory as they are read. Every inclusion or consistency proof needs one hash per level,
 /// and those of the upper levels sit far apart in hashes.dat, so without this each proof costs
 /// one positional read per upper level. Stored hashes never change once written, so nothing is
 /// ever invalidated. Bounded: the lowest kept level rises with the tree so that every node of
-/// the kept levels fits in [`UPPER_HASHES_MAX`] (about 20,000 hashes, 0.6 MiB, at 10 million
-/// leaves); when the bound is reached anyway (levels kept earlier at a smaller size), the copy
+/// the kept levels fits in [`UPPER_HASHES_MAX`] (levels 7 and up at 10 million leaves: about
+/// 160,000 hashes, ~8 MiB); when the bound is reached anyway (levels kept earlier at a smaller size), the copy
 /// is dropped and refills.
 #[derive(Debug, Default)]
 pub(crate) struct UpperHashes {
@@ -407,31 +408,31 @@ impl HashReader for FileHashes<'_> {
                 self.count
             )));
         }
-        let mut found: std::collections::HashMap<u64, Hash> =
-            std::collections::HashMap::with_capacity(indexes.len());
+        // The answer, slot by slot: from the in-memory upper levels where they have it, the
+        // rest from hashes.dat, in as few positional reads as their spacing allows.
+        let mut out: Vec<Option<Hash>> = vec![None; indexes.len()];
         if let Some(upper) = self.upper {
             let cached = upper.hashes.read();
-            found.extend(
-                indexes
-                    .iter()
-                    .filter_map(|i| cached.get(i).map(|h| (*i, *h))),
-            );
+            for (slot, index) in out.iter_mut().zip(indexes) {
+                *slot = cached.get(index).copied();
+            }
         }
-        let mut sorted: Vec<u64> = indexes
+        let mut missing: Vec<(u64, usize)> = indexes
             .iter()
-            .copied()
-            .filter(|i| !found.contains_key(i))
+            .zip(&out)
+            .enumerate()
+            .filter(|(_, (_, slot))| slot.is_none())
+            .map(|(position, (&index, _))| (index, position))
             .collect();
-        sorted.sort_unstable();
-        sorted.dedup();
-        let mut read = Vec::with_capacity(sorted.len());
+        missing.sort_unstable();
+        let mut read = Vec::with_capacity(missing.len());
         let mut i = 0;
-        while i < sorted.len() {
-            let start = sorted[i];
+        while i < missing.len() {
+            let start = missing[i].0;
             let mut end = start;
             let mut j = i + 1;
-            while j < sorted.len() && sorted[j] - end <= COALESCE_GAP {
-                end = sorted[j];
+            while j < missing.len() && missing[j].0 - end <= COALESCE_GAP {
+                end = missing[j].0;
                 j += 1;
             }
             let len = usize::try_from(end - start + 1)
@@ -440,24 +441,19 @@ impl HashReader for FileHashes<'_> {
             self.file
                 .read_exact_at(&mut buf, start * 32)
                 .map_err(|e| TlogError::HashRead(format!("hashes.dat: {e}")))?;
-            for &idx in &sorted[i..j] {
-                let at = usize::try_from(idx - start).unwrap_or(0) * 32;
-                read.push((idx, Hash::from_slice(&buf[at..at + 32])?));
+            for &(index, position) in &missing[i..j] {
+                let at = usize::try_from(index - start).unwrap_or(0) * 32;
+                let hash = Hash::from_slice(&buf[at..at + 32])?;
+                out[position] = Some(hash);
+                read.push((index, hash));
             }
             i = j;
         }
         if let Some(upper) = self.upper {
             upper.keep(self.count, &read);
         }
-        found.extend(read);
-        indexes
-            .iter()
-            .map(|i| {
-                found
-                    .get(i)
-                    .copied()
-                    .ok_or_else(|| TlogError::HashRead("missing hash".into()))
-            })
+        out.into_iter()
+            .map(|hash| hash.ok_or_else(|| TlogError::HashRead("missing hash".into())))
             .collect()
     }
 }
@@ -534,8 +530,39 @@ mod tests {
     }
 
     #[test]
+    fn hashes_come_back_in_request_order_with_repeats_and_far_apart_indexes() {
+        let size = 3000;
+        let file = stored_hashes(size);
+        let count = stored_hash_count(size);
+        let plain = FileHashes {
+            file: file.as_ref(),
+            count,
+            upper: None,
+        };
+        let upper = UpperHashes::default();
+        let cached = FileHashes {
+            file: file.as_ref(),
+            count,
+            upper: Some(&upper),
+        };
+        let one = |i: u64| plain.read_hashes(&[i]).unwrap()[0];
+        let request = [count - 1, 5, 2046, 5, 0, 4000, count - 1, 1];
+        let want: Vec<Hash> = request.iter().map(|&i| one(i)).collect();
+        assert_eq!(plain.read_hashes(&request).unwrap(), want);
+        for _ in 0..2 {
+            assert_eq!(cached.read_hashes(&request).unwrap(), want);
+        }
+        assert!(matches!(
+            plain.read_hashes(&[0, count]),
+            Err(TlogError::InvalidStoredHashIndex(_))
+        ));
+    }
+
+    #[test]
     fn the_kept_levels_rise_with_the_tree_so_the_copy_stays_bounded() {
-        assert_eq!(UpperHashes::lowest_level(2 * 10_000_000), UPPER_LEVEL_MIN);
+        assert_eq!(UpperHashes::lowest_level(2 * 1_000_000), UPPER_LEVEL_MIN);
+        // 10 million leaves: level 6 and up would be ~312,000 hashes, more than half the bound.
+        assert_eq!(UpperHashes::lowest_level(2 * 10_000_000), 7);
         let huge = 2 * 10_000_000_000_u64;
         let lowest = UpperHashes::lowest_level(huge);
         assert!(huge >> lowest <= UPPER_HASHES_MAX as u64 / 2);

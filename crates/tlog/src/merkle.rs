@@ -84,7 +84,13 @@ impl Hash {
     /// Lowercase hex.
     #[must_use]
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        // `hex::encode` builds the string a char at a time; a proof answer formats dozens.
+        let mut out = vec![0u8; 64];
+        // Neither fails: the buffer is twice the hash's length, and hex digits are ASCII.
+        if hex::encode_to_slice(self.0, &mut out).is_err() {
+            return hex::encode(self.0);
+        }
+        String::from_utf8(out).unwrap_or_else(|_| hex::encode(self.0))
     }
 
     /// Standard padded base64.
@@ -645,6 +651,14 @@ mod tests {
     #[test]
     fn hash_parsing_is_strict() {
         let h = leaf_hash(b"x");
+        let mut bytes = [0u8; 32];
+        bytes[0] = 0x0f;
+        bytes[31] = 0xa0;
+        assert_eq!(
+            Hash(bytes).to_hex(),
+            format!("0f{}a0", "0".repeat(60)),
+            "lower-case hex, first byte first"
+        );
         assert_eq!(Hash::from_hex(&h.to_hex()).unwrap(), h);
         assert_eq!(Hash::from_hex(&h.to_hex().to_uppercase()).unwrap(), h);
         assert_eq!(Hash::from_base64(&h.to_base64()).unwrap(), h);
