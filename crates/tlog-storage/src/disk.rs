@@ -485,22 +485,23 @@ mod tests {
         file
     }
 
+    /// Readers of the same stored hashes without and with an in-memory copy of upper levels.
+    fn readers<'a>(
+        file: &'a dyn StorageFile,
+        count: u64,
+        upper: &'a UpperHashes,
+    ) -> (FileHashes<'a>, FileHashes<'a>) {
+        let reader = |upper| FileHashes { file, count, upper };
+        (reader(None), reader(Some(upper)))
+    }
+
     #[test]
     fn upper_levels_are_kept_in_memory_and_give_the_same_proofs() {
         let size = 5000;
         let file = stored_hashes(size);
         let count = stored_hash_count(size);
-        let plain = FileHashes {
-            file: file.as_ref(),
-            count,
-            upper: None,
-        };
         let upper = UpperHashes::default();
-        let cached = FileHashes {
-            file: file.as_ref(),
-            count,
-            upper: Some(&upper),
-        };
+        let (plain, cached) = readers(file.as_ref(), count, &upper);
         let root = merkle::tree_hash(size, &plain).unwrap();
         for index in [0, 1, 1023, 1024, 2047, 4096, 4999] {
             let want = merkle::inclusion_proof(size, index, &plain).unwrap();
@@ -534,17 +535,8 @@ mod tests {
         let size = 3000;
         let file = stored_hashes(size);
         let count = stored_hash_count(size);
-        let plain = FileHashes {
-            file: file.as_ref(),
-            count,
-            upper: None,
-        };
         let upper = UpperHashes::default();
-        let cached = FileHashes {
-            file: file.as_ref(),
-            count,
-            upper: Some(&upper),
-        };
+        let (plain, cached) = readers(file.as_ref(), count, &upper);
         let one = |i: u64| plain.read_hashes(&[i]).unwrap()[0];
         let request = [count - 1, 5, 2046, 5, 0, 4000, count - 1, 1];
         let want: Vec<Hash> = request.iter().map(|&i| one(i)).collect();
