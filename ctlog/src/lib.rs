@@ -28,6 +28,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use der::Encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use sigstack_clock::{Clock, SystemClock};
 use sigstack_ct::{
     AddChainRequest, CtError, CtSigner, DigitallySigned, MerkleTreeLeaf, SignedCertificateTimestamp,
 };
@@ -48,15 +49,6 @@ use crate::chain::Submission;
 
 /// Most entries one `get-entries` call returns (RFC 6962 lets a log return fewer than asked).
 pub const MAX_GET_ENTRIES: u64 = 256;
-
-/// A source of the current time, injected so tests control SCT and STH timestamps.
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
-
-/// The system clock.
-#[must_use]
-pub fn system_clock() -> Clock {
-    Arc::new(SystemTime::now)
-}
 
 /// Everything the CT log needs to start.
 #[derive(Clone, Debug)]
@@ -147,7 +139,7 @@ struct Inner {
     signer: CtSigner,
     roots: Vec<Certificate>,
     roots_der: Vec<Vec<u8>>,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
     metrics: Metrics,
     submissions: Family<Vec<(String, String)>, Counter>,
     max_entry_size: usize,
@@ -179,14 +171,17 @@ impl CtLogState {
     /// # Errors
     /// [`CtLogError::Config`] for a non-P-256 key or no roots, storage and I/O errors.
     pub async fn open(config: CtLogConfig) -> Result<Self, CtLogError> {
-        Self::open_with_clock(config, system_clock()).await
+        Self::open_with_clock(config, Arc::new(SystemClock)).await
     }
 
     /// Open (or create) the log with an injected clock.
     ///
     /// # Errors
     /// As [`Self::open`].
-    pub async fn open_with_clock(config: CtLogConfig, clock: Clock) -> Result<Self, CtLogError> {
+    pub async fn open_with_clock(
+        config: CtLogConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CtLogError> {
         sigstack_durable::create_dir_all(&config.dir).map_err(|source| CtLogError::Io {
             op: format!("create {}", config.dir.display()),
             source,
@@ -203,7 +198,7 @@ impl CtLogState {
     pub async fn open_with_store(
         config: CtLogConfig,
         store: Arc<dyn LogStore>,
-        clock: Clock,
+        clock: Arc<dyn Clock>,
     ) -> Result<Self, CtLogError> {
         let signer = CtSigner::new(config.signer).map_err(|e| CtLogError::Config(e.to_string()))?;
         if config.roots.is_empty() {
@@ -433,7 +428,11 @@ impl CtLogState {
     }
 
     fn now_ms(&self) -> u64 {
-        let since_epoch = (self.inner.clock)().duration_since(SystemTime::UNIX_EPOCH);
+        let since_epoch = self
+            .inner
+            .clock
+            .now()
+            .duration_since(SystemTime::UNIX_EPOCH);
         since_epoch.map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 

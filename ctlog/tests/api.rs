@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use axum::Router;
@@ -17,6 +16,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use der::Encode;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use sigstack_clock::ManualClock;
 use sigstack_ct::{
     AddChainResponse, DigitallySigned, LogEntryType, MerkleTreeLeaf, POISON_OID,
     SignedCertificateTimestamp, poison_extension, sct_list_extension, verify_tree_head,
@@ -35,12 +35,17 @@ use x509_cert::ext::pkix::KeyUsages;
 
 const START_MS: u64 = 1_800_000_000_000;
 
+/// `ms` milliseconds after the Unix epoch.
+fn at_ms(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(ms)
+}
+
 struct Harness {
     _tmp: tempfile::TempDir,
     ct_dir: PathBuf,
     ca: CertificateAuthority,
     log_signer: Arc<FileSigner>,
-    clock_ms: Arc<AtomicU64>,
+    clock: Arc<ManualClock>,
     state: CtLogState,
     app: Router,
 }
@@ -54,7 +59,7 @@ fn ca_in(dir: &Path, name: &str) -> CertificateAuthority {
         intermediate_extended_key_usage: vec![],
         validity: Duration::from_secs(3600 * 24 * 365),
     };
-    let now = SystemTime::UNIX_EPOCH + Duration::from_millis(START_MS);
+    let now = at_ms(START_MS);
     CertificateAuthority::load_or_create(&dir.join(name), &spec, now).unwrap()
 }
 
@@ -75,11 +80,8 @@ async fn open(
     ct_dir: &Path,
     signer: Arc<FileSigner>,
     roots: Vec<Certificate>,
-    clock_ms: Arc<AtomicU64>,
+    clock: Arc<ManualClock>,
 ) -> CtLogState {
-    let clock = Arc::new(move || {
-        SystemTime::UNIX_EPOCH + Duration::from_millis(clock_ms.load(Ordering::SeqCst))
-    });
     CtLogState::open_with_clock(config(ct_dir, signer, roots), clock)
         .await
         .unwrap()
@@ -89,13 +91,13 @@ async fn harness() -> Harness {
     let tmp = tempfile::tempdir().unwrap();
     let ca = ca_in(tmp.path(), "fulcio");
     let log_signer = Arc::new(FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap());
-    let clock_ms = Arc::new(AtomicU64::new(START_MS));
+    let clock = Arc::new(ManualClock::new(at_ms(START_MS)));
     let ct_dir = tmp.path().join("ct");
     let state = open(
         &ct_dir,
         log_signer.clone(),
         vec![ca.root().clone()],
-        clock_ms.clone(),
+        clock.clone(),
     )
     .await;
     let app = router(state.clone());
@@ -104,7 +106,7 @@ async fn harness() -> Harness {
         ct_dir,
         ca,
         log_signer,
-        clock_ms,
+        clock,
         state,
         app,
     }
@@ -113,7 +115,7 @@ async fn harness() -> Harness {
 /// A Fulcio-like leaf template: empty subject, digitalSignature, SKI, AKI.
 fn leaf_template(ca: &CertificateAuthority) -> CertificateTemplate {
     let key = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
-    let now = SystemTime::UNIX_EPOCH + Duration::from_millis(START_MS);
+    let now = at_ms(START_MS);
     CertificateTemplate {
         serial: random_serial(),
         subject: x509_cert::name::Name::default(),
@@ -265,7 +267,7 @@ async fn precert_sct_verifies_embeds_and_is_provable() {
         .unwrap();
 
     // Log the final certificate too, so the tree has two leaves.
-    h.clock_ms.store(START_MS + 1_000, Ordering::SeqCst);
+    h.clock.set(at_ms(START_MS + 1_000));
     let chain = json!({"chain": [b64(&final_cert), b64(h.ca.issuer()), b64(h.ca.root())]});
     let (status, body) = post(&h.app, "/ct/v1/add-chain", &chain).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -365,7 +367,7 @@ async fn resubmission_returns_the_original_timestamp() {
     assert_eq!(status, StatusCode::OK);
     let first = sct_of(first);
 
-    h.clock_ms.store(START_MS + 60_000, Ordering::SeqCst);
+    h.clock.set(at_ms(START_MS + 60_000));
     // Same entry, chain now including the root: still the same entry.
     let with_root = json!({"chain": [b64(&precert), b64(h.ca.issuer()), b64(h.ca.root())]});
     let (status, again) = post(&h.app, "/ct/v1/add-pre-chain", &with_root).await;
@@ -392,7 +394,7 @@ async fn concurrent_identical_submissions_create_one_entry() {
     let chain = json!({"chain": [b64(&precert), b64(h.ca.issuer())]});
     let mut tasks = Vec::new();
     for i in 0..8u64 {
-        h.clock_ms.store(START_MS + i, Ordering::SeqCst);
+        h.clock.set(at_ms(START_MS + i));
         let (app, chain) = (h.app.clone(), chain.clone());
         tasks.push(tokio::spawn(async move {
             post(&app, "/ct/v1/add-pre-chain", &chain).await
@@ -601,19 +603,19 @@ async fn the_log_survives_a_restart() {
         ct_dir,
         ca,
         log_signer,
-        clock_ms,
+        clock,
         state,
         app,
     } = h;
     drop(app);
     state.close().await;
     // A clock that went backwards across the restart: tree heads still cover the newest SCT.
-    clock_ms.store(START_MS - 5_000, Ordering::SeqCst);
+    clock.set(at_ms(START_MS - 5_000));
     let state = open(
         &ct_dir,
         log_signer.clone(),
         vec![ca.root().clone()],
-        clock_ms.clone(),
+        clock.clone(),
     )
     .await;
     let h = Harness {
@@ -621,7 +623,7 @@ async fn the_log_survives_a_restart() {
         ct_dir,
         ca,
         log_signer,
-        clock_ms,
+        clock,
         app: router(state.clone()),
         state,
     };

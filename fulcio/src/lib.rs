@@ -24,7 +24,7 @@ pub mod rate_limit;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -33,6 +33,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use der::Encode;
 use prometheus_client::metrics::counter::Counter;
+use sigstack_clock::{Clock, SystemClock};
 use sigstack_fulcio_core::{CertificateProfile, FulcioCoreError, Principal, ProvenKey};
 use sigstack_http::{JsonBody, Metrics, json_error};
 use sigstack_pki::CertificateAuthority;
@@ -50,9 +51,6 @@ use crate::api::{
 
 /// Largest request body (Fulcio's `maxMsgSize`, 4 MiB).
 pub const MAX_BODY_SIZE: usize = 4 << 20;
-
-/// A source of the current time, injected so tests control validity and token expiry.
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Everything the service needs.
 #[derive(Clone, Debug)]
@@ -110,7 +108,7 @@ struct Inner {
     http: reqwest::Client,
     metrics: Metrics,
     issued: Counter,
-    clock: Clock,
+    clock: Arc<dyn Clock>,
     detached_sct: bool,
     per_ip: Option<rate_limit::Buckets<IpAddr>>,
     per_identity: Option<rate_limit::Buckets<(String, String)>>,
@@ -131,14 +129,17 @@ impl FulcioState {
     /// [`FulcioError::Ca`] when the CA key does not certify the chain's first certificate,
     /// [`FulcioError::Ct`] for an unusable CT URL, [`FulcioError::Http`].
     pub fn new(config: FulcioConfig) -> Result<Self, FulcioError> {
-        Self::new_with_clock(config, Arc::new(SystemTime::now))
+        Self::new_with_clock(config, Arc::new(SystemClock))
     }
 
     /// [`Self::new`] with an injected clock (token times and certificate validity use it).
     ///
     /// # Errors
     /// As [`Self::new`].
-    pub fn new_with_clock(config: FulcioConfig, clock: Clock) -> Result<Self, FulcioError> {
+    pub fn new_with_clock(
+        config: FulcioConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, FulcioError> {
         let issuer = config
             .ca
             .chain
@@ -221,7 +222,7 @@ impl FulcioState {
                     wait,
                 })?;
         }
-        let now = (inner.clock)();
+        let now = inner.clock.now();
         let (issuer, claims) =
             inner
                 .oidc

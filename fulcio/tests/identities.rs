@@ -9,7 +9,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -19,6 +19,7 @@ use base64::engine::general_purpose::STANDARD;
 use common::{CtMode, IdpKey, Stack, call, now_secs, public_key_request};
 use der::Encode;
 use serde_json::{Value, json};
+use sigstack_clock::SystemClock;
 use sigstack_fulcio::{RateLimit, RateLimits};
 use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer};
 use x509_cert::Certificate;
@@ -122,7 +123,7 @@ async fn fixture(ct: CtMode, detached: bool, limits: RateLimits) -> Fixture {
         ct,
         &config,
         Duration::ZERO,
-        Arc::new(SystemTime::now),
+        Arc::new(SystemClock),
         detached,
         limits,
     )

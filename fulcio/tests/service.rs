@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use common::{CtMode, IdpKey, Stack, call, now_secs, public_key_request, sign};
 use der::{Decode, Encode};
 use serde_json::{Value, json};
+use sigstack_clock::FixedClock;
 use sigstack_keys::{FileSigner, PublicKey, SignatureAlgorithm, Signer};
 use x509_cert::Certificate;
 use x509_parser::prelude::*;
@@ -805,8 +806,9 @@ async fn ct_failures_answer_500_without_a_certificate() {
 #[tokio::test]
 async fn the_injected_clock_drives_token_checks_and_validity() {
     const T: u64 = 1_900_000_000; // 2030-03-17
-    let clock: sigstack_fulcio::Clock =
-        std::sync::Arc::new(|| std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(T));
+    let clock = std::sync::Arc::new(FixedClock(
+        std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(T),
+    ));
     let stack = common::Stack::start_full(CtMode::Log, Duration::from_secs(30), clock).await;
     let client = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).unwrap();
 

@@ -15,6 +15,7 @@ use axum::http::{Request, StatusCode};
 use common::{CtMode, IdpKey, Stack, call, now_secs, public_key_request};
 use der::Encode as _;
 use serde_json::json;
+use sigstack_clock::SystemClock;
 use sigstack_keys::{FileSigner, SignatureAlgorithm, Signer};
 use sigstack_pki::{CaSpec, CertificateAuthority, CertificateTemplate};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -143,7 +144,7 @@ async fn discovery_over_tls_trusts_the_issuers_own_roots() {
         CtMode::Detached,
         &with_roots,
         Duration::ZERO,
-        Arc::new(SystemTime::now),
+        Arc::new(SystemClock),
         false,
         sigstack_fulcio::RateLimits::default(),
     )
@@ -156,7 +157,7 @@ async fn discovery_over_tls_trusts_the_issuers_own_roots() {
         CtMode::Detached,
         &without,
         Duration::ZERO,
-        Arc::new(SystemTime::now),
+        Arc::new(SystemClock),
         false,
         sigstack_fulcio::RateLimits::default(),
     )

@@ -15,7 +15,6 @@
 
 mod api_error;
 mod checkpoints;
-mod clock;
 mod error;
 pub mod jcs;
 pub mod kinds;
@@ -23,7 +22,6 @@ pub mod set;
 pub mod v1;
 pub mod v2;
 
-pub use clock::{Clock, FixedClock, SystemClock};
 pub use error::RekorError;
 pub use v1::{RekorV1Config, RekorV1State, v1_router};
 pub use v2::{RekorV2Config, RekorV2State, v2_router};

@@ -649,7 +649,7 @@ async fn log_key_must_be_a_valid_note_key_name() {
         hostname: "has space".into(),
         metrics: sigstack_http::Metrics::new(),
         log: log_config(),
-        clock: std::sync::Arc::new(sigstack_rekor::SystemClock),
+        clock: std::sync::Arc::new(sigstack_clock::SystemClock),
     })
     .await
     .expect_err("refused");

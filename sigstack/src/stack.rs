@@ -292,7 +292,7 @@ pub(crate) async fn open_ctlog(
             .storage
             .open("ctlog", &dir, &common.log_config)
             .await?,
-        sigstack_ctlog::system_clock(),
+        Arc::new(sigstack_clock::SystemClock),
     )
     .await
     .context("opening the CT log")
@@ -392,7 +392,7 @@ pub(crate) async fn open_rekor_v1(
             hostname: url_host(url)?,
             metrics: common.metrics.clone(),
             log: common.log_config.clone(),
-            clock: Arc::new(sigstack_rekor::SystemClock),
+            clock: Arc::new(sigstack_clock::SystemClock),
         },
         common
             .storage

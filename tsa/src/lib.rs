@@ -37,6 +37,7 @@ use der::asn1::ObjectIdentifier;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use sigstack_clock::{Clock, SystemClock};
 use sigstack_http::{Metrics, json_error};
 use sigstack_tsp::{Accuracy, TimestampAuthority, TspError, ValidityWindow, VerifiedRequest};
 use x509_cert::Certificate;
@@ -108,31 +109,6 @@ pub enum TsaError {
         /// The underlying error.
         source: std::io::Error,
     },
-}
-
-/// Source of the time written into tokens.
-pub trait Clock: Send + Sync {
-    /// The current time.
-    fn now(&self) -> SystemTime;
-}
-
-/// The operating system clock.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-impl<F> Clock for F
-where
-    F: Fn() -> SystemTime + Send + Sync,
-{
-    fn now(&self) -> SystemTime {
-        self()
-    }
 }
 
 /// Labels of `sigstack_tsa_requests_total`.

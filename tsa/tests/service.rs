@@ -12,6 +12,7 @@ use axum::http::{Request, StatusCode, header};
 use base64::Engine as _;
 use der::{Decode, Encode};
 use http_body_util::BodyExt;
+use sigstack_clock::FixedClock;
 use sigstack_keys::SignatureAlgorithm;
 use sigstack_tsa::{TsaConfig, TsaError, TsaState, router};
 use sigstack_tsp::{HashAlgorithm, SIGSTORE_TSA_POLICY, TimeStampResp, TspError, TstInfo};
@@ -49,7 +50,7 @@ fn config(dir: &std::path::Path, policy: Option<&str>) -> TsaConfig {
 fn state(dir: &std::path::Path, policy: Option<&str>) -> TsaState {
     TsaState::load_or_create(config(dir, policy), SystemTime::now())
         .unwrap()
-        .with_clock(Arc::new(fixed_now))
+        .with_clock(Arc::new(FixedClock(fixed_now())))
 }
 
 async fn call(state: &TsaState, request: Request<Body>) -> (StatusCode, String, Vec<u8>) {

@@ -19,6 +19,7 @@ use http_body_util::BodyExt;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
+use sigstack_clock::{Clock, SystemClock};
 use sigstack_ctlog::{CtLogConfig, CtLogState};
 use sigstack_fulcio::{CtConfig, FulcioConfig, FulcioState, IssuerConfig};
 use sigstack_keys::{FileSigner, PublicKey, SignatureAlgorithm, Signer};
@@ -207,14 +208,10 @@ impl Stack {
     }
 
     pub async fn start_with(ct: CtMode, jwks_refresh: Duration) -> Self {
-        Self::start_full(ct, jwks_refresh, Arc::new(SystemTime::now)).await
+        Self::start_full(ct, jwks_refresh, Arc::new(SystemClock)).await
     }
 
-    pub async fn start_full(
-        ct: CtMode,
-        jwks_refresh: Duration,
-        clock: sigstack_fulcio::Clock,
-    ) -> Self {
+    pub async fn start_full(ct: CtMode, jwks_refresh: Duration, clock: Arc<dyn Clock>) -> Self {
         Self::start_custom(
             ct,
             CONFIG_TEMPLATE,
@@ -232,7 +229,7 @@ impl Stack {
         ct: CtMode,
         config_template: &str,
         jwks_refresh: Duration,
-        clock: sigstack_fulcio::Clock,
+        clock: Arc<dyn Clock>,
         detached_sct: bool,
         rate_limits: sigstack_fulcio::RateLimits,
     ) -> Self {

@@ -34,11 +34,11 @@ use self::wire::{
     ConsistencyProof, InclusionProof, LogEntry, LogEntryAnon, LogInfo, SearchLogQuery, Verification,
 };
 use crate::checkpoints::{PublishedCheckpoint, SignedHead};
-use crate::clock::Clock;
 use crate::error::RekorError;
 use crate::kinds::encoding::b64;
 use crate::kinds::{canonicalize_proposed_entry, canonicalize_proposed_entry_json};
 use crate::set::sign_set;
+use sigstack_clock::Clock;
 
 /// Most entries one `POST /api/v1/log/entries/retrieve` may ask for, over all three lists.
 pub const MAX_SEARCH_QUERIES: usize = 10;

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, anyhow, bail};
 use bytes::Bytes;
+use sigstack_clock::SystemClock;
 use sigstack_keys::{FileSigner, SignatureAlgorithm};
-use sigstack_rekor::{RekorError, RekorV1Config, RekorV1State, SystemClock};
+use sigstack_rekor::{RekorError, RekorV1Config, RekorV1State};
 use sigstack_tlog_storage::{EmbeddedLog, LogConfig, StorageError};
 use tokio::sync::{Mutex, mpsc};
 
