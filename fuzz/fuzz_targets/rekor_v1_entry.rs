@@ -1,5 +1,7 @@
-//! Rekor v1 `ProposedEntry` canonicalization (`sigstack_rekor::kinds::canonicalize_proposed_entry`)
-//! on untrusted JSON, plus correctly signed entries built from the input.
+//! Rekor v1 `ProposedEntry` canonicalization on untrusted JSON, from a parsed value
+//! (`sigstack_rekor::kinds::canonicalize_proposed_entry`) and from the request's bytes as the
+//! server takes them (`canonicalize_proposed_entry_json`), plus correctly signed entries built
+//! from the input.
 //!
 //! Input: if the first byte is 0, 1 or 2 the rest drives a correctly signed hashedrekord 0.0.1,
 //! dsse 0.0.1 or intoto 0.0.2 entry (key type, artifact / payload, PEM line width and line
@@ -8,6 +10,8 @@
 //!
 //! Invariants:
 //! - never panics;
+//! - what the bytes path accepts, the value path accepts with the same body (the bytes path may
+//!   refuse more: duplicate keys in the envelope or the hashedrekord spec);
 //! - an accepted body is canonical JSON (RFC 8785) naming its kind and apiVersion, and a
 //!   hashedrekord body re-submitted as a proposed entry canonicalizes to itself;
 //! - correctly signed hashedrekord entries with ECDSA keys are accepted whatever the PEM
@@ -26,7 +30,9 @@ use sigstack_fuzz::{
 };
 use sigstack_keys::{SignatureAlgorithm, sha256};
 use sigstack_rekor::kinds::dsse::pae;
-use sigstack_rekor::kinds::{EntryError, canonicalize_proposed_entry};
+use sigstack_rekor::kinds::{
+    EntryError, canonicalize_proposed_entry, canonicalize_proposed_entry_json,
+};
 
 /// A key of `alg` as PEM: (label, DER) of either its self-signed certificate or its SPKI.
 fn material(u: &mut Unstructured<'_>, alg: SignatureAlgorithm) -> (&'static str, Vec<u8>) {
@@ -194,9 +200,16 @@ fuzz_target!(|data: &[u8]| {
         Some(1) => signed_dsse(&mut Unstructured::new(&data[1..])),
         Some(2) => signed_intoto(&mut Unstructured::new(&data[1..])),
         _ => {
+            let from_bytes = canonicalize_proposed_entry_json(data);
             let Ok(value) = serde_json::from_slice::<Value>(data) else {
+                assert!(from_bytes.is_err(), "bytes that are not JSON were accepted");
                 return;
             };
+            if let Ok(entry) = &from_bytes {
+                let from_value = canonicalize_proposed_entry(&value)
+                    .expect("accepted from bytes but refused from the parsed value");
+                assert_eq!(from_value.body, entry.body, "the two paths disagree on the body");
+            }
             if let Ok(entry) = canonicalize_proposed_entry(&value) {
                 let body = check_canonical_body(&entry);
                 if entry.kind == "hashedrekord" {
