@@ -10,12 +10,12 @@
 //! Ed25519 keys are refused ("ed25519 unsupported for hashedrekord"), as in Rekor.
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sigstack_keys::{KeyError, SignatureAlgorithm};
 
 use super::encoding::{b64, b64_std, lower_hex};
 use super::material::KeyMaterial;
-use super::{CanonicalEntry, EntryError, malformed};
+use super::{CanonicalEntry, EntryError};
 
 /// The `spec` of a hashedrekord 0.0.1 `ProposedEntry` (`hashedrekord_v0_0_1_schema.json`):
 ///
@@ -77,17 +77,7 @@ pub struct HashV001 {
 /// # Errors
 /// Any [`EntryError`]; in particular [`EntryError::InvalidSignature`] when the signature does not
 /// verify over the digest.
-pub fn canonicalize(unverified_spec: Value) -> Result<CanonicalEntry, EntryError> {
-    canonicalize_spec(
-        serde_json::from_value(unverified_spec).map_err(malformed("hashedrekord spec"))?,
-    )
-}
-
-/// [`canonicalize`] for a spec already parsed into its schema's type.
-///
-/// # Errors
-/// As [`canonicalize`].
-pub fn canonicalize_spec(unverified: HashedRekordV001Spec) -> Result<CanonicalEntry, EntryError> {
+pub fn canonicalize(unverified: HashedRekordV001Spec) -> Result<CanonicalEntry, EntryError> {
     let unverified_sig = b64_std("spec.signature.content", &unverified.signature.content)?;
     if unverified_sig.is_empty() {
         return Err(EntryError::Malformed("missing signature".into()));

@@ -119,18 +119,11 @@ impl CanonicalEntry {
 /// ```
 /// Each kind adds `apiVersion` (string, `^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
 /// and `spec` (the kind's versioned schema), both required.
+///
+/// Parsed as sent: `spec` is left as JSON text until the kind says which schema to parse it
+/// with, so the common kind goes from the request's bytes to its typed spec in one step.
 #[derive(Debug, Deserialize)]
-struct ProposedEntry {
-    kind: String,
-    #[serde(rename = "apiVersion")]
-    api_version: String,
-    spec: Value,
-}
-
-/// A [`ProposedEntry`] as sent, its `spec` left as JSON text until the kind says which schema
-/// to parse it with (so the common kind goes from bytes to its typed spec in one step).
-#[derive(Debug, Deserialize)]
-struct ProposedEntryText<'a> {
+struct ProposedEntry<'a> {
     kind: String,
     #[serde(rename = "apiVersion")]
     api_version: String,
@@ -138,35 +131,19 @@ struct ProposedEntryText<'a> {
     spec: &'a RawValue,
 }
 
-/// Verify a Rekor v1 `ProposedEntry` and return its canonical body.
+/// Verify a Rekor v1 `ProposedEntry`, given as the JSON bytes of a request body, and return its
+/// canonical body.
 ///
 /// # Errors
 /// [`EntryError::UnsupportedKind`] for kinds other than hashedrekord 0.0.1, dsse 0.0.1 and
-/// intoto 0.0.2; any other [`EntryError`] when the entry is malformed or does not verify.
-pub fn canonicalize_proposed_entry(unverified: &Value) -> Result<CanonicalEntry, EntryError> {
-    let unverified = ProposedEntry::deserialize(unverified).map_err(not_a_proposed_entry)?;
-    match (unverified.kind.as_str(), unverified.api_version.as_str()) {
-        ("hashedrekord", "0.0.1") => hashedrekord::canonicalize(unverified.spec),
-        ("dsse", "0.0.1") => dsse_v001::canonicalize(unverified.spec),
-        ("intoto", "0.0.2") => intoto_v002::canonicalize(unverified.spec),
-        _ => Err(EntryError::UnsupportedKind {
-            kind: unverified.kind,
-            version: unverified.api_version,
-        }),
-    }
-}
-
-/// [`canonicalize_proposed_entry`] for a request body as received (JSON bytes), without
-/// building a JSON tree of the whole request first.
-///
-/// # Errors
-/// As [`canonicalize_proposed_entry`]; [`EntryError::Malformed`] for bytes that are not JSON.
+/// intoto 0.0.2; [`EntryError::Malformed`] for bytes that are not a `ProposedEntry`; any other
+/// [`EntryError`] when the entry is malformed or does not verify.
 pub fn canonicalize_proposed_entry_json(unverified: &[u8]) -> Result<CanonicalEntry, EntryError> {
-    let unverified: ProposedEntryText<'_> =
+    let unverified: ProposedEntry<'_> =
         serde_json::from_slice(unverified).map_err(not_a_proposed_entry)?;
     let spec = || serde_json::from_str::<Value>(unverified.spec.get()).map_err(malformed("spec"));
     match (unverified.kind.as_str(), unverified.api_version.as_str()) {
-        ("hashedrekord", "0.0.1") => hashedrekord::canonicalize_spec(
+        ("hashedrekord", "0.0.1") => hashedrekord::canonicalize(
             serde_json::from_str(unverified.spec.get()).map_err(malformed("hashedrekord spec"))?,
         ),
         ("dsse", "0.0.1") => dsse_v001::canonicalize(spec()?),
@@ -176,6 +153,16 @@ pub fn canonicalize_proposed_entry_json(unverified: &[u8]) -> Result<CanonicalEn
             version: unverified.api_version,
         }),
     }
+}
+
+/// [`canonicalize_proposed_entry_json`] for an entry already parsed into a JSON value (the
+/// entries of a search query).
+///
+/// # Errors
+/// As [`canonicalize_proposed_entry_json`].
+pub fn canonicalize_proposed_entry(unverified: &Value) -> Result<CanonicalEntry, EntryError> {
+    let bytes = serde_json::to_vec(unverified).map_err(not_a_proposed_entry)?;
+    canonicalize_proposed_entry_json(&bytes)
 }
 
 fn not_a_proposed_entry(e: serde_json::Error) -> EntryError {

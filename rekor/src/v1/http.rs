@@ -47,10 +47,7 @@ async fn create_log_entry(
     State(state): State<RekorV1State>,
     JsonBytes(unverified): JsonBytes,
 ) -> Result<Response, ApiError> {
-    let entry = state
-        .create_entry(unverified.to_vec())
-        .await
-        .map_err(ApiError::v1)?;
+    let entry = state.create_entry(unverified).await.map_err(ApiError::v1)?;
     let location = format!("/api/v1/log/entries/{}", entry.entry_id);
     let mut response = (StatusCode::CREATED, Json(&entry)).into_response();
     for (name, value) in [

@@ -211,17 +211,21 @@ impl RekorV1State {
         &self.inner.metrics
     }
 
-    /// Verify a `ProposedEntry` (the JSON bytes of a request body), append its canonical body and return the new entry with its
-    /// SET, inclusion proof and checkpoint. Nothing is written unless the entry verifies.
+    /// Verify a `ProposedEntry` (the JSON bytes of a request body), append its canonical body
+    /// and return the new entry with its SET, inclusion proof and checkpoint. Nothing is
+    /// written unless the entry verifies.
     ///
     /// # Errors
     /// [`RekorError::InvalidEntry`], [`RekorError::Duplicate`], [`RekorError::EntryTooLarge`],
     /// [`RekorError::Storage`] or [`RekorError::Signing`].
-    pub async fn create_entry(&self, unverified: Vec<u8>) -> Result<LogEntry, RekorError> {
+    pub async fn create_entry(
+        &self,
+        unverified: impl AsRef<[u8]> + Send + 'static,
+    ) -> Result<LogEntry, RekorError> {
         // Signature checks are CPU work: off the async workers, with the rest of the entry's
         // parsing (its search keys re-read the canonical body and certificate).
         let (entry, index_keys, body_b64, leaf) = crate::error::verifying(move || {
-            let entry = canonicalize_proposed_entry_json(&unverified)?;
+            let entry = canonicalize_proposed_entry_json(unverified.as_ref())?;
             let keys = search::index_keys(&entry.body, &entry.subject_digests);
             // Both the SET and the answer carry the body in base64; the leaf hash names it.
             let body_b64 = b64(&entry.body);

@@ -199,10 +199,7 @@ async fn fill(state: &RekorV1State, plan: &Plan) -> anyhow::Result<Summary> {
                         break;
                     }
                 };
-                let appended_entry = state
-                    .create_entry(request.to_vec())
-                    .await
-                    .map_err(|e| e.to_string());
+                let appended_entry = state.create_entry(request).await.map_err(|e| e.to_string());
                 match appended_entry {
                     Ok(_) => {
                         appended.fetch_add(1, Ordering::Relaxed);
