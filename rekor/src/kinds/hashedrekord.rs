@@ -9,13 +9,12 @@
 //! ```
 //! Ed25519 keys are refused ("ed25519 unsupported for hashedrekord"), as in Rekor.
 
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sigstack_keys::{KeyError, SignatureAlgorithm};
 
 use super::encoding::{b64, b64_std, lower_hex};
 use super::material::KeyMaterial;
-use super::{CanonicalEntry, EntryError};
+use super::{CanonicalEntry, EntryError, MaterialKeys, SearchMaterial};
 
 /// The `spec` of a hashedrekord 0.0.1 `ProposedEntry` (`hashedrekord_v0_0_1_schema.json`):
 ///
@@ -105,18 +104,88 @@ pub fn canonicalize(unverified: HashedRekordV001Spec) -> Result<CanonicalEntry, 
     let digest = lower_hex("spec.data.hash.value", &unverified.data.hash.value, len)?;
     verify_digest_signature(&material, &digest, &unverified_sig)?;
 
-    let body = json!({
-        "apiVersion": "0.0.1",
-        "kind": "hashedrekord",
-        "spec": {
-            "data": {"hash": {"algorithm": algorithm, "value": unverified.data.hash.value}},
-            "signature": {
-                "content": b64(&unverified_sig),
-                "publicKey": {"content": b64(material.canonical_pem().as_bytes())},
+    let pem = material.canonical_pem();
+    let body = CanonicalBody {
+        api_version: "0.0.1",
+        kind: "hashedrekord",
+        spec: CanonicalSpec {
+            data: CanonicalData {
+                hash: CanonicalHash {
+                    algorithm,
+                    value: &unverified.data.hash.value,
+                },
+            },
+            signature: CanonicalSignature {
+                content: b64(&unverified_sig),
+                public_key: CanonicalPublicKey {
+                    content: b64(pem.as_bytes()),
+                },
             },
         },
-    });
-    CanonicalEntry::from_json("hashedrekord", "0.0.1", &body)
+    };
+    let body = serde_json::to_vec(&body).map_err(|e| EntryError::Malformed(e.to_string()))?;
+    let search = SearchMaterial {
+        // Both parts are lowercase already (checked above).
+        digests: vec![format!("{algorithm}:{}", unverified.data.hash.value)],
+        materials: vec![MaterialKeys {
+            pem_sha256: sigstack_keys::sha256(pem.as_bytes()),
+            subjects: material.subjects,
+        }],
+    };
+    Ok(CanonicalEntry {
+        body,
+        kind: "hashedrekord",
+        api_version: "0.0.1",
+        subject_digests: Vec::new(),
+        search: Some(search),
+    })
+}
+
+// The stored body, serialised straight from these types: members in RFC 8785 order (sorted
+// by name, as declared here) and serde_json's string escaping, which is JCS's, so the bytes are
+// the canonical JSON of the body (a unit test compares them with `jcs::canonical_json`).
+
+/// `{"apiVersion", "kind", "spec"}` of the stored hashedrekord body.
+#[derive(Serialize)]
+struct CanonicalBody<'a> {
+    #[serde(rename = "apiVersion")]
+    api_version: &'static str,
+    kind: &'static str,
+    spec: CanonicalSpec<'a>,
+}
+
+/// `spec`: `{"data", "signature"}`.
+#[derive(Serialize)]
+struct CanonicalSpec<'a> {
+    data: CanonicalData<'a>,
+    signature: CanonicalSignature,
+}
+
+/// `spec.data`: `{"hash"}`.
+#[derive(Serialize)]
+struct CanonicalData<'a> {
+    hash: CanonicalHash<'a>,
+}
+
+/// `spec.data.hash`: `{"algorithm", "value"}`.
+#[derive(Serialize)]
+struct CanonicalHash<'a> {
+    algorithm: &'a str,
+    value: &'a str,
+}
+
+/// `spec.signature`: `{"content", "publicKey"}`.
+#[derive(Serialize)]
+struct CanonicalSignature {
+    content: String,
+    #[serde(rename = "publicKey")]
+    public_key: CanonicalPublicKey,
+}
+
+/// `spec.signature.publicKey`: `{"content"}`.
+#[derive(Serialize)]
+struct CanonicalPublicKey {
+    content: String,
 }
 
 /// Verify an ECDSA signature over a precomputed digest.

@@ -11,6 +11,8 @@
 use der::{Decode as _, Encode as _};
 use sigstack_keys::{KeyError, PublicKey, pem_encode};
 use x509_cert::Certificate;
+use x509_cert::ext::pkix::SubjectAltName;
+use x509_cert::ext::pkix::name::GeneralName;
 
 use super::EntryError;
 use super::encoding::b64_std;
@@ -34,6 +36,9 @@ pub struct KeyMaterial {
     pub form: MaterialForm,
     /// The DER of the certificate, or of the SubjectPublicKeyInfo.
     pub der: Vec<u8>,
+    /// The certificate's email SANs (lowercased) and URI SANs, in certificate order: what the
+    /// Rekor v1 search index files the entry under. Empty for a bare key.
+    pub subjects: Vec<String>,
 }
 
 impl KeyMaterial {
@@ -84,6 +89,7 @@ impl KeyMaterial {
             key,
             form: MaterialForm::Certificate,
             der: unverified_der.to_vec(),
+            subjects: certificate_subjects(&cert),
         })
     }
 
@@ -97,6 +103,7 @@ impl KeyMaterial {
             der: key.spki_der().to_vec(),
             key,
             form: MaterialForm::PublicKey,
+            subjects: Vec::new(),
         })
     }
 
@@ -109,6 +116,23 @@ impl KeyMaterial {
         };
         pem_encode(label, &self.der)
     }
+}
+
+/// The email SANs (lowercased) and URI SANs of `cert`, in certificate order; empty when it has
+/// no SubjectAltName extension or a malformed one.
+pub(crate) fn certificate_subjects(cert: &Certificate) -> Vec<String> {
+    let Ok(Some(san)) = cert.tbs_certificate().get_extension::<SubjectAltName>() else {
+        return Vec::new();
+    };
+    san.1
+        .0
+        .iter()
+        .filter_map(|name| match name {
+            GeneralName::Rfc822Name(email) => Some(email.as_str().to_ascii_lowercase()),
+            GeneralName::UniformResourceIdentifier(uri) => Some(uri.as_str().to_string()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Map key-parsing failures onto entry errors.

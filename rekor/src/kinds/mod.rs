@@ -94,6 +94,31 @@ pub struct CanonicalEntry {
     /// [`dsse::MAX_INDEXED_SUBJECT_DIGESTS`]. The payload is not stored, so these are not in
     /// the body: the log files them as search keys when it appends the entry, as Rekor does.
     pub subject_digests: Vec<String>,
+    /// What the search index files the entry under, when the kind gathered it while verifying
+    /// (hashedrekord); `None` when it is read back from [`Self::body`].
+    pub search: Option<SearchMaterial>,
+}
+
+/// The parts of a verified entry that the Rekor v1 search index files it under: artifact
+/// digests and, per key or certificate, the fingerprint of its stored PEM and the
+/// certificate's subjects. A kind fills it from what it parsed for verification, so appending
+/// the entry parses neither the body nor its certificate again; for a stored body the same
+/// material is read back from the body (`v1::search`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchMaterial {
+    /// `"<algorithm>:<hex>"` of each artifact or payload digest, lowercased.
+    pub digests: Vec<String>,
+    /// Each key or certificate of the body.
+    pub materials: Vec<MaterialKeys>,
+}
+
+/// One key or certificate of an entry, as the search index sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MaterialKeys {
+    /// SHA-256 of the PEM stored in the body (Rekor's `publicKey.content`, decoded).
+    pub pem_sha256: [u8; 32],
+    /// The certificate's email SANs (lowercased) and URI SANs; empty for a bare key.
+    pub subjects: Vec<String>,
 }
 
 impl CanonicalEntry {
@@ -107,6 +132,7 @@ impl CanonicalEntry {
             kind,
             api_version,
             subject_digests: Vec::new(),
+            search: None,
         })
     }
 }

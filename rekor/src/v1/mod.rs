@@ -226,7 +226,7 @@ impl RekorV1State {
         // parsing (its search keys re-read the canonical body and certificate).
         let (entry, index_keys, body_b64, leaf) = crate::error::verifying(move || {
             let entry = canonicalize_proposed_entry_json(unverified.as_ref())?;
-            let keys = search::index_keys(&entry.body, &entry.subject_digests);
+            let keys = search::index_keys(&entry);
             // Both the SET and the answer carry the body in base64; the leaf hash names it.
             let body_b64 = b64(&entry.body);
             let leaf = leaf_hash(&entry.body);

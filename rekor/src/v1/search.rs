@@ -21,11 +21,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use sigstack_tlog_storage::{IndexKey, MAX_INDEX_KEYS_PER_ENTRY};
 use x509_cert::Certificate;
-use x509_cert::ext::pkix::SubjectAltName;
-use x509_cert::ext::pkix::name::GeneralName;
 
 use crate::error::RekorError;
-use crate::kinds::material::{KeyMaterial, decode_single_pem};
+use crate::kinds::material::{KeyMaterial, certificate_subjects, decode_single_pem};
+use crate::kinds::{CanonicalEntry, MaterialKeys, SearchMaterial};
 
 /// Namespace of digest keys.
 const DIGEST: &str = "digest";
@@ -34,14 +33,22 @@ const KEY: &str = "publickey";
 /// Namespace of certificate subject keys (emails and URIs).
 const SUBJECT: &str = "subject";
 
-/// The search keys of a canonical Rekor v1 body (hashedrekord, dsse, intoto) and the
-/// in-toto statement subject digests of its verified payload (`"<algorithm>:<hex>"`; other
-/// algorithms or malformed digests are not filed), at most [`MAX_INDEX_KEYS_PER_ENTRY`]: the
-/// body's own keys first, then subject digests while room remains.
+/// The search keys of a verified entry: its body's own keys (from the material its kind
+/// gathered while verifying it, or else read back from the canonical body), then the in-toto
+/// statement subject digests of its verified payload (`"<algorithm>:<hex>"`; other algorithms
+/// or malformed digests are not filed) while room remains; sorted, unique, at most
+/// [`MAX_INDEX_KEYS_PER_ENTRY`].
 #[must_use]
-pub fn index_keys(body: &[u8], subject_digests: &[String]) -> Vec<IndexKey> {
-    let mut keys = body_keys(body);
-    for digest in subject_digests.iter().filter_map(|d| prefixed_hash(d)) {
+pub fn index_keys(entry: &CanonicalEntry) -> Vec<IndexKey> {
+    let mut keys = match &entry.search {
+        Some(material) => material_keys(material),
+        None => material_keys(&body_material(&entry.body)),
+    };
+    for digest in entry
+        .subject_digests
+        .iter()
+        .filter_map(|d| prefixed_hash(d))
+    {
         let key = digest_key(&digest);
         if keys.len() >= MAX_INDEX_KEYS_PER_ENTRY {
             break;
@@ -54,64 +61,78 @@ pub fn index_keys(body: &[u8], subject_digests: &[String]) -> Vec<IndexKey> {
     keys
 }
 
-/// The keys of the canonical body alone, sorted, unique, at most [`MAX_INDEX_KEYS_PER_ENTRY`].
-fn body_keys(body: &[u8]) -> Vec<IndexKey> {
+/// The keys of a body's own material, sorted, unique, at most [`MAX_INDEX_KEYS_PER_ENTRY`].
+fn material_keys(material: &SearchMaterial) -> Vec<IndexKey> {
+    let mut keys: Vec<IndexKey> = material.digests.iter().map(|d| digest_key(d)).collect();
+    for m in &material.materials {
+        keys.push(IndexKey::new(KEY, hex::encode(m.pem_sha256).as_bytes()));
+        keys.extend(m.subjects.iter().map(|s| subject_key(s)));
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    keys.truncate(MAX_INDEX_KEYS_PER_ENTRY);
+    keys
+}
+
+/// The search material of a canonical body (hashedrekord, dsse, intoto), read back from the
+/// body: what its kind gathers while verifying, for entries whose kind does not.
+fn body_material(body: &[u8]) -> SearchMaterial {
     let Ok(v) = serde_json::from_slice::<Value>(body) else {
-        return Vec::new();
+        return SearchMaterial::default();
     };
     let spec = &v["spec"];
-    let mut digests: Vec<(String, String)> = Vec::new();
-    let mut materials: Vec<&str> = Vec::new();
+    let mut digests: Vec<String> = Vec::new();
+    let mut encoded: Vec<&str> = Vec::new();
     let mut push_hash = |h: &Value| {
         if let (Some(a), Some(v)) = (h["algorithm"].as_str(), h["value"].as_str()) {
-            digests.push((a.to_ascii_lowercase(), v.to_ascii_lowercase()));
+            digests.push(format!(
+                "{}:{}",
+                a.to_ascii_lowercase(),
+                v.to_ascii_lowercase()
+            ));
         }
     };
     match v["kind"].as_str() {
         Some("hashedrekord") => {
             push_hash(&spec["data"]["hash"]);
-            materials.extend(spec["signature"]["publicKey"]["content"].as_str());
+            encoded.extend(spec["signature"]["publicKey"]["content"].as_str());
         }
         Some("dsse") => {
             push_hash(&spec["payloadHash"]);
             push_hash(&spec["envelopeHash"]);
             if let Some(sigs) = spec["signatures"].as_array() {
-                materials.extend(sigs.iter().filter_map(|s| s["verifier"].as_str()));
+                encoded.extend(sigs.iter().filter_map(|s| s["verifier"].as_str()));
             }
         }
         Some("intoto") => {
             push_hash(&spec["content"]["payloadHash"]);
             push_hash(&spec["content"]["hash"]);
             if let Some(sigs) = spec["content"]["envelope"]["signatures"].as_array() {
-                materials.extend(sigs.iter().filter_map(|s| s["publicKey"].as_str()));
+                encoded.extend(sigs.iter().filter_map(|s| s["publicKey"].as_str()));
             }
         }
         _ => {}
     }
-    let mut keys: Vec<IndexKey> = digests
-        .iter()
-        .map(|(a, v)| digest_key(&format!("{a}:{v}")))
+    let materials = encoded
+        .into_iter()
+        .filter_map(|b64| STANDARD.decode(b64).ok())
+        .map(|pem| {
+            // The kind verified this material already; only its certificate subjects are
+            // needed.
+            let subjects = std::str::from_utf8(&pem)
+                .ok()
+                .and_then(|text| decode_single_pem(text).ok())
+                .filter(|(label, _)| *label == "CERTIFICATE")
+                .and_then(|(_, der)| Certificate::from_der(&der).ok())
+                .map(|cert| certificate_subjects(&cert))
+                .unwrap_or_default();
+            MaterialKeys {
+                pem_sha256: sigstack_keys::sha256(&pem),
+                subjects,
+            }
+        })
         .collect();
-    for b64 in materials {
-        let Ok(pem) = STANDARD.decode(b64) else {
-            continue;
-        };
-        keys.push(IndexKey::new(
-            KEY,
-            hex::encode(sigstack_keys::sha256(&pem)).as_bytes(),
-        ));
-        // The kind verified this material already; only its certificate subjects are needed.
-        if let Ok(text) = std::str::from_utf8(&pem)
-            && let Ok(("CERTIFICATE", der)) = decode_single_pem(text)
-            && let Ok(cert) = Certificate::from_der(&der)
-        {
-            keys.extend(certificate_subjects(&cert).iter().map(|s| subject_key(s)));
-        }
-    }
-    keys.sort_unstable();
-    keys.dedup();
-    keys.truncate(MAX_INDEX_KEYS_PER_ENTRY);
-    keys
+    SearchMaterial { digests, materials }
 }
 
 fn digest_key(prefixed: &str) -> IndexKey {
@@ -123,21 +144,6 @@ fn subject_key(subject: &str) -> IndexKey {
 }
 
 /// Email SANs (lowercased) and URI SANs of a certificate.
-fn certificate_subjects(cert: &Certificate) -> Vec<String> {
-    let Ok(Some(san)) = cert.tbs_certificate().get_extension::<SubjectAltName>() else {
-        return Vec::new();
-    };
-    san.1
-        .0
-        .iter()
-        .filter_map(|name| match name {
-            GeneralName::Rfc822Name(email) => Some(email.as_str().to_ascii_lowercase()),
-            GeneralName::UniformResourceIdentifier(uri) => Some(uri.as_str().to_string()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// `SearchIndex` of the Rekor v1 OpenAPI:
 ///
 /// ```yaml
@@ -361,7 +367,14 @@ mod tests {
             format!("sha256:{payload_hash}"),
         ];
         subjects.extend((0..40u8).map(|i| format!("sha256:{}", hex::encode([i; 32]))));
-        let keys = index_keys(body.as_bytes(), &subjects);
+        let entry = CanonicalEntry {
+            body: body.into_bytes(),
+            kind: "dsse",
+            api_version: "0.0.1",
+            subject_digests: subjects,
+            search: None,
+        };
+        let keys = index_keys(&entry);
         assert_eq!(keys.len(), MAX_INDEX_KEYS_PER_ENTRY);
         for own in [&payload_hash, &envelope_hash] {
             assert!(keys.contains(&digest_key(&format!("sha256:{own}"))));
@@ -371,6 +384,57 @@ mod tests {
         assert!(keys.contains(&digest_key(&format!("sha256:{}", hex::encode([13u8; 32])))));
         assert!(!keys.contains(&digest_key(&format!("sha256:{}", hex::encode([14u8; 32])))));
         assert!(keys.is_sorted());
+    }
+
+    /// A real hashedrekord entry (Fulcio certificate with an email SAN) and one with a bare key:
+    /// what the kind gathers while verifying is exactly what the search index would read back
+    /// from the stored body, so entries are filed the same way whichever path built the keys.
+    #[test]
+    fn verified_material_matches_the_body_read_back() {
+        let vectors: Value = serde_json::from_str(include_str!(
+            "../../tests/data/rekor-v1-hashedrekord-staging-and-production.json"
+        ))
+        .unwrap();
+        let mut bodies: Vec<Vec<u8>> = ["staging_response", "production_entry"]
+            .iter()
+            .map(|case| serde_json::to_vec(&vectors[case]["decoded_body"]).unwrap())
+            .collect();
+        assert!(!bodies.is_empty(), "the vector file holds entries");
+        // A bare-key entry built from the real one: same signature, the certificate's key.
+        let real: Value = serde_json::from_slice(&bodies[0]).unwrap();
+        let cert_pem = STANDARD
+            .decode(
+                real["spec"]["signature"]["publicKey"]["content"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap();
+        let (_, der) = decode_single_pem(std::str::from_utf8(&cert_pem).unwrap()).unwrap();
+        let key = KeyMaterial::from_certificate_der(&der).unwrap();
+        let key_pem = sigstack_keys::pem_encode("PUBLIC KEY", key.key.spki_der());
+        let mut bare = real.clone();
+        bare["spec"]["signature"]["publicKey"]["content"] = STANDARD.encode(key_pem).into();
+        bodies.push(serde_json::to_vec(&bare).unwrap());
+
+        for (i, body) in bodies.iter().enumerate() {
+            let entry = crate::kinds::canonicalize_proposed_entry_json(body).unwrap();
+            let gathered = entry
+                .search
+                .clone()
+                .expect("hashedrekord gathers its material");
+            assert_eq!(gathered, body_material(&entry.body));
+            let subjects = gathered.materials[0].subjects.len();
+            // The real entries carry Fulcio certificates; the last one a bare key.
+            assert_eq!(subjects == 0, i == bodies.len() - 1, "{:?}", gathered);
+            let by_body = CanonicalEntry {
+                search: None,
+                ..entry.clone()
+            };
+            let keys = index_keys(&entry);
+            assert_eq!(keys, index_keys(&by_body));
+            // The digest, the fingerprint and each subject.
+            assert_eq!(keys.len(), 2 + subjects);
+        }
     }
 
     #[test]
