@@ -125,21 +125,29 @@ impl Index {
             let mut search = txn
                 .open_multimap_table(SEARCH)
                 .map_err(err("open search"))?;
-            for row in rows {
-                if dedup
-                    .get(row.identity)
-                    .map_err(err("read dedup"))?
-                    .is_none()
-                {
-                    dedup
-                        .insert(row.identity, row.index)
-                        .map_err(err("write dedup"))?;
+            // In key order: consecutive inserts then mostly land in leaves this transaction has
+            // already copied, and the B-tree's upper pages stay hot.
+            let mut identities: Vec<(&[u8; 32], u64)> =
+                rows.iter().map(|r| (r.identity, r.index)).collect();
+            identities.sort_unstable();
+            for (identity, index) in identities {
+                // The sequencer only commits identities it found in neither the index nor the
+                // batch; should one exist anyway, the first index stays.
+                let previous = dedup
+                    .insert(identity, index)
+                    .map_err(err("write dedup"))?
+                    .map(|v| v.value());
+                if let Some(first) = previous {
+                    dedup.insert(identity, first).map_err(err("write dedup"))?;
                 }
-                for key in row.keys {
-                    search
-                        .insert(key.0, row.index)
-                        .map_err(err("write search"))?;
-                }
+            }
+            let mut keys: Vec<(&[u8; 32], u64)> = rows
+                .iter()
+                .flat_map(|r| r.keys.iter().map(move |k| (&k.0, r.index)))
+                .collect();
+            keys.sort_unstable();
+            for (key, index) in keys {
+                search.insert(key, index).map_err(err("write search"))?;
             }
             let mut meta = txn.open_table(META).map_err(err("open meta"))?;
             meta.insert(STATE_KEY, state.encode().as_slice())
