@@ -85,6 +85,10 @@ pub struct Target {
     /// PID of the server process (`sigstack up`): its CPU time and RSS are read from /proc.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Send every request as a stream of one of N shared HTTP/2 connections (cleartext, prior
+    /// knowledge) instead of over one HTTP/1.1 connection per worker.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub http2: Option<u16>,
 }
 
 #[derive(Args, Clone)]

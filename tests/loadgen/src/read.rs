@@ -38,7 +38,7 @@ fn tile_index_path(mut n: u64) -> String {
 }
 
 pub async fn tree_size(target: &Target) -> anyhow::Result<u64> {
-    let mut conn = Connection::new(Endpoint::from_base_url(&target.url)?);
+    let mut conn = Connection::new(Endpoint::new(target)?);
     let path = match target.api {
         Api::V1 => "/api/v1/log",
         Api::V2 => "/api/v2/checkpoint",
@@ -73,7 +73,7 @@ pub async fn run(
     duration: Duration,
     count: usize,
 ) -> anyhow::Result<ReadSummary> {
-    let endpoint = Endpoint::from_base_url(&target.url)?;
+    let endpoint = Endpoint::new(target)?;
     let size = tree_size(target).await?;
     // Rekor v2: only full tiles, so every read is the same 8 KiB.
     let range = match target.api {

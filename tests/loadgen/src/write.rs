@@ -113,7 +113,7 @@ pub async fn run(
     bodies: Vec<Bytes>,
     duration: Duration,
 ) -> anyhow::Result<Summary> {
-    let endpoint = Endpoint::from_base_url(&target.url)?;
+    let endpoint = Endpoint::new(target)?;
     let api = target.api;
     let bodies = Arc::new(bodies);
     let cpu_before = procstat::CpuSnapshot::take(target.server_pid)?;
