@@ -143,7 +143,8 @@ pub fn canonicalize(unverified: HashedRekordV001Spec) -> Result<CanonicalEntry, 
 
 // The stored body, serialised straight from these types: members in RFC 8785 order (sorted
 // by name, as declared here) and serde_json's string escaping, which is JCS's, so the bytes are
-// the canonical JSON of the body (a unit test compares them with `jcs::canonical_json`).
+// the canonical JSON of the body (a unit test compares them with `jcs::canonical_json`, and the
+// real-entry vectors with what Rekor stored).
 
 /// `{"apiVersion", "kind", "spec"}` of the stored hashedrekord body.
 #[derive(Serialize)]
@@ -207,4 +208,31 @@ pub(crate) fn verify_digest_signature(
             }
             other => EntryError::InvalidSignature(other.to_string()),
         })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use serde_json::Value;
+
+    use crate::jcs::canonical_json;
+    use crate::kinds::canonicalize_proposed_entry_json;
+
+    /// The typed body is the JCS form of itself, byte for byte, and keeps what was sent (a
+    /// stored body proposed again, from a real Rekor entry).
+    #[test]
+    fn the_typed_body_is_canonical_json() {
+        let vectors: Value = serde_json::from_str(include_str!(
+            "../../tests/data/rekor-v1-hashedrekord-staging-and-production.json"
+        ))
+        .unwrap();
+        for case in ["staging_response", "production_entry"] {
+            let sent = &vectors[case]["decoded_body"];
+            let entry =
+                canonicalize_proposed_entry_json(&serde_json::to_vec(sent).unwrap()).unwrap();
+            let reparsed: Value = serde_json::from_slice(&entry.body).unwrap();
+            assert_eq!(entry.body, canonical_json(&reparsed).unwrap(), "{case}");
+            assert_eq!(&reparsed, sent, "{case}");
+        }
+    }
 }

@@ -223,7 +223,7 @@ impl RekorV1State {
         unverified: impl AsRef<[u8]> + Send + 'static,
     ) -> Result<LogEntry, RekorError> {
         // Signature checks are CPU work: off the async workers, with the rest of the entry's
-        // parsing (its search keys re-read the canonical body and certificate).
+        // parsing and its search keys (which hashedrekord gathers while it verifies).
         let (entry, index_keys, body_b64, leaf) = crate::error::verifying(move || {
             let entry = canonicalize_proposed_entry_json(unverified.as_ref())?;
             let keys = search::index_keys(&entry);
