@@ -290,7 +290,7 @@ pub(crate) async fn open_ctlog(
         },
         common
             .storage
-            .open("ctlog", &dir, &common.log_config)
+            .open("ctlog", &dir, &common.log_config, &common.metrics)
             .await?,
         Arc::new(sigstack_clock::SystemClock),
     )
@@ -396,7 +396,12 @@ pub(crate) async fn open_rekor_v1(
         },
         common
             .storage
-            .open("rekor-v1", &dir.join("log"), &common.log_config)
+            .open(
+                "rekor-v1",
+                &dir.join("log"),
+                &common.log_config,
+                &common.metrics,
+            )
             .await?,
     )
     .await
@@ -442,7 +447,12 @@ pub(crate) async fn open_rekor_v2(
         },
         common
             .storage
-            .open("rekor-v2", &dir.join("log"), &common.log_config)
+            .open(
+                "rekor-v2",
+                &dir.join("log"),
+                &common.log_config,
+                &common.metrics,
+            )
             .await?,
     )
     .await

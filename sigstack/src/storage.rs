@@ -5,6 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
+use sigstack_http::{LogBatches, Metrics};
 use sigstack_tlog_postgres::PgDatabase;
 use sigstack_tlog_storage::{EmbeddedLog, LogConfig, LogStore};
 
@@ -35,14 +36,16 @@ impl LogStorage {
         }
     }
 
-    /// Open the log called `name` (in the database) or kept in `embedded_dir`.
+    /// Open the log called `name` (in the database) or kept in `embedded_dir`, and report its
+    /// commit batches in `metrics` (labelled with `name`).
     pub async fn open(
         &self,
-        name: &str,
+        name: &'static str,
         embedded_dir: &Path,
         config: &LogConfig,
+        metrics: &Metrics,
     ) -> anyhow::Result<Arc<dyn LogStore>> {
-        Ok(match self {
+        let store: Arc<dyn LogStore> = match self {
             Self::Embedded => Arc::new(
                 EmbeddedLog::open(embedded_dir, config.clone())
                     .await
@@ -53,7 +56,19 @@ impl LogStorage {
                     .await
                     .with_context(|| format!("opening log {name} in the database"))?,
             ),
-        })
+        };
+        // Weak: the registry lives as long as the process, the log only until it is closed.
+        let reported = Arc::downgrade(&store);
+        metrics.register_log_batches(name, move || {
+            let s = reported.upgrade()?.sequencer_stats()?;
+            Some(LogBatches {
+                batches: s.batches,
+                entries: s.entries,
+                size_buckets: s.batch_size_buckets(),
+                commit_seconds: s.commit_seconds,
+            })
+        });
+        Ok(store)
     }
 
     /// With a database, make `rekor_dir/tree-id` hold the tree ID recorded in the database

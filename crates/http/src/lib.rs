@@ -121,6 +121,8 @@ pub struct Metrics {
     registry: Arc<std::sync::Mutex<Registry>>,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RequestLabels, Histogram>,
+    /// The logs whose batches the registry's one [`LogBatchesCollector`] reports.
+    log_batches: Arc<std::sync::Mutex<Vec<LogBatchesSource>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -150,10 +152,13 @@ impl Metrics {
             "Time to answer HTTP requests",
             latency.clone(),
         );
+        let log_batches = Arc::default();
+        registry.register_collector(Box::new(LogBatchesCollector(Arc::clone(&log_batches))));
         Self {
             registry: Arc::new(std::sync::Mutex::new(registry)),
             requests,
             latency,
+            log_batches,
         }
     }
 
@@ -169,6 +174,23 @@ impl Metrics {
         }
     }
 
+    /// Report a log's commit batches at every scrape, labelled `log="<log>"`:
+    /// `sigstack_log_batch_entries` (a histogram of batch sizes: its count is the batches, its
+    /// sum the entries committed) and `sigstack_log_commit_seconds_total` (time spent making
+    /// batches durable). `read` runs at scrape time; `None` reports nothing.
+    pub fn register_log_batches(
+        &self,
+        log: &'static str,
+        read: impl Fn() -> Option<LogBatches> + Send + Sync + 'static,
+    ) {
+        if let Ok(mut sources) = self.log_batches.lock() {
+            sources.push(LogBatchesSource {
+                log,
+                read: Box::new(read),
+            });
+        }
+    }
+
     /// The OpenMetrics text exposition of every registered metric.
     #[must_use]
     pub fn render(&self) -> String {
@@ -177,6 +199,83 @@ impl Metrics {
             let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         }
         out
+    }
+}
+
+/// A log sequencer's commit batches at scrape time (see [`Metrics::register_log_batches`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogBatches {
+    /// Batches committed.
+    pub batches: u64,
+    /// Entries committed in them.
+    pub entries: u64,
+    /// `(upper bound, batches larger than the previous bound and at most this one)`, in
+    /// ascending order, the last bound `+Inf` (the exposition adds them up).
+    pub size_buckets: Vec<(f64, u64)>,
+    /// Time spent making batches durable, in seconds.
+    pub commit_seconds: f64,
+}
+
+/// One log registered with [`Metrics::register_log_batches`].
+struct LogBatchesSource {
+    log: &'static str,
+    read: Box<dyn Fn() -> Option<LogBatches> + Send + Sync>,
+}
+
+/// Reports every registered log under one metric family each (a family may appear only once
+/// in an exposition), one labelled series per log.
+struct LogBatchesCollector(Arc<std::sync::Mutex<Vec<LogBatchesSource>>>);
+
+impl std::fmt::Debug for LogBatchesCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogBatchesCollector")
+            .finish_non_exhaustive()
+    }
+}
+
+impl prometheus_client::collector::Collector for LogBatchesCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::metrics::MetricType;
+        type Labels = [(&'static str, &'static str); 1];
+        let logs: Vec<(Labels, LogBatches)> = match self.0.lock() {
+            Ok(sources) => sources
+                .iter()
+                .filter_map(|s| Some(([("log", s.log)], (s.read)()?)))
+                .collect(),
+            Err(_) => return Ok(()),
+        };
+        if logs.is_empty() {
+            return Ok(());
+        }
+        let mut sizes = encoder.encode_descriptor(
+            "log_batch_entries",
+            "Entries per committed batch",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (labels, stats) in &logs {
+            sizes.encode_family(labels)?.encode_histogram::<Labels>(
+                stats.entries as f64,
+                stats.batches,
+                &stats.size_buckets,
+                None,
+            )?;
+        }
+        let mut seconds = encoder.encode_descriptor(
+            "log_commit_seconds",
+            "Time spent making committed batches durable",
+            None,
+            MetricType::Counter,
+        )?;
+        for (labels, stats) in &logs {
+            seconds
+                .encode_family(labels)?
+                .encode_counter::<Labels, _, f64>(&stats.commit_seconds, None)?;
+        }
+        Ok(())
     }
 }
 
@@ -276,6 +375,53 @@ mod tests {
     use axum::routing::post;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
+
+    #[test]
+    fn log_batches_are_read_at_each_scrape() {
+        let metrics = Metrics::new();
+        let batches = Arc::new(std::sync::Mutex::new(None));
+        let read = Arc::clone(&batches);
+        metrics.register_log_batches("rekor_v1", move || read.lock().unwrap().clone());
+        metrics.register_log_batches("ctlog", || {
+            Some(LogBatches {
+                batches: 1,
+                entries: 1,
+                size_buckets: vec![(1.0, 1), (f64::INFINITY, 0)],
+                commit_seconds: 0.5,
+            })
+        });
+        assert!(
+            !metrics.render().contains("rekor_v1"),
+            "nothing for a log that has nothing to report"
+        );
+        *batches.lock().unwrap() = Some(LogBatches {
+            batches: 3,
+            entries: 70,
+            size_buckets: vec![(1.0, 1), (64.0, 1), (f64::INFINITY, 1)],
+            commit_seconds: 0.25,
+        });
+        let text = metrics.render();
+        for line in [
+            "# TYPE sigstack_log_batch_entries histogram",
+            r#"sigstack_log_batch_entries_sum{log="rekor_v1"} 70.0"#,
+            r#"sigstack_log_batch_entries_count{log="rekor_v1"} 3"#,
+            r#"sigstack_log_batch_entries_bucket{le="64.0",log="rekor_v1"} 2"#,
+            r#"sigstack_log_batch_entries_bucket{le="+Inf",log="rekor_v1"} 3"#,
+            r#"sigstack_log_commit_seconds_total{log="rekor_v1"} 0.25"#,
+            r#"sigstack_log_batch_entries_count{log="ctlog"} 1"#,
+            r#"sigstack_log_commit_seconds_total{log="ctlog"} 0.5"#,
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+        // Each family is declared once, whatever the number of logs.
+        for family in ["log_batch_entries histogram", "log_commit_seconds counter"] {
+            let declared = format!("# TYPE sigstack_{family}");
+            assert_eq!(text.matches(&declared).count(), 1, "{text}");
+        }
+    }
 
     #[derive(serde::Deserialize)]
     struct Echo {

@@ -47,8 +47,9 @@ use sigstack_tlog::merkle::{self, Hash, HashReader, split_stored_hash_index};
 use sigstack_tlog::tiles::{self, TILE_WIDTH};
 use sigstack_tlog::{TileKind, TilePath, TlogError};
 use sigstack_tlog_storage::{
-    Appended, IndexKey, LogConfig, LogStore, MAX_SEARCH_RESULTS, NewEntry, StorageError,
-    StoredCheckpoint, StoredEntry, TreeHead, check_publishable, check_range, check_tile_covered,
+    Appended, IndexKey, LogConfig, LogStore, MAX_SEARCH_RESULTS, NewEntry, SequencerStats,
+    StorageError, StoredCheckpoint, StoredEntry, TreeHead, check_publishable, check_range,
+    check_tile_covered,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgConnection, PgPool, Row as _};
@@ -181,6 +182,7 @@ impl PgDatabase {
             outstanding: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
             known_size: AtomicU64::new(0),
+            stats: std::sync::Mutex::default(),
         });
         let log = PostgresLog {
             inner: Arc::new(Inner {
@@ -239,6 +241,8 @@ struct Shared {
     /// The largest tree size this replica has seen committed. Trees only grow (a smaller one is
     /// refused at open), so any size up to this one exists without asking the database.
     known_size: AtomicU64,
+    /// The batches this replica has committed.
+    stats: std::sync::Mutex<SequencerStats>,
 }
 
 impl Shared {
@@ -496,9 +500,18 @@ async fn run_batcher(shared: Arc<Shared>, mut rx: mpsc::Receiver<Msg>, config: L
 
 /// Commit one batch and answer its waiters.
 async fn process(shared: &Shared, batch: Vec<Request>) {
+    let started = std::time::Instant::now();
     let result = shared.observe(commit(shared, &batch).await);
     match result {
         Ok(outcomes) => {
+            let committed = outcomes.iter().filter(|o| o.is_ok()).count();
+            if committed > 0 {
+                shared
+                    .stats
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .record(committed, started.elapsed());
+            }
             for (r, outcome) in batch.into_iter().zip(outcomes) {
                 let _ = r.reply.send(outcome);
             }
@@ -1090,6 +1103,17 @@ impl LogStore for PostgresLog {
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, StorageError> {
         let r = self.read_checkpoint().await;
         self.inner.shared.observe(r)
+    }
+
+    fn sequencer_stats(&self) -> Option<SequencerStats> {
+        Some(
+            self.inner
+                .shared
+                .stats
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+        )
     }
 
     fn check_writable(&self) -> Result<(), StorageError> {

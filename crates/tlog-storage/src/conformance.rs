@@ -305,6 +305,12 @@ async fn duplicates_answer_the_first_index(h: &dyn Harness) {
         "duplicates name the sequenced index"
     );
     assert_eq!(log.tree_head().await.unwrap().size, 4);
+    // A driver that counts its batches counts the sequenced entries, not the duplicates.
+    if let Some(stats) = log.sequencer_stats() {
+        assert_eq!(stats.entries, 4, "{stats:?}");
+        assert!((1..=4).contains(&stats.batches), "{stats:?}");
+        assert_eq!(stats.batch_sizes.iter().sum::<u64>(), stats.batches);
+    }
     log.close().await;
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sigstack_tlog::TilePath;
 use sigstack_tlog::merkle::Hash;
 
-use crate::store::{IndexKey, LogStore, NewEntry, StoredCheckpoint, StoredEntry};
+use crate::store::{IndexKey, LogStore, NewEntry, SequencerStats, StoredCheckpoint, StoredEntry};
 use crate::{Appended, EmbeddedLog, StorageError, TreeHead};
 
 #[async_trait]
@@ -65,6 +65,10 @@ impl LogStore for EmbeddedLog {
 
     fn check_writable(&self) -> Result<(), StorageError> {
         EmbeddedLog::check_writable(self)
+    }
+
+    fn sequencer_stats(&self) -> Option<SequencerStats> {
+        Some(EmbeddedLog::sequencer_stats(self))
     }
 
     async fn close(&self) {

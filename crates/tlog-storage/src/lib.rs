@@ -52,9 +52,10 @@ mod store;
 pub use crate::fs::{FileSystem, OsFileSystem};
 
 pub use crate::store::{
-    IndexKey, LogStore, MAX_CHECKPOINT_SIZE, MAX_ENTRIES_PER_READ, MAX_INDEX_KEYS_PER_ENTRY,
-    MAX_SEARCH_RESULTS, MetadataSeal, NewEntry, SealMetadata, StoredCheckpoint, StoredEntry,
-    check_publishable, check_range, check_tile_covered,
+    BATCH_SIZE_BOUNDS, IndexKey, LogStore, MAX_CHECKPOINT_SIZE, MAX_ENTRIES_PER_READ,
+    MAX_INDEX_KEYS_PER_ENTRY, MAX_SEARCH_RESULTS, MetadataSeal, NewEntry, SealMetadata,
+    SequencerStats, StoredCheckpoint, StoredEntry, check_publishable, check_range,
+    check_tile_covered,
 };
 
 use std::path::{Path, PathBuf};
@@ -200,6 +201,8 @@ pub(crate) struct Shared {
     pub outstanding: AtomicUsize,
     /// The upper levels of the committed tree's stored hashes, in memory.
     pub upper_hashes: disk::UpperHashes,
+    /// What the sequencer has committed since the log was opened.
+    pub stats: parking_lot::Mutex<SequencerStats>,
 }
 
 /// Which per-entry byte string to read.
@@ -300,6 +303,7 @@ impl EmbeddedLog {
             failed: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
             upper_hashes: disk::UpperHashes::default(),
+            stats: parking_lot::Mutex::default(),
         });
         let (tx, rx) = std::sync::mpsc::sync_channel(config.max_pending);
         let writer = Writer {
@@ -444,6 +448,12 @@ impl EmbeddedLog {
     #[must_use]
     pub fn latest_checkpoint(&self) -> Option<StoredCheckpoint> {
         self.inner.shared.checkpoint.lock().clone()
+    }
+
+    /// The batches committed since the log was opened.
+    #[must_use]
+    pub fn sequencer_stats(&self) -> SequencerStats {
+        self.inner.shared.stats.lock().clone()
     }
 
     /// Whether the log takes appends: `Err(StorageError::Failed)` after a failed write (until

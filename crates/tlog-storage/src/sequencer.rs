@@ -203,8 +203,13 @@ impl Writer {
             }
             return;
         }
+        let started = Instant::now();
         match self.commit(&fresh) {
             Ok(head) => {
+                self.shared
+                    .stats
+                    .lock()
+                    .record(fresh.len(), started.elapsed());
                 // Readers filter index rows by the head, so rows committed a moment before the
                 // head moves are never seen early.
                 *self.shared.head.write() = head;

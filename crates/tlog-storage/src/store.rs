@@ -199,6 +199,48 @@ pub struct StoredCheckpoint {
     pub signed: Vec<u8>,
 }
 
+/// Upper bounds of the batch-size buckets of [`SequencerStats::batch_sizes`] (the last bucket,
+/// one past these, holds larger batches).
+pub const BATCH_SIZE_BOUNDS: [u64; 10] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
+
+/// What one log handle's sequencer has committed since it was opened: how operators see the
+/// group commit at work (batch sizes grow with the load) and what the commits cost.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SequencerStats {
+    /// Batches committed.
+    pub batches: u64,
+    /// Entries committed in them (duplicates are answered without being committed).
+    pub entries: u64,
+    /// Batches by size: `batch_sizes[i]` counts those of more than `BATCH_SIZE_BOUNDS[i - 1]`
+    /// and at most `BATCH_SIZE_BOUNDS[i]` entries; the last slot those beyond every bound.
+    pub batch_sizes: [u64; BATCH_SIZE_BOUNDS.len() + 1],
+    /// Time spent making batches durable (writes, syncs, the commit), in seconds.
+    pub commit_seconds: f64,
+}
+
+impl SequencerStats {
+    /// Count one committed batch.
+    pub fn record(&mut self, entries: usize, took: std::time::Duration) {
+        let entries = entries as u64;
+        self.batches += 1;
+        self.entries += entries;
+        let bucket = BATCH_SIZE_BOUNDS.partition_point(|&bound| bound < entries);
+        self.batch_sizes[bucket] += 1;
+        self.commit_seconds += took.as_secs_f64();
+    }
+
+    /// The batch sizes with their buckets' upper bounds, the last one `+Inf`.
+    #[must_use]
+    pub fn batch_size_buckets(&self) -> Vec<(f64, u64)> {
+        BATCH_SIZE_BOUNDS
+            .iter()
+            .map(|&b| b as f64)
+            .chain([f64::INFINITY])
+            .zip(self.batch_sizes)
+            .collect()
+    }
+}
+
 /// Transparency-log storage: the one interface every driver implements.
 #[async_trait]
 pub trait LogStore: Send + Sync + fmt::Debug {
@@ -301,6 +343,12 @@ pub trait LogStore: Send + Sync + fmt::Debug {
     /// The reason it does not.
     fn check_writable(&self) -> Result<(), StorageError>;
 
+    /// The batches this handle has sequenced since it was opened, for metrics; `None` for a
+    /// driver that does not count them.
+    fn sequencer_stats(&self) -> Option<SequencerStats> {
+        None
+    }
+
     /// Commit what is queued, stop taking appends and release the storage. Reads through other
     /// handles may continue where the driver allows it.
     async fn close(&self);
@@ -394,5 +442,27 @@ pub fn check_tile_covered(path: &TilePath, size: u64) -> Result<(), StorageError
     match covered {
         Some(c) if c <= size => Ok(()),
         _ => Err(not_found()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_counted_by_size() {
+        let mut stats = SequencerStats::default();
+        for (entries, ms) in [(1, 2), (2, 1), (3, 1), (256, 10), (257, 10), (600, 20)] {
+            stats.record(entries, std::time::Duration::from_millis(ms));
+        }
+        assert_eq!(stats.batches, 6);
+        assert_eq!(stats.entries, 1 + 2 + 3 + 256 + 257 + 600);
+        assert_eq!(stats.batch_sizes, [1, 1, 1, 0, 0, 0, 0, 0, 1, 1, 1]);
+        assert!((stats.commit_seconds - 0.044).abs() < 1e-9);
+        let buckets = stats.batch_size_buckets();
+        assert_eq!(buckets.first(), Some(&(1.0, 1)));
+        assert_eq!(buckets[8], (256.0, 1));
+        assert_eq!(buckets.last(), Some(&(f64::INFINITY, 1)));
     }
 }

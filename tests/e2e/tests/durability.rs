@@ -102,6 +102,38 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The log's commit batches are exported: at least the acknowledged entries so far, in at
+    // least one batch and at most one batch per entry.
+    let acknowledged = acks.lock().expect("lock").len() as f64;
+    let metrics = client
+        .get(format!("{rekor}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let value = |name: &str| -> f64 {
+        let prefix = format!("{name}{{log=\"rekor-v1\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{prefix:?} missing from\n{metrics}"))
+    };
+    let (entries, batches) = (
+        value("sigstack_log_batch_entries_sum"),
+        value("sigstack_log_batch_entries_count"),
+    );
+    assert!(
+        entries >= acknowledged,
+        "{entries} committed < {acknowledged} acknowledged"
+    );
+    assert!(
+        (1.0..=entries).contains(&batches),
+        "{batches} batches for {entries} entries"
+    );
+    assert!(value("sigstack_log_commit_seconds_total") > 0.0);
     stack.kill_hard();
     for w in writers {
         let _ = w.await;
