@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use sigstack_ct::{AddChainRequest, AddChainResponse};
-use sigstack_http::{JsonBody, json_error, observe};
+use sigstack_http::{JsonBody, json_error, observe, retry_later};
 use sigstack_tlog_storage::StorageError;
 
 use crate::{CtLogError, CtLogState};
@@ -263,14 +263,10 @@ impl IntoResponse for ApiError {
                 return json_error(status, "internal error");
             }
         }
-        let mut response = json_error(status, &self.0);
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from_static("1"),
-            );
+            return retry_later(&self.0);
         }
-        response
+        json_error(status, &self.0)
     }
 }
 

@@ -35,7 +35,7 @@ use der::Encode;
 use prometheus_client::metrics::counter::Counter;
 use sigstack_clock::{Clock, SystemClock};
 use sigstack_fulcio_core::{CertificateProfile, FulcioCoreError, Principal, ProvenKey};
-use sigstack_http::{JsonBody, Metrics, json_error};
+use sigstack_http::{JsonBody, Metrics, json_error, retry_later};
 use sigstack_pki::CertificateAuthority;
 use x509_cert::Certificate;
 
@@ -757,14 +757,7 @@ impl IntoResponse for ApiError {
                 json_error(StatusCode::INTERNAL_SERVER_ERROR, public)
             }
             Self::Busy => {
-                let mut response = json_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "too many requests are waiting for verification; retry later",
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
-                response
+                retry_later("too many requests are waiting for verification; retry later")
             }
             Self::Unavailable(detail) => {
                 tracing::error!(%detail, "CA signing key unavailable");

@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use sigstack_http::json_error;
+use sigstack_http::{json_error, retry_later};
 use sigstack_tlog_storage::StorageError;
 
 use crate::error::RekorError;
@@ -61,13 +61,12 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self.error, "rekor request failed");
             return json_error(status, "internal error");
         }
-        let mut response = json_error(status, &self.error);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        let mut response = if status == StatusCode::SERVICE_UNAVAILABLE {
             tracing::warn!(error = %self.error, "rekor log unavailable");
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        }
+            retry_later(&self.error)
+        } else {
+            json_error(status, &self.error)
+        };
         if let RekorError::Duplicate { index, entry_id } = &self.error {
             let (name, value) = match self.api {
                 Api::V1 => (header::LOCATION, format!("/api/v1/log/entries/{entry_id}")),

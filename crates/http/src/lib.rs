@@ -42,6 +42,18 @@ pub fn json_error(status: StatusCode, message: impl std::fmt::Display) -> Respon
         .into_response()
 }
 
+/// 503 with `Retry-After: 1` and the [`json_error`] body: the answer to a request refused for
+/// load (a full queue, too many requests in flight) or a dependency that is briefly away, which
+/// a client should simply send again.
+#[must_use]
+pub fn retry_later(message: impl std::fmt::Display) -> Response {
+    let mut response = json_error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+    response
+}
+
 /// A JSON request body. Unlike `axum::Json`, a rejection answers with [`json_error`]:
 /// 415 for a wrong content type, 413 for an oversized body, 400 for malformed JSON.
 #[derive(Debug, Clone)]

@@ -10,7 +10,6 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -20,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt as _;
 
-use crate::json_error;
+use crate::retry_later;
 
 /// Limits of one server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,21 +60,13 @@ pub fn limit(router: Router, limits: &ServerLimits) -> Router {
     router.layer(middleware::from_fn_with_state(guard, enforce))
 }
 
-fn busy(message: &str) -> Response {
-    let mut response = json_error(StatusCode::SERVICE_UNAVAILABLE, message);
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
-}
-
 async fn enforce(State(guard): State<Guard>, req: Request, next: Next) -> Response {
     let Ok(_permit) = guard.permits.try_acquire() else {
-        return busy("server busy: too many requests in flight; retry later");
+        return retry_later("server busy: too many requests in flight; retry later");
     };
     match tokio::time::timeout(guard.request_timeout, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => busy("request timed out; retry later"),
+        Err(_) => retry_later("request timed out; retry later"),
     }
 }
 
