@@ -365,8 +365,8 @@ const UPPER_LEVEL_MIN: u32 = 6;
 /// one positional read per upper level. Stored hashes never change once written, so nothing is
 /// ever invalidated. Bounded: the lowest kept level rises with the tree so that every node of
 /// the kept levels fits in [`UPPER_HASHES_MAX`] (levels 7 and up at 10 million leaves: about
-/// 160,000 hashes, ~8 MiB); when the bound is reached anyway (levels kept earlier at a smaller size), the copy
-/// is dropped and refills.
+/// 160,000 hashes, ~8 MiB); when the bound is reached anyway (levels kept earlier at a smaller
+/// size), the copy is dropped and refills.
 #[derive(Debug, Default)]
 pub(crate) struct UpperHashes {
     hashes: parking_lot::RwLock<std::collections::HashMap<u64, Hash>>,
