@@ -3,7 +3,11 @@
 //! One data directory holds:
 //! ```text
 //! LOCK          flock(2)-ed exclusively by the process that has the log open
-//! index.redb    the commit point: state record, dedup identities, search keys, checkpoint
+//! index.redb    the commit point: state record, committed length of index.journal, the
+//!               largest published checkpoint (and the rows of directories of earlier versions)
+//! index.journal the dedup identities and search keys of the batches since the LSM tree's last
+//!               sync, one checksummed record per batch, append-only
+//! index.lsm/    every dedup identity and search key, in an LSM tree (see `index.rs`)
 //! entries.dat   entry bytes, back to back, append-only
 //! meta.dat      per-entry metadata bytes (often empty), back to back, append-only
 //! entries.idx   per entry: u64 BE end offset into entries.dat, u64 BE end offset into
@@ -11,7 +15,8 @@
 //! hashes.dat    32-byte stored Merkle hashes in sumdb stored-hash order, append-only
 //! ```
 //! The state record in `index.redb` alone decides what is committed; the append-only files may
-//! hold an uncommitted tail after a crash, which [`recover`] truncates. A directory written by
+//! hold an uncommitted tail after a crash, which [`recover`] truncates, and the LSM tree may
+//! lack the rows of the last batches, which it replays from `index.journal`. A directory written by
 //! an earlier version (a `state` file and `ids.dat`) is migrated into `index.redb` on open.
 
 use std::path::Path;
@@ -21,9 +26,10 @@ use sha2::{Digest as _, Sha256};
 use sigstack_tlog::merkle::{self, Hash, HashReader, stored_hash_count};
 use sigstack_tlog::{Result as TlogResult, TlogError};
 
-use crate::StorageError;
 use crate::fs::{DirLock, FileSystem, StorageFile};
-use crate::index::{Index, IndexRows};
+use crate::index::{Index, IndexRows, LSM_DIR};
+use crate::journal::JOURNAL_FILE;
+use crate::{LogConfig, StorageError};
 
 pub(crate) const DATA_FILE: &str = "entries.dat";
 pub(crate) const INDEX_FILE: &str = "entries.idx";
@@ -154,7 +160,7 @@ pub(crate) struct Recovered {
 pub(crate) fn recover(
     fs: &dyn FileSystem,
     dir: &Path,
-    cache_bytes: usize,
+    config: &LogConfig,
 ) -> Result<Recovered, StorageError> {
     fs.create_dir_all(dir)
         .map_err(io_err("create log directory"))?;
@@ -188,7 +194,17 @@ pub(crate) fn recover(
             dir.display()
         )));
     }
-    let index = Index::open(open(INDEX_DB)?, cache_bytes)?;
+    let lsm_dir = fs
+        .native_dir(dir)
+        .map_err(io_err("locate the index directory"))?
+        .join(LSM_DIR);
+    let mut index = Index::open(
+        open(INDEX_DB)?,
+        open(JOURNAL_FILE)?,
+        &lsm_dir,
+        config.index_cache_bytes,
+        config.index_journal_entries,
+    )?;
     let files = DataFiles {
         data: open(DATA_FILE)?,
         meta: open(META_FILE)?,
@@ -208,7 +224,7 @@ pub(crate) fn recover(
                 )));
             }
             let state = State::empty();
-            index.commit(&state, &[])?;
+            index.commit_state(&state)?;
             state
         }
     };
@@ -269,6 +285,7 @@ pub(crate) fn recover(
             state.size, c.size
         )));
     }
+    index.recover_rows(&state)?;
     tracing::info!(dir = %dir.display(), size = state.size, root = %state.root, "opened log");
     Ok(Recovered {
         state,
@@ -317,17 +334,10 @@ fn migrate_legacy(fs: &dyn FileSystem, dir: &Path, index: &Index) -> Result<Stat
                 keys: &[],
             })
             .collect();
-        let last = start + count >= state.size;
-        if last {
-            index.commit(&state, &rows)?;
-        } else {
-            index.add_rows(&rows)?;
-        }
+        index.add_legacy_rows(&rows)?;
         start += count;
     }
-    if state.size == 0 {
-        index.commit(&state, &[])?;
-    }
+    index.commit_state(&state)?;
     for name in [LEGACY_STATE_FILE, LEGACY_ID_FILE] {
         fs.remove(&dir.join(name))
             .map_err(io_err(format!("remove {name}")))?;

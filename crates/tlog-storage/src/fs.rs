@@ -76,6 +76,12 @@ pub trait FileSystem: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     /// I/O failures.
     fn lock_dir(&self, dir: &Path) -> io::Result<Option<Box<dyn DirLock>>>;
+    /// The directory on the operating system's file system that stands for `dir`, for a
+    /// component that does its own file I/O (the LSM tree of index rows).
+    ///
+    /// # Errors
+    /// I/O failures.
+    fn native_dir(&self, dir: &Path) -> io::Result<PathBuf>;
 }
 
 /// The operating system's file system.
@@ -150,6 +156,10 @@ impl FileSystem for OsFileSystem {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         sigstack_durable::sync_dir(dir)
+    }
+
+    fn native_dir(&self, dir: &Path) -> io::Result<PathBuf> {
+        Ok(dir.to_owned())
     }
 
     fn lock_dir(&self, dir: &Path) -> io::Result<Option<Box<dyn DirLock>>> {

@@ -10,9 +10,10 @@
 //! lock on `LOCK`; a second open fails with [`StorageError::Locked`]). [`EmbeddedLog::append`]
 //! queues an entry for the single sequencer thread, which gathers a batch (up to
 //! [`LogConfig::batch_max_size`] entries or [`LogConfig::batch_max_age`]), appends the entries
-//! and their stored Merkle hashes to their files, fsyncs each file once, then commits the new
-//! state with the batch's dedup identities and search keys in one `index.redb` transaction, and
-//! only then answers every waiter. Entry `i`'s Merkle leaf hash is `SHA-256(0x00 || entry)`,
+//! and their stored Merkle hashes to their files and the batch's dedup identities and search keys
+//! to `index.journal`, fsyncs each file once, then commits the new state in one `index.redb`
+//! transaction, puts the rows into the LSM tree that serves lookups, and only then answers every
+//! waiter. Entry `i`'s Merkle leaf hash is `SHA-256(0x00 || entry)`,
 //! i.e. the entry bytes are the RFC 6962 leaf data.
 //!
 //! Reads ([`EmbeddedLog::entry`], proofs, [`EmbeddedLog::tile`]) are positional reads that only
@@ -20,9 +21,10 @@
 //!
 //! # Memory
 //!
-//! Nothing grows with the log: dedup identities and search keys live in `index.redb` (a
-//! B-tree on disk with a bounded page cache, [`LogConfig::index_cache_bytes`]), hashes and
-//! entries are read on demand, and opening reads the state row, never the whole log.
+//! Nothing grows with the log: dedup identities and search keys live in an LSM tree on disk
+//! with a bounded block cache ([`LogConfig::index_cache_bytes`]), hashes and entries are read on
+//! demand, and opening reads the state row and at most [`LogConfig::index_journal_entries`]
+//! entries' rows from `index.journal`, never the whole log.
 //!
 //! # Crash safety
 //!
@@ -37,7 +39,10 @@
 //! [`StorageError::Duplicate`] with the entry's index.
 //!
 //! All I/O goes through a [`FileSystem`]; [`simulated::SimulatedDisk`] stands in for the disk in
-//! tests of power loss, failing fsync and full disks.
+//! tests of power loss, failing fsync and full disks. The one exception is the LSM tree of index
+//! rows, which does its own I/O in [`FileSystem::native_dir`]: everything recovery relies on is
+//! in `index.journal` until the LSM tree has synced it, and losing the LSM tree's unsynced tail
+//! only means replaying the journal.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -45,6 +50,7 @@ mod disk;
 mod embedded;
 pub mod fs;
 mod index;
+mod journal;
 mod sequencer;
 pub mod simulated;
 mod store;
@@ -91,9 +97,12 @@ pub struct LogConfig {
     /// Most appends outstanding (queued, batching or being committed) before further appends
     /// fail with [`StorageError::Overloaded`] (default 4096).
     pub max_pending: usize,
-    /// Page cache of the on-disk index, in bytes (default 32 MiB): the log's memory does not
-    /// grow with its size.
+    /// Block cache of the on-disk index (the LSM tree of dedup and search rows), in bytes
+    /// (default 16 MiB): the log's memory does not grow with its size.
     pub index_cache_bytes: usize,
+    /// Entries whose index rows `index.journal` gathers before the LSM tree of rows is synced
+    /// and the journal starts again (default 65,536): a start-up replays at most this many.
+    pub index_journal_entries: usize,
 }
 
 impl Default for LogConfig {
@@ -103,7 +112,8 @@ impl Default for LogConfig {
             batch_max_age: Duration::ZERO,
             max_entry_size: tiles::MAX_ENTRY_SIZE,
             max_pending: 4096,
-            index_cache_bytes: 32 << 20,
+            index_cache_bytes: 16 << 20,
+            index_journal_entries: 65_536,
         }
     }
 }
@@ -289,7 +299,7 @@ impl EmbeddedLog {
                 tiles::MAX_ENTRY_SIZE
             )));
         }
-        let recovered = disk::recover(fs, &dir, config.index_cache_bytes)?;
+        let recovered = disk::recover(fs, &dir, &config)?;
         let readers = recovered.files.clone();
         let state = recovered.state;
         let checkpoint = recovered.index.checkpoint()?;

@@ -1,11 +1,12 @@
 //! The single writer: batches appends, makes each batch durable, then answers its waiters.
 //!
 //! It runs on its own OS thread (all of its work is blocking file I/O and fsync) and receives
-//! requests over a bounded channel. Per batch it writes entries.dat, meta.dat, entries.idx and
-//! hashes.dat at their committed lengths, fsyncs each once, then commits the new state record
-//! with the batch's dedup identities and search keys in one `index.redb` transaction (the commit
-//! point). Only then is the in-memory tree head advanced and are waiters answered, so nothing is
-//! acknowledged before it is durable.
+//! requests over a bounded channel. Per batch it writes entries.dat, meta.dat, entries.idx,
+//! hashes.dat and the batch's dedup identities and search keys to index.journal at their
+//! committed lengths, fsyncs each once, then commits the new state record in one `index.redb`
+//! transaction (the commit point) and puts the rows into the LSM tree. Only then is the
+//! in-memory tree head advanced and are waiters answered, so nothing is acknowledged before it
+//! is durable.
 //!
 //! After any I/O error the writer stops accepting entries (every later append fails with
 //! [`StorageError::Failed`]): after a failed fsync the kernel may have dropped dirty pages, so
@@ -25,6 +26,7 @@ use tokio::sync::oneshot;
 use crate::disk::{DataFiles, FileHashes, INDEX_RECORD, State, io_err};
 use crate::fs::{DirLock, StorageFile};
 use crate::index::IndexRows;
+use crate::journal::JOURNAL_FILE;
 use crate::store::{IndexKey, MetadataSeal};
 use crate::{Appended, Shared, StorageError, TreeHead};
 
@@ -305,8 +307,18 @@ impl Writer {
             meta_len: meta_end,
             root,
         };
+        let rows: Vec<IndexRows<'_>> = fresh
+            .iter()
+            .enumerate()
+            .map(|(i, r)| IndexRows {
+                index: old.size + i as u64,
+                identity: &r.identity,
+                keys: &r.index_keys,
+            })
+            .collect();
+        let record = self.shared.index.journal_record(&rows)?;
         let [data_at, meta_at, index_at, hash_at] = old.file_lengths();
-        let writes: [(&str, &dyn StorageFile, &[u8], u64); 4] = [
+        let writes: [(&str, &dyn StorageFile, &[u8], u64); 5] = [
             ("entries.dat", self.files.data.as_ref(), &data, data_at),
             ("meta.dat", self.files.meta.as_ref(), &meta, meta_at),
             ("entries.idx", self.files.index.as_ref(), &index, index_at),
@@ -315,6 +327,12 @@ impl Writer {
                 self.files.hashes.as_ref(),
                 &hash_bytes,
                 hash_at,
+            ),
+            (
+                JOURNAL_FILE,
+                self.shared.index.journal_file(),
+                &record.bytes,
+                record.at,
             ),
         ];
         let result = (|| {
@@ -343,16 +361,7 @@ impl Writer {
         }
         // Once the index commit may have reached the disk the batch may be committed; never
         // truncate after this point.
-        let rows: Vec<IndexRows<'_>> = fresh
-            .iter()
-            .enumerate()
-            .map(|(i, r)| IndexRows {
-                index: old.size + i as u64,
-                identity: &r.identity,
-                keys: &r.index_keys,
-            })
-            .collect();
-        self.shared.index.commit(&new_state, &rows)?;
+        self.shared.index.commit(&new_state, &rows, &record)?;
         self.state = new_state;
         Ok(TreeHead {
             size: new_size,

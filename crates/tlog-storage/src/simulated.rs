@@ -52,6 +52,8 @@ struct Faults {
 
 #[derive(Debug, Default)]
 struct DiskState {
+    /// Real directories for [`FileSystem::native_dir`], one tree per boot.
+    native: std::sync::OnceLock<tempfile::TempDir>,
     names: Mutex<Names>,
     faults: Mutex<Faults>,
     /// Bumped by every power cut; handles of an older boot fail.
@@ -120,11 +122,23 @@ impl SimulatedDisk {
     /// their directory's last sync vanish, removed-but-unsynced names come back, and locks of
     /// the dead process are released. Files opened before keep working on the new state, as a
     /// new process would see it (tests drop the old log first).
+    ///
+    /// Native directories ([`FileSystem::native_dir`]) are not simulated: the next boot gets a
+    /// copy of them as they are at the cut, i.e. with everything written to the operating
+    /// system (a `kill -9`, not a power cut, for the component that owns them).
     pub fn power_loss(&self) {
         let mut names = self.state.names.lock();
-        self.state
+        let boot = self
+            .state
             .boot
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Some(root) = self.state.native.get() {
+            let from = root.path().join(format!("boot-{boot}"));
+            let to = root.path().join(format!("boot-{}", boot + 1));
+            if let Err(e) = copy_tree(&from, &to) {
+                tracing::warn!(error = %e, "simulated disk: copying the native directories");
+            }
+        }
         names.current = names.durable.clone();
         for file in names.current.values() {
             let mut c = file.contents.lock();
@@ -348,6 +362,24 @@ impl FileSystem for SimulatedDisk {
         Ok(())
     }
 
+    fn native_dir(&self, dir: &Path) -> io::Result<PathBuf> {
+        let root = match self.state.native.get() {
+            Some(root) => root,
+            None => {
+                let made = tempfile::tempdir()?;
+                self.state.native.get_or_init(|| made)
+            }
+        };
+        let boot = self.state.boot.load(std::sync::atomic::Ordering::SeqCst);
+        let relative: PathBuf = dir
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .collect();
+        let native = root.path().join(format!("boot-{boot}")).join(relative);
+        std::fs::create_dir_all(&native)?;
+        Ok(native)
+    }
+
     fn lock_dir(&self, dir: &Path) -> io::Result<Option<Box<dyn DirLock>>> {
         let mut names = self.state.names.lock();
         if !names.locks.insert(dir.to_owned()) {
@@ -359,6 +391,30 @@ impl FileSystem for SimulatedDisk {
             boot: self.state.boot.load(std::sync::atomic::Ordering::SeqCst),
         })))
     }
+}
+
+/// Copy the tree at `from` (if any) to `to`.
+fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    if !from.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            match std::fs::copy(entry.path(), &target) {
+                // A file the old boot removed meanwhile: it is gone at the cut, too.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                other => {
+                    other?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,6 +28,8 @@ impl Embedded {
         LogConfig {
             batch_max_age: Duration::from_millis(2),
             max_entry_size: 4096,
+            // The suite then also crosses restarts of the index journal.
+            index_journal_entries: 16,
             ..LogConfig::default()
         }
     }

@@ -23,6 +23,8 @@ fn config() -> LogConfig {
     LogConfig {
         batch_max_age: Duration::from_millis(1),
         batch_max_size: 32,
+        // Restart the index journal often, so cuts and faults also land around its restarts.
+        index_journal_entries: 50,
         ..LogConfig::default()
     }
 }
