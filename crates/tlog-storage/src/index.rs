@@ -208,8 +208,7 @@ impl Lsm {
             .transpose()
     }
 
-    /// Insert the rows of `rows` (those at or above `from`) and record `size` as applied, in
-    /// one atomic batch, without an fsync.
+    /// Insert `rows` and record `size` as applied, in one atomic batch, without an fsync.
     fn apply<'a>(
         &self,
         rows: impl Iterator<Item = (u64, &'a [u8; 32], &'a [IndexKey])>,
@@ -313,11 +312,12 @@ impl Index {
     /// refuse if it lacks rows the journal no longer holds. Creates the LSM tree's record of
     /// where it starts for a directory of an earlier version. Reads at most the journal.
     pub(crate) fn recover_rows(&mut self, state: &State) -> Result<(), StorageError> {
+        let committed = self.meta_u64(JOURNAL_KEY)?.unwrap_or(0);
         let base = match self.meta_u64(LSM_BASE_KEY)? {
             Some(base) => base,
             None => {
                 // A new log, or one whose rows so far are in the B-tree tables.
-                if self.meta_u64(JOURNAL_KEY)?.unwrap_or(0) != 0 {
+                if committed != 0 {
                     return Err(StorageError::Corrupt(format!(
                         "{JOURNAL_FILE} has rows but {} has no record of where the LSM tree \
                          starts; restore the directory from a backup",
@@ -334,7 +334,6 @@ impl Index {
             }
         };
         self.lsm_base = base;
-        let committed = self.meta_u64(JOURNAL_KEY)?.unwrap_or(0);
         let found = self
             .journal
             .len()
@@ -392,11 +391,8 @@ impl Index {
                  {JOURNAL_FILE} no longer holds; restore the directory from a backup"
             )));
         }
-        let missing: Vec<(u64, [u8; 32], Vec<IndexKey>)> = rows
-            .iter()
-            .filter(|r| r.index >= applied)
-            .map(|r| (r.index, r.identity, r.keys.iter().copied().map(IndexKey).collect()))
-            .collect();
+        let missing: Vec<&journal::JournalRow> =
+            rows.iter().filter(|r| r.index >= applied).collect();
         if applied < state.size || !missing.is_empty() {
             tracing::info!(
                 replayed = missing.len(),
@@ -405,7 +401,7 @@ impl Index {
             self.lsm.apply(
                 missing
                     .iter()
-                    .map(|(index, identity, keys)| (*index, identity, keys.as_slice())),
+                    .map(|r| (r.index, &r.identity, r.keys.as_slice())),
                 state.size,
             )?;
         }

@@ -31,7 +31,7 @@ const CHECK_LEN: usize = 8;
 pub(crate) struct JournalRow {
     pub index: u64,
     pub identity: [u8; 32],
-    pub keys: Vec<[u8; 32]>,
+    pub keys: Vec<IndexKey>,
 }
 
 /// One record holding `rows` (`(index, identity, keys)` per entry).
@@ -107,7 +107,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Vec<JournalRow>, StorageError> {
                     .map(|k| {
                         let mut key = [0u8; 32];
                         key.copy_from_slice(k);
-                        key
+                        IndexKey(key)
                     })
                     .collect(),
             });
@@ -128,20 +128,15 @@ mod tests {
             .map(|i| JournalRow {
                 index: i,
                 identity: [i as u8; 32],
-                keys: (0..i % 4).map(|k| [k as u8 ^ 0x5a; 32]).collect(),
+                keys: (0..i % 4).map(|k| IndexKey([k as u8 ^ 0x5a; 32])).collect(),
             })
             .collect()
     }
 
     fn record(rows: &[JournalRow]) -> Vec<u8> {
-        let keys: Vec<Vec<IndexKey>> = rows
-            .iter()
-            .map(|r| r.keys.iter().copied().map(IndexKey).collect())
-            .collect();
         encode(
             rows.iter()
-                .zip(&keys)
-                .map(|(r, keys)| (r.index, &r.identity, keys.as_slice())),
+                .map(|r| (r.index, &r.identity, r.keys.as_slice())),
         )
     }
 

@@ -220,7 +220,10 @@ async fn a_directory_with_rows_in_the_b_tree_keeps_them_and_adds_new_ones_to_the
     );
     let log = open(dir.path()).await.unwrap();
     check_rows(&log, 10);
-    let err = log.append(b"again".to_vec(), identity(4)).await.unwrap_err();
+    let err = log
+        .append(b"again".to_vec(), identity(4))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StorageError::Duplicate { index: 4 }), "{err}");
     append(&log, 10, 25).await;
     // Rows from both stores, the older ones first.
