@@ -6,6 +6,7 @@
 //! the batch. Recording it in storage first means no replica ever serves a checkpoint that a
 //! restart could contradict, and the storage refuses to go below it.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use sigstack_tlog::merkle::Hash;
@@ -13,6 +14,10 @@ use sigstack_tlog::{Checkpoint, NoteSigner, sign_checkpoint};
 use sigstack_tlog_storage::{Appended, LogStore, StorageError, StoredCheckpoint, TreeHead};
 
 use crate::error::RekorError;
+
+/// Signed heads kept for the answers of appends: under load the answers of one batch may still
+/// be waiting for a worker when the next batches have committed and signed theirs.
+const RECENT_HEADS: usize = 16;
 
 /// A signed checkpoint note with the head it commits to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,8 +31,10 @@ pub(crate) struct PublishedCheckpoint {
     store: Arc<dyn LogStore>,
     signer: Arc<NoteSigner>,
     origin: String,
-    /// The largest head signed so far, read by every response.
-    latest: std::sync::RwLock<Option<SignedHead>>,
+    /// The last [`RECENT_HEADS`] heads signed, smallest first, read by every response. An
+    /// append's answer prefers the head of its own batch: the proof computed with the batch is
+    /// then the answer's proof (a larger head needs a proof read from storage).
+    recent: std::sync::RwLock<VecDeque<SignedHead>>,
     /// Held while a new head is signed and published, so each head is signed once.
     signing: tokio::sync::Mutex<()>,
 }
@@ -38,7 +45,7 @@ impl PublishedCheckpoint {
             store,
             signer: Arc::new(signer),
             origin,
-            latest: std::sync::RwLock::new(None),
+            recent: std::sync::RwLock::new(VecDeque::with_capacity(RECENT_HEADS)),
             signing: tokio::sync::Mutex::new(()),
         }
     }
@@ -115,28 +122,96 @@ impl PublishedCheckpoint {
         }
     }
 
-    /// The signed head when it is `head`, or a newer one (which covers `head` too).
+    /// The signed head when it is `head` and still among the recent ones, or else the largest
+    /// one when it is larger (and so covers `head` too).
     fn cached(&self, head: TreeHead) -> Option<SignedHead> {
-        let latest = self
-            .latest
+        let recent = self
+            .recent
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        latest
-            .as_ref()
-            .filter(|s| s.head == head || s.head.size > head.size)
+        recent
+            .iter()
+            .rev()
+            .find(|s| s.head == head)
+            .or_else(|| recent.back().filter(|s| s.head.size > head.size))
             .cloned()
     }
 
     fn remember(&self, signed: &SignedHead) {
-        let mut latest = self
-            .latest
+        let mut recent = self
+            .recent
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if latest
-            .as_ref()
-            .is_none_or(|l| l.head.size < signed.head.size)
-        {
-            *latest = Some(signed.clone());
+        if recent.back().is_none_or(|l| l.head.size < signed.head.size) {
+            if recent.len() == RECENT_HEADS {
+                recent.pop_front();
+            }
+            recent.push_back(signed.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sigstack_keys::{FileSigner, SignatureAlgorithm};
+    use sigstack_tlog::KeyIdRule;
+    use sigstack_tlog_storage::{EmbeddedLog, LogConfig, NewEntry};
+
+    fn entry(n: u8) -> NewEntry {
+        NewEntry {
+            entry: vec![n; 8],
+            identity: [n; 32],
+            metadata: Vec::new(),
+            index_keys: Vec::new(),
+            sealed_metadata: None,
+        }
+    }
+
+    /// The answer to an append in an older batch gets that batch's own signed head while it is
+    /// among the recent ones, so the proof computed with the batch is the answer's proof.
+    #[tokio::test]
+    async fn an_older_batch_gets_its_own_head() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let store: Arc<dyn LogStore> =
+            Arc::new(EmbeddedLog::open(&dir.path().join("log"), LogConfig::default()).await?);
+        let signer = Arc::new(FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256)?);
+        let note_signer = NoteSigner::new("log.example", signer, KeyIdRule::RekorV1)?;
+        let checkpoints =
+            PublishedCheckpoint::new(Arc::clone(&store), note_signer, "log.example - 1".into());
+
+        let first = store.append(entry(1)).await?;
+        let second = store.append(entry(2)).await?;
+        assert!(second.tree.size > first.tree.size);
+        let first_head = checkpoints.covering(first.tree).await?;
+        let second_head = checkpoints.covering(second.tree).await?;
+        assert_eq!(first_head.head, first.tree);
+        assert_eq!(second_head.head, second.tree);
+
+        // Asked again after the larger head was signed: the first batch's own head, so a
+        // driver's proof from the append is the answer's proof.
+        let again = checkpoints.covering(first.tree).await?;
+        assert_eq!(again, first_head);
+        let proof = checkpoints.proof_for(first.clone(), &again).await?;
+        assert_eq!(
+            proof,
+            store.inclusion_proof(first.index, first.tree.size).await?
+        );
+
+        // Once it has left the recent heads, the largest one covers it, with a proof read
+        // from storage for that tree.
+        let mut last = second;
+        for n in 3..3 + RECENT_HEADS as u8 {
+            last = store.append(entry(n)).await?;
+            checkpoints.covering(last.tree).await?;
+        }
+        let covering = checkpoints.covering(first.tree).await?;
+        assert_eq!(covering.head, last.tree);
+        let proof = checkpoints.proof_for(first.clone(), &covering).await?;
+        assert_eq!(
+            proof,
+            store.inclusion_proof(first.index, last.tree.size).await?
+        );
+        Ok(())
     }
 }

@@ -268,6 +268,7 @@ pub(crate) fn recover(
         file: files.hashes.as_ref(),
         count: stored_hash_count(state.size),
         upper: None,
+        recent: None,
     };
     let root = merkle::tree_hash(state.size, &reader)
         .map_err(|e| StorageError::Corrupt(format!("reading stored hashes: {e}")))?;
@@ -353,11 +354,12 @@ pub(crate) fn read_u64_at(file: &dyn StorageFile, offset: u64) -> std::io::Resul
 }
 
 /// Stored hashes read positionally from hashes.dat, limited to the first `count`, through the
-/// in-memory copy of the tree's upper levels when one is given.
+/// in-memory copies of the tree's upper levels and of its last written hashes when given.
 pub(crate) struct FileHashes<'a> {
     pub file: &'a dyn StorageFile,
     pub count: u64,
     pub upper: Option<&'a UpperHashes>,
+    pub recent: Option<&'a RecentHashes>,
 }
 
 /// Requests whose indexes are at most this many hashes apart share one read.
@@ -410,6 +412,55 @@ impl UpperHashes {
     }
 }
 
+/// Most hashes [`RecentHashes`] keeps (2 MiB; about the last 32,000 leaves).
+const RECENT_HASHES_MAX: usize = 1 << 16;
+
+/// The stored hashes the sequencer wrote last, in memory. The answer to an append proves its
+/// entry in the tree of its batch: the proof's lower levels are hashes of the last few batches
+/// (its upper levels are in [`UpperHashes`]), so with these it reads nothing from hashes.dat;
+/// neither does the sequencer when it hashes the tree's right edge for the next batch. Filled
+/// only after a batch has committed, so it never holds a hash that is not durable. Bounded by
+/// [`RECENT_HASHES_MAX`]: when full, the older half is dropped.
+#[derive(Debug, Default)]
+pub(crate) struct RecentHashes {
+    tail: parking_lot::RwLock<Tail>,
+}
+
+/// `hashes[i]` is the stored hash at index `start + i`.
+#[derive(Debug, Default)]
+struct Tail {
+    start: u64,
+    hashes: Vec<Hash>,
+}
+
+impl Tail {
+    fn get(&self, index: u64) -> Option<Hash> {
+        let at = usize::try_from(index.checked_sub(self.start)?).ok()?;
+        self.hashes.get(at).copied()
+    }
+}
+
+impl RecentHashes {
+    /// Add the committed stored hashes at indexes `start..start + hashes.len()`.
+    pub(crate) fn extend(&self, start: u64, hashes: &[Hash]) {
+        let skip = hashes.len().saturating_sub(RECENT_HASHES_MAX / 2);
+        let (start, hashes) = (start + skip as u64, &hashes[skip..]);
+        let mut tail = self.tail.write();
+        if tail.start + tail.hashes.len() as u64 != start {
+            // The first batch since the log was opened (or a batch too large to keep whole).
+            tail.start = start;
+            tail.hashes.clear();
+        }
+        if tail.hashes.len() + hashes.len() > RECENT_HASHES_MAX {
+            let drop =
+                (tail.hashes.len() + hashes.len() - RECENT_HASHES_MAX / 2).min(tail.hashes.len());
+            tail.hashes.drain(..drop);
+            tail.start += drop as u64;
+        }
+        tail.hashes.extend_from_slice(hashes);
+    }
+}
+
 impl HashReader for FileHashes<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> TlogResult<Vec<Hash>> {
         if let Some(&bad) = indexes.iter().find(|&&i| i >= self.count) {
@@ -425,6 +476,14 @@ impl HashReader for FileHashes<'_> {
             let cached = upper.hashes.read();
             for (slot, index) in out.iter_mut().zip(indexes) {
                 *slot = cached.get(index).copied();
+            }
+        }
+        if let Some(recent) = self.recent {
+            let tail = recent.tail.read();
+            for (slot, &index) in out.iter_mut().zip(indexes) {
+                if slot.is_none() {
+                    *slot = tail.get(index);
+                }
             }
         }
         let mut missing: Vec<(u64, usize)> = indexes
@@ -501,7 +560,12 @@ mod tests {
         count: u64,
         upper: &'a UpperHashes,
     ) -> (FileHashes<'a>, FileHashes<'a>) {
-        let reader = |upper| FileHashes { file, count, upper };
+        let reader = |upper| FileHashes {
+            file,
+            count,
+            upper,
+            recent: None,
+        };
         (reader(None), reader(Some(upper)))
     }
 
@@ -558,6 +622,89 @@ mod tests {
             plain.read_hashes(&[0, count]),
             Err(TlogError::InvalidStoredHashIndex(_))
         ));
+    }
+
+    #[test]
+    fn recent_hashes_answer_proofs_of_the_last_batches_without_reading_the_file() {
+        let size = 4000;
+        let file = stored_hashes(size);
+        let count = stored_hash_count(size);
+        let plain = FileHashes {
+            file: file.as_ref(),
+            count,
+            upper: None,
+            recent: None,
+        };
+        let all = plain.read_hashes(&(0..count).collect::<Vec<_>>()).unwrap();
+        // The last batches' hashes in memory; the file under them is zeros, so only what came
+        // from memory can be right.
+        let from = stored_hash_count(3900);
+        let recent = RecentHashes::default();
+        recent.extend(from, &all[usize::try_from(from).unwrap()..]);
+        let zeros = SimulatedDisk::new();
+        zeros.create_dir_all(Path::new("/z")).unwrap();
+        let zero_file = zeros.open(Path::new("/z/hashes.dat")).unwrap();
+        zero_file
+            .write_all_at(&vec![0u8; all.len() * 32], 0)
+            .unwrap();
+        let memory = FileHashes {
+            file: zero_file.as_ref(),
+            count,
+            upper: None,
+            recent: Some(&recent),
+        };
+        let got = memory.read_hashes(&[count - 1, from, from - 1]).unwrap();
+        assert_eq!(got[0], all[usize::try_from(count - 1).unwrap()]);
+        assert_eq!(got[1], all[usize::try_from(from).unwrap()]);
+        assert_eq!(
+            got[2],
+            Hash([0; 32]),
+            "older hashes still come from the file"
+        );
+        // An inclusion proof of a leaf of the last batches needs, below the upper levels, only
+        // recent hashes and the subtree roots to their left.
+        let with_upper = UpperHashes::default();
+        let real = FileHashes {
+            file: file.as_ref(),
+            count,
+            upper: Some(&with_upper),
+            recent: Some(&recent),
+        };
+        for index in [3900, 3950, 3999] {
+            assert_eq!(
+                merkle::inclusion_proof(size, index, &real).unwrap(),
+                merkle::inclusion_proof(size, index, &plain).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn recent_hashes_stay_bounded_and_contiguous() {
+        let hash = |i: u64| {
+            let mut h = [0u8; 32];
+            h[..8].copy_from_slice(&i.to_be_bytes());
+            Hash(h)
+        };
+        let recent = RecentHashes::default();
+        let mut next = 10u64;
+        for _ in 0..1000 {
+            let batch: Vec<Hash> = (next..next + 300).map(hash).collect();
+            recent.extend(next, &batch);
+            next += 300;
+            let tail = recent.tail.read();
+            assert!(tail.hashes.len() <= RECENT_HASHES_MAX);
+            assert_eq!(tail.start + tail.hashes.len() as u64, next);
+        }
+        let tail = recent.tail.read();
+        assert_eq!(tail.get(next - 1), Some(hash(next - 1)));
+        assert_eq!(tail.get(tail.start), Some(hash(tail.start)));
+        assert_eq!(tail.get(tail.start - 1), None);
+        assert_eq!(tail.get(next), None);
+        drop(tail);
+        // A gap (a log reopened, or a batch larger than the bound) starts the copy again.
+        recent.extend(next + 5, &[hash(next + 5)]);
+        let tail = recent.tail.read();
+        assert_eq!((tail.start, tail.hashes.len()), (next + 5, 1));
     }
 
     #[test]

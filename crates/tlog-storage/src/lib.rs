@@ -211,6 +211,8 @@ pub(crate) struct Shared {
     pub outstanding: AtomicUsize,
     /// The upper levels of the committed tree's stored hashes, in memory.
     pub upper_hashes: disk::UpperHashes,
+    /// The last committed stored hashes, in memory.
+    pub recent_hashes: disk::RecentHashes,
     /// What the sequencer has committed since the log was opened.
     pub stats: parking_lot::Mutex<SequencerStats>,
 }
@@ -313,6 +315,7 @@ impl EmbeddedLog {
             failed: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
             upper_hashes: disk::UpperHashes::default(),
+            recent_hashes: disk::RecentHashes::default(),
             stats: parking_lot::Mutex::default(),
         });
         let (tx, rx) = std::sync::mpsc::sync_channel(config.max_pending);
@@ -618,6 +621,7 @@ impl EmbeddedLog {
             file: self.inner.readers.hashes.as_ref(),
             count: stored_hash_count(size),
             upper: Some(&self.inner.shared.upper_hashes),
+            recent: Some(&self.inner.shared.recent_hashes),
         }
     }
 

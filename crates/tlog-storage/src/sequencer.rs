@@ -255,6 +255,20 @@ impl Writer {
         Ok(())
     }
 
+    /// The committed tree's `base` stored hashes followed by a batch's `pending` ones.
+    fn overlay<'a>(&'a self, base: u64, pending: &'a [Hash]) -> Overlay<'a> {
+        Overlay {
+            disk: FileHashes {
+                file: self.files.hashes.as_ref(),
+                count: base,
+                upper: Some(&self.shared.upper_hashes),
+                recent: Some(&self.shared.recent_hashes),
+            },
+            base,
+            pending,
+        }
+    }
+
     /// Write and fsync one batch, then the state record. On success `self.state` is the new
     /// committed state.
     fn commit(&mut self, fresh: &[Request]) -> Result<TreeHead, StorageError> {
@@ -274,29 +288,13 @@ impl Writer {
         let base = stored_hash_count(old.size);
         let mut pending: Vec<Hash> = Vec::with_capacity(2 * fresh.len() + 64);
         for (i, r) in fresh.iter().enumerate() {
-            let overlay = Overlay {
-                disk: FileHashes {
-                    file: self.files.hashes.as_ref(),
-                    count: base,
-                    upper: Some(&self.shared.upper_hashes),
-                },
-                base,
-                pending: &pending,
-            };
+            let overlay = self.overlay(base, &pending);
             let new = merkle::stored_hashes_for_record(old.size + i as u64, &r.entry, &overlay)
                 .map_err(|e| StorageError::Corrupt(format!("computing hashes: {e}")))?;
             pending.extend(new);
         }
         let new_size = old.size + fresh.len() as u64;
-        let overlay = Overlay {
-            disk: FileHashes {
-                file: self.files.hashes.as_ref(),
-                count: base,
-                upper: Some(&self.shared.upper_hashes),
-            },
-            base,
-            pending: &pending,
-        };
+        let overlay = self.overlay(base, &pending);
         let root = merkle::tree_hash(new_size, &overlay)
             .map_err(|e| StorageError::Corrupt(format!("computing root: {e}")))?;
         let hash_bytes: Vec<u8> = pending.iter().flat_map(|h| h.0).collect();
@@ -362,6 +360,7 @@ impl Writer {
         // Once the index commit may have reached the disk the batch may be committed; never
         // truncate after this point.
         self.shared.index.commit(&new_state, &rows, &record)?;
+        self.shared.recent_hashes.extend(base, &pending);
         self.state = new_state;
         Ok(TreeHead {
             size: new_size,
