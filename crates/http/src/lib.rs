@@ -42,6 +42,21 @@ pub fn json_error(status: StatusCode, message: impl std::fmt::Display) -> Respon
         .into_response()
 }
 
+/// `value` as a JSON answer, written into one buffer of `size_hint` bytes reserved up front: for
+/// answers of a few KiB, which `axum::Json` would grow from 128 bytes by repeated copies. A
+/// value that cannot be serialised (a map with non-string keys) is a 500 [`json_error`].
+#[must_use]
+pub fn sized_json(status: StatusCode, value: &impl serde::Serialize, size_hint: usize) -> Response {
+    let mut body = Vec::with_capacity(size_hint);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("encoding the answer: {e}"),
+        ),
+    }
+}
+
 /// 503 with `Retry-After: 1` and the [`json_error`] body: the answer to a request refused for
 /// load (a full queue, too many requests in flight) or a dependency that is briefly away, which
 /// a client should simply send again.

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use sigstack_http::{JsonBody, JsonBytes, observe};
+use sigstack_http::{JsonBody, JsonBytes, observe, sized_json};
 
 use super::RekorV1State;
 use super::search::SearchIndex;
@@ -49,7 +49,7 @@ async fn create_log_entry(
 ) -> Result<Response, ApiError> {
     let entry = state.create_entry(unverified).await.map_err(ApiError::v1)?;
     let location = format!("/api/v1/log/entries/{}", entry.entry_id);
-    let mut response = (StatusCode::CREATED, Json(&entry)).into_response();
+    let mut response = sized_json(StatusCode::CREATED, &entry, entry.json_size_hint());
     for (name, value) in [
         (header::ETAG, entry.entry_id.as_str()),
         (header::LOCATION, location.as_str()),
@@ -78,7 +78,7 @@ async fn get_log_entry_by_index(
         .entry_by_index(query.log_index)
         .await
         .map_err(ApiError::v1)?;
-    Ok(Json(&entry).into_response())
+    Ok(sized_json(StatusCode::OK, &entry, entry.json_size_hint()))
 }
 
 /// `GET /api/v1/log/entries/{entryUUID}` (64-hex UUID or 80-hex entry ID)
@@ -90,7 +90,7 @@ async fn get_log_entry_by_uuid(
         .entry_by_uuid(&entry_uuid)
         .await
         .map_err(ApiError::v1)?;
-    Ok(Json(&entry).into_response())
+    Ok(sized_json(StatusCode::OK, &entry, entry.json_size_hint()))
 }
 
 /// `POST /api/v1/log/entries/retrieve`: `SearchLogQuery` -> array of `LogEntry`.

@@ -34,6 +34,19 @@ pub struct LogEntry {
     pub entry: LogEntryAnon,
 }
 
+impl LogEntry {
+    /// About the length of the entry's JSON: what its answer reserves up front.
+    #[must_use]
+    pub fn json_size_hint(&self) -> usize {
+        let proof = &self.entry.verification.inclusion_proof;
+        self.entry.body.len()
+            + proof.checkpoint.len()
+            + proof.hashes.len() * 67
+            + self.entry.verification.signed_entry_timestamp.len()
+            + 512
+    }
+}
+
 impl Serialize for LogEntry {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(1))?;
