@@ -13,21 +13,7 @@ use sigstack_keys::{KeyError, PublicKey, Signer};
 
 use crate::jcs::JcsError;
 
-/// The payload a SET signs, with its members in RFC 8785 order (sorted by key), so that plain
-/// JSON serialisation of it is the canonical form: integers and strings of base64 and hex need
-/// nothing else from RFC 8785 (a test checks it against the generic canonicaliser).
-#[derive(serde::Serialize)]
-struct SetPayload<'a> {
-    body: &'a str,
-    #[serde(rename = "integratedTime")]
-    integrated_time: i64,
-    #[serde(rename = "logID")]
-    log_id: &'a str,
-    #[serde(rename = "logIndex")]
-    log_index: u64,
-}
-
-/// The canonical payload a SET signs.
+/// The canonical payload a SET signs (see [`sigstack_tlog::set`]).
 ///
 /// # Errors
 /// Never in practice (the payload holds only strings and integers); [`JcsError`] otherwise.
@@ -37,18 +23,8 @@ pub fn set_payload(
     log_id_hex: &str,
     log_index: u64,
 ) -> Result<Vec<u8>, JcsError> {
-    let mut payload = Vec::with_capacity(body_b64.len() + log_id_hex.len() + 96);
-    serde_json::to_writer(
-        &mut payload,
-        &SetPayload {
-            body: body_b64,
-            integrated_time,
-            log_id: log_id_hex,
-            log_index,
-        },
-    )
-    .map_err(|e| JcsError::Encode(e.to_string()))?;
-    Ok(payload)
+    sigstack_tlog::set::set_payload(body_b64, integrated_time, log_id_hex, log_index)
+        .map_err(|e| JcsError::Encode(e.to_string()))
 }
 
 /// Sign the SET of the given entry fields with the log key.

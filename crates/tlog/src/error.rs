@@ -78,6 +78,9 @@ pub enum TlogError {
     /// An entry bundle is truncated or has trailing bytes.
     #[error("malformed entry bundle: {0}")]
     MalformedEntryBundle(&'static str),
+    /// JSON encoding failed (not expected for the in-memory values this crate encodes).
+    #[error("JSON encoding failed: {0}")]
+    Encoding(String),
 }
 
 pub(crate) fn hex_id(id: &[u8; 4]) -> String {

@@ -14,11 +14,13 @@
 //!   key-ID rule (SHA-256 of the SPKI for every key type).
 //! - [`checkpoint`]: c2sp.org/tlog-checkpoint bodies, signed and opened as notes.
 //! - [`tiles`]: c2sp.org/tlog-tiles paths, hash tiles and entry bundles.
+//! - [`set`]: the payload of Rekor v1 signed entry timestamps.
 
 pub mod checkpoint;
 mod error;
 pub mod merkle;
 pub mod note;
+pub mod set;
 pub mod tiles;
 
 pub use checkpoint::{Checkpoint, open_checkpoint, sign_checkpoint};

@@ -5,11 +5,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use der::Encode;
-use serde::Serialize;
 use serde_json::Value;
 use sigstack_keys::PublicKey;
 use sigstack_tlog::merkle::{leaf_hash, verify_inclusion};
 use sigstack_tlog::note::c2sp_key_hash;
+use sigstack_tlog::set::set_payload;
 use sigstack_tlog::{Checkpoint, Hash, Note, NoteVerifier};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 
@@ -95,19 +95,6 @@ pub(crate) struct VerifiedEntry<'a> {
     pub set_time: Option<i64>,
 }
 
-/// The payload a Rekor v1 SET signs: RFC 8785 JSON of these four fields, which (holding only
-/// strings without escapes and integers) is serde's output with the fields in sorted order.
-#[derive(Serialize)]
-struct SetPayload<'a> {
-    body: &'a str,
-    #[serde(rename = "integratedTime")]
-    integrated_time: i64,
-    #[serde(rename = "logID")]
-    log_id: &'a str,
-    #[serde(rename = "logIndex")]
-    log_index: i64,
-}
-
 pub(crate) fn verify_entry<'a>(
     entry: &TlogEntry,
     version: BundleVersion,
@@ -140,13 +127,10 @@ pub(crate) fn verify_entry<'a>(
                 .integrated_time
                 .ok_or_else(|| bad("the entry has a SET but no integratedTime"))?;
             let body_b64 = STANDARD.encode(&body);
-            let payload = serde_json::to_vec(&SetPayload {
-                body: &body_b64,
-                integrated_time,
-                log_id: &hex::encode(&log_id),
-                log_index: entry.log_index,
-            })
-            .map_err(|e| bad(&e.to_string()))?;
+            let log_index = u64::try_from(entry.log_index)
+                .map_err(|_| bad("the entry's logIndex is negative"))?;
+            let payload = set_payload(&body_b64, integrated_time, &hex::encode(&log_id), log_index)
+                .map_err(|e| bad(&e.to_string()))?;
             key.verify(&payload, &set)
                 .map_err(|_| bad("the SET does not verify under the log key"))?;
             Some(integrated_time)
