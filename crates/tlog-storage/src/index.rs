@@ -75,7 +75,7 @@ const MAX_JOURNAL_LEN: u64 = 1 << 30;
 const REDB_CACHE_BYTES: usize = 2 << 20;
 /// Memtable of each LSM keyspace, in bytes. Rows have random keys, so every merge of the first
 /// level rewrites all of the next one: larger memtables mean fewer of those merges (measured:
-/// merge work at ~350k entries 3.8 % of the stack's CPU with 4 MiB, 2.3 % with 8 MiB).
+/// merge work at ~350-390k entries 3.8-4.0 % of the stack's CPU with 4 MiB, 2.3-2.5 % with 8 MiB).
 const MEMTABLE_BYTES: u64 = 8 << 20;
 /// Most bytes of LSM journal kept before the oldest memtables are flushed.
 const LSM_JOURNAL_BYTES: u64 = 64 << 20;
