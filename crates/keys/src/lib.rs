@@ -458,9 +458,6 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 pub struct PublicKey {
     key: VerifyingKey,
     spki_der: Vec<u8>,
-    /// ECDSA keys also parsed by aws-lc-rs, whose verification is several times faster than the
-    /// portable field arithmetic; the RustCrypto key is what validated the point.
-    ecdsa: Option<EcdsaVerifier>,
 }
 
 /// An ECDSA public key in aws-lc-rs (compared by its encoded point).
@@ -513,9 +510,11 @@ impl fmt::Debug for EcdsaVerifier {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum VerifyingKey {
-    P256(p256::ecdsa::VerifyingKey),
-    P384(p384::ecdsa::VerifyingKey),
-    /// P-521 keys are parsed (the point validated) and verified by aws-lc-rs alone.
+    /// ECDSA keys are parsed (the point validated) and verified by aws-lc-rs alone: its
+    /// verification is several times faster than RustCrypto's portable field arithmetic, and
+    /// one parse per key instead of two matters when every log entry brings a new key.
+    P256(EcdsaVerifier),
+    P384(EcdsaVerifier),
     P521(EcdsaVerifier),
     Ed25519(ed25519_dalek::VerifyingKey),
     Rsa(rsa::RsaPublicKey),
@@ -549,12 +548,12 @@ impl PublicKey {
                     .ok_or_else(|| KeyError::MalformedKey("EC key without named curve".into()))?;
                 match curve {
                     SECP256R1 => VerifyingKey::P256(
-                        p256::ecdsa::VerifyingKey::from_sec1_bytes(bits)
-                            .map_err(|_| KeyError::MalformedKey("invalid P-256 point".into()))?,
+                        EcdsaVerifier::parse(&aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1, bits)
+                            .ok_or_else(|| KeyError::MalformedKey("invalid P-256 point".into()))?,
                     ),
                     SECP384R1 => VerifyingKey::P384(
-                        p384::ecdsa::VerifyingKey::from_sec1_bytes(bits)
-                            .map_err(|_| KeyError::MalformedKey("invalid P-384 point".into()))?,
+                        EcdsaVerifier::parse(&aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1, bits)
+                            .ok_or_else(|| KeyError::MalformedKey("invalid P-384 point".into()))?,
                     ),
                     SECP521R1 => VerifyingKey::P521(
                         EcdsaVerifier::parse(&aws_lc_rs::signature::ECDSA_P521_SHA512_ASN1, bits)
@@ -577,21 +576,9 @@ impl PublicKey {
             RSA_ENCRYPTION => VerifyingKey::Rsa(rsa_key(&spki)?),
             other => return Err(KeyError::UnsupportedKey(format!("key algorithm {other}"))),
         };
-        let ecdsa = match &key {
-            VerifyingKey::P256(k) => EcdsaVerifier::parse(
-                &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
-                k.to_sec1_point(false).as_bytes(),
-            ),
-            VerifyingKey::P384(k) => EcdsaVerifier::parse(
-                &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1,
-                k.to_sec1_point(false).as_bytes(),
-            ),
-            _ => None,
-        };
         Ok(Self {
             key,
             spki_der: unverified_der.to_vec(),
-            ecdsa,
         })
     }
 
@@ -737,7 +724,6 @@ impl PublicKey {
         message: &[u8],
         signature: &[u8],
     ) -> Result<(), KeyError> {
-        use signature::Verifier as _;
         let fits = match &self.key {
             VerifyingKey::Rsa(_) => matches!(
                 algorithm,
@@ -767,20 +753,14 @@ impl PublicKey {
                 result.map_err(|_| KeyError::BadSignature)
             }
             VerifyingKey::P256(k) => {
-                let sig = p256::ecdsa::DerSignature::from_bytes(signature)
+                p256::ecdsa::DerSignature::from_bytes(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
-                match &self.ecdsa {
-                    Some(fast) => fast.verify(message, signature),
-                    None => k.verify(message, &sig).map_err(|_| KeyError::BadSignature),
-                }
+                k.verify(message, signature)
             }
             VerifyingKey::P384(k) => {
-                let sig = p384::ecdsa::DerSignature::from_bytes(signature)
+                p384::ecdsa::DerSignature::from_bytes(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
-                match &self.ecdsa {
-                    Some(fast) => fast.verify(message, signature),
-                    None => k.verify(message, &sig).map_err(|_| KeyError::BadSignature),
-                }
+                k.verify(message, signature)
             }
             VerifyingKey::P521(k) => k.verify(message, signature),
             VerifyingKey::Ed25519(k) => {
@@ -801,7 +781,6 @@ impl PublicKey {
     /// [`KeyError::DigestLength`], [`KeyError::UnsupportedKey`], [`KeyError::MalformedSignature`]
     /// or [`KeyError::BadSignature`].
     pub fn verify_prehash(&self, digest: &[u8], signature: &[u8]) -> Result<(), KeyError> {
-        use signature::hazmat::PrehashVerifier as _;
         if let VerifyingKey::Rsa(k) = &self.key {
             let scheme = match digest.len() {
                 32 => rsa::Pkcs1v15Sign::new::<sha2::Sha256>(),
@@ -832,28 +811,14 @@ impl PublicKey {
         }
         match &self.key {
             VerifyingKey::P256(k) => {
-                let sig = p256::ecdsa::DerSignature::from_bytes(signature)
+                p256::ecdsa::DerSignature::from_bytes(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
-                match &self.ecdsa {
-                    Some(fast) => {
-                        fast.verify_prehash(&aws_lc_rs::digest::SHA256, digest, signature)
-                    }
-                    None => k
-                        .verify_prehash(digest, &sig)
-                        .map_err(|_| KeyError::BadSignature),
-                }
+                k.verify_prehash(&aws_lc_rs::digest::SHA256, digest, signature)
             }
             VerifyingKey::P384(k) => {
-                let sig = p384::ecdsa::DerSignature::from_bytes(signature)
+                p384::ecdsa::DerSignature::from_bytes(signature)
                     .map_err(|_| KeyError::MalformedSignature)?;
-                match &self.ecdsa {
-                    Some(fast) => {
-                        fast.verify_prehash(&aws_lc_rs::digest::SHA384, digest, signature)
-                    }
-                    None => k
-                        .verify_prehash(digest, &sig)
-                        .map_err(|_| KeyError::BadSignature),
-                }
+                k.verify_prehash(&aws_lc_rs::digest::SHA384, digest, signature)
             }
             VerifyingKey::P521(k) => {
                 k.verify_prehash(&aws_lc_rs::digest::SHA512, digest, signature)
@@ -987,6 +952,70 @@ mod tests {
         assert_eq!(a.public_key_der(), b.public_key_der());
         assert!(FileSigner::load_or_generate(&path, SignatureAlgorithm::EcdsaP256Sha256).is_err());
         let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// SubjectPublicKeyInfo of an EC `point` on `curve`.
+    fn ec_spki(curve: ObjectIdentifier, point: &[u8]) -> Vec<u8> {
+        spki::SubjectPublicKeyInfoOwned {
+            algorithm: AlgorithmIdentifierOwned {
+                oid: ID_EC_PUBLIC_KEY,
+                parameters: Some(der::Any::from(curve)),
+            },
+            subject_public_key: der::asn1::BitString::from_bytes(point).unwrap(),
+        }
+        .to_der()
+        .unwrap()
+    }
+
+    #[test]
+    fn ecdsa_points_compressed_accepted_off_curve_refused() {
+        use p256::elliptic_curve::sec1::ToSec1Point as _;
+        for (alg, curve) in [
+            (SignatureAlgorithm::EcdsaP256Sha256, SECP256R1),
+            (SignatureAlgorithm::EcdsaP384Sha384, SECP384R1),
+        ] {
+            let signer = FileSigner::generate(alg).expect("generate");
+            let sig = signer.sign(b"entry").expect("sign");
+            let uncompressed = SubjectPublicKeyInfoRef::from_der(signer.public_key_der())
+                .unwrap()
+                .subject_public_key
+                .as_bytes()
+                .unwrap()
+                .to_vec();
+            let compressed = match alg {
+                SignatureAlgorithm::EcdsaP256Sha256 => {
+                    p256::PublicKey::from_sec1_bytes(&uncompressed)
+                        .unwrap()
+                        .to_sec1_point(true)
+                        .as_bytes()
+                        .to_vec()
+                }
+                _ => p384::PublicKey::from_sec1_bytes(&uncompressed)
+                    .unwrap()
+                    .to_sec1_point(true)
+                    .as_bytes()
+                    .to_vec(),
+            };
+            let key = PublicKey::from_spki_der(&ec_spki(curve, &compressed)).expect("compressed");
+            assert_eq!(key.algorithm(), alg);
+            key.verify(b"entry", &sig).expect("verifies");
+            assert!(matches!(
+                key.verify(b"entrY", &sig),
+                Err(KeyError::BadSignature)
+            ));
+            assert!(matches!(
+                key.verify(b"entry", b"\x30\x00"),
+                Err(KeyError::MalformedSignature)
+            ));
+            // The same x with y + 1 is not on the curve.
+            let mut off_curve = uncompressed.clone();
+            let last = off_curve.len() - 1;
+            off_curve[last] ^= 1;
+            let err = PublicKey::from_spki_der(&ec_spki(curve, &off_curve)).expect_err("off curve");
+            assert!(matches!(err, KeyError::MalformedKey(_)), "{err}");
+            // The point at infinity is refused.
+            assert!(PublicKey::from_spki_der(&ec_spki(curve, &[0])).is_err());
+        }
     }
 
     #[test]
