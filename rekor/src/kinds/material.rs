@@ -175,7 +175,11 @@ pub(crate) fn decode_single_pem(text: &str) -> Result<(&str, Vec<u8>), EntryErro
     if body.contains(':') {
         return Err(bad("PEM headers are not supported"));
     }
-    let b64: Vec<u8> = body.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    // Whole lines at a time: a byte-by-byte filter was ~1 % of the log's CPU per v1 entry.
+    let mut b64 = Vec::with_capacity(body.len());
+    for line in body.split_ascii_whitespace() {
+        b64.extend_from_slice(line.as_bytes());
+    }
     let der = b64_std("PEM body", &b64).map_err(|_| bad("body is not base64"))?;
     if der.is_empty() {
         return Err(bad("empty body"));
