@@ -77,6 +77,12 @@ const REDB_CACHE_BYTES: usize = 2 << 20;
 /// level rewrites all of the next one: larger memtables mean fewer of those merges (measured:
 /// merge work at ~350-390k entries 3.8-4.0 % of the stack's CPU with 4 MiB, 2.3-2.5 % with 8 MiB).
 const MEMTABLE_BYTES: u64 = 8 << 20;
+/// Flushed memtables gathered in the first level before they are merged into the next. Rows
+/// have random keys, so each of those merges rewrites the whole next level: gathering eight
+/// instead of fjall's default four halves how often that happens (measured with `fill-direct`,
+/// 1M entries: merge threads 14.9-15.5 s → 9.5-10.0 s, ~5 µs less per entry; the dedup lookups,
+/// which now probe up to four more bloom filters, did not measurably slow down).
+const LSM_L0_TABLES: u8 = 8;
 /// Most bytes of LSM journal kept before the oldest memtables are flushed.
 const LSM_JOURNAL_BYTES: u64 = 64 << 20;
 /// Threads that flush memtables and merge sorted runs. With one, a long merge delays flushes
@@ -186,6 +192,9 @@ impl Lsm {
                 // with a few million entries slow down 4-5x with a 16 MiB cache, and a larger
                 // cache makes the memory grow with the log).
                 let options = KeyspaceCreateOptions::default()
+                    .compaction_strategy(Arc::new(
+                        fjall::compaction::Leveled::default().with_l0_threshold(LSM_L0_TABLES),
+                    ))
                     .max_memtable_size(MEMTABLE_BYTES)
                     .filter_block_partitioning_policy(PartitioningPolicy::all(true))
                     .index_block_partitioning_policy(PartitioningPolicy::all(true));
