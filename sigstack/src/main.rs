@@ -134,11 +134,17 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn init_tracing() {
+    use std::io::IsTerminal as _;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("SIGSTACK_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // The storage engine reports every flush and merge at `info`: operator noise, so its
+    // default is `warn` (SIGSTACK_LOG overrides the whole filter).
+    let filter = EnvFilter::try_from_env("SIGSTACK_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,fjall=warn,lsm_tree=warn"));
     let json = std::env::var("SIGSTACK_LOG_FORMAT").is_ok_and(|v| v == "json");
+    // Colour codes only for a terminal: a log file or journald gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
