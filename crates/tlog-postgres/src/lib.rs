@@ -43,7 +43,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sigstack_tlog::merkle::{self, Hash, HashReader, split_stored_hash_index};
+use sigstack_tlog::merkle::{self, Hash, HashReader, PendingOverlay, split_stored_hash_index};
 use sigstack_tlog::tiles::{self, TILE_WIDTH};
 use sigstack_tlog::{TileKind, TilePath, TlogError};
 use sigstack_tlog_storage::{
@@ -140,17 +140,7 @@ impl PgDatabase {
         name: &str,
         config: LogConfig,
     ) -> Result<PostgresLog, StorageError> {
-        if config.batch_max_size == 0 || config.max_pending == 0 {
-            return Err(StorageError::InvalidConfig(
-                "batch_max_size and max_pending must be at least 1".into(),
-            ));
-        }
-        if config.max_entry_size == 0 || config.max_entry_size > tiles::MAX_ENTRY_SIZE {
-            return Err(StorageError::InvalidConfig(format!(
-                "max_entry_size must be 1..={}",
-                tiles::MAX_ENTRY_SIZE
-            )));
-        }
+        config.validate()?;
         if name.is_empty() || name.len() > 200 {
             return Err(StorageError::InvalidConfig(format!("log name {name:?}")));
         }
@@ -314,37 +304,6 @@ impl HashReader for Fetched {
                     .get(i)
                     .copied()
                     .ok_or_else(|| TlogError::HashRead(format!("stored hash {i} not fetched")))
-            })
-            .collect()
-    }
-}
-
-/// Fetched hashes below `base`, then the batch's new hashes in memory.
-struct Overlay<'a, R: HashReader + ?Sized> {
-    committed: &'a R,
-    base: u64,
-    pending: &'a [Hash],
-}
-
-impl<R: HashReader + ?Sized> HashReader for Overlay<'_, R> {
-    fn read_hashes(&self, indexes: &[u64]) -> sigstack_tlog::Result<Vec<Hash>> {
-        indexes
-            .iter()
-            .map(|&i| {
-                if i < self.base {
-                    self.committed
-                        .read_hashes(&[i])?
-                        .pop()
-                        .ok_or_else(|| TlogError::HashRead("short read".into()))
-                } else {
-                    usize::try_from(i - self.base)
-                        .ok()
-                        .and_then(|at| self.pending.get(at))
-                        .copied()
-                        .ok_or_else(|| {
-                            TlogError::InvalidStoredHashIndex(format!("{i} not yet computed"))
-                        })
-                }
             })
             .collect()
     }
@@ -624,7 +583,7 @@ async fn commit(
         let mut pending: Vec<Hash> = Vec::with_capacity(2 * fresh.len() + 64);
         let mut per_entry = Vec::with_capacity(fresh.len());
         for (i, e) in fresh.iter().enumerate() {
-            let overlay = Overlay {
+            let overlay = PendingOverlay {
                 committed,
                 base,
                 pending: &pending,
@@ -633,7 +592,7 @@ async fn commit(
             pending.extend_from_slice(&new);
             per_entry.push(new);
         }
-        let overlay = Overlay {
+        let overlay = PendingOverlay {
             committed,
             base,
             pending: &pending,

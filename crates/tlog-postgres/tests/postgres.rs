@@ -96,6 +96,21 @@ async fn postgres_driver_passes_the_conformance_suite() {
         names: std::sync::Mutex::default(),
     };
     run_all(&h).await;
+    for bad in [
+        LogConfig {
+            max_entry_size: 0,
+            ..config()
+        },
+        LogConfig {
+            max_pending: 0,
+            ..config()
+        },
+    ] {
+        assert!(matches!(
+            h.db.open_log("misconfigured", bad).await,
+            Err(StorageError::InvalidConfig(_))
+        ));
+    }
 }
 
 fn numbered(i: u64) -> NewEntry {

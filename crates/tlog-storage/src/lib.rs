@@ -105,6 +105,28 @@ pub struct LogConfig {
     pub index_journal_entries: usize,
 }
 
+impl LogConfig {
+    /// Check the settings every driver relies on.
+    ///
+    /// # Errors
+    /// [`StorageError::InvalidConfig`] for a zero batch size or pending bound, or an entry-size
+    /// limit outside 1..=65535.
+    pub fn validate(&self) -> Result<(), StorageError> {
+        if self.batch_max_size == 0 || self.max_pending == 0 {
+            return Err(StorageError::InvalidConfig(
+                "batch_max_size and max_pending must be at least 1".into(),
+            ));
+        }
+        if self.max_entry_size == 0 || self.max_entry_size > tiles::MAX_ENTRY_SIZE {
+            return Err(StorageError::InvalidConfig(format!(
+                "max_entry_size must be 1..={}",
+                tiles::MAX_ENTRY_SIZE
+            )));
+        }
+        Ok(())
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
@@ -290,17 +312,7 @@ impl EmbeddedLog {
         dir: PathBuf,
         config: LogConfig,
     ) -> Result<EmbeddedLog, StorageError> {
-        if config.batch_max_size == 0 || config.max_pending == 0 {
-            return Err(StorageError::InvalidConfig(
-                "batch_max_size and max_pending must be at least 1".into(),
-            ));
-        }
-        if config.max_entry_size == 0 || config.max_entry_size > tiles::MAX_ENTRY_SIZE {
-            return Err(StorageError::InvalidConfig(format!(
-                "max_entry_size must be 1..={}",
-                tiles::MAX_ENTRY_SIZE
-            )));
-        }
+        config.validate()?;
         let recovered = disk::recover(fs, &dir, &config)?;
         let readers = recovered.files.clone();
         let state = recovered.state;

@@ -19,8 +19,7 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
 use std::time::{Duration, Instant};
 
-use sigstack_tlog::merkle::{self, Hash, HashReader, stored_hash_count};
-use sigstack_tlog::{Result as TlogResult, TlogError};
+use sigstack_tlog::merkle::{self, Hash, PendingOverlay, stored_hash_count};
 use tokio::sync::oneshot;
 
 use crate::disk::{DataFiles, FileHashes, INDEX_RECORD, State, io_err};
@@ -255,17 +254,14 @@ impl Writer {
         Ok(())
     }
 
-    /// The committed tree's `base` stored hashes followed by a batch's `pending` ones.
-    fn overlay<'a>(&'a self, base: u64, pending: &'a [Hash]) -> Overlay<'a> {
-        Overlay {
-            disk: FileHashes {
-                file: self.files.hashes.as_ref(),
-                count: base,
-                upper: Some(&self.shared.upper_hashes),
-                recent: Some(&self.shared.recent_hashes),
-            },
-            base,
-            pending,
+    /// The committed tree's first `count` stored hashes: the upper levels and the most recent
+    /// ones from memory, the rest from `hashes.dat`.
+    fn committed_hashes(&self, count: u64) -> FileHashes<'_> {
+        FileHashes {
+            file: self.files.hashes.as_ref(),
+            count,
+            upper: Some(&self.shared.upper_hashes),
+            recent: Some(&self.shared.recent_hashes),
         }
     }
 
@@ -286,15 +282,24 @@ impl Writer {
             index.extend_from_slice(&meta_end.to_be_bytes());
         }
         let base = stored_hash_count(old.size);
+        let committed = self.committed_hashes(base);
         let mut pending: Vec<Hash> = Vec::with_capacity(2 * fresh.len() + 64);
         for (i, r) in fresh.iter().enumerate() {
-            let overlay = self.overlay(base, &pending);
+            let overlay = PendingOverlay {
+                committed: &committed,
+                base,
+                pending: &pending,
+            };
             let new = merkle::stored_hashes_for_record(old.size + i as u64, &r.entry, &overlay)
                 .map_err(|e| StorageError::Corrupt(format!("computing hashes: {e}")))?;
             pending.extend(new);
         }
         let new_size = old.size + fresh.len() as u64;
-        let overlay = self.overlay(base, &pending);
+        let overlay = PendingOverlay {
+            committed: &committed,
+            base,
+            pending: &pending,
+        };
         let root = merkle::tree_hash(new_size, &overlay)
             .map_err(|e| StorageError::Corrupt(format!("computing root: {e}")))?;
         let hash_bytes: Vec<u8> = pending.iter().flat_map(|h| h.0).collect();
@@ -366,36 +371,5 @@ impl Writer {
             size: new_size,
             root,
         })
-    }
-}
-
-/// Stored hashes of the committed tree on disk, plus the batch's new hashes in memory.
-struct Overlay<'a> {
-    disk: FileHashes<'a>,
-    base: u64,
-    pending: &'a [Hash],
-}
-
-impl HashReader for Overlay<'_> {
-    fn read_hashes(&self, indexes: &[u64]) -> TlogResult<Vec<Hash>> {
-        let on_disk: Vec<u64> = indexes.iter().copied().filter(|&i| i < self.base).collect();
-        let mut disk = self.disk.read_hashes(&on_disk)?.into_iter();
-        indexes
-            .iter()
-            .map(|&i| {
-                if i < self.base {
-                    disk.next()
-                        .ok_or_else(|| TlogError::HashRead("short read".into()))
-                } else {
-                    usize::try_from(i - self.base)
-                        .ok()
-                        .and_then(|at| self.pending.get(at))
-                        .copied()
-                        .ok_or_else(|| {
-                            TlogError::InvalidStoredHashIndex(format!("index {i} not yet computed"))
-                        })
-                }
-            })
-            .collect()
     }
 }

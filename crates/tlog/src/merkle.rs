@@ -210,6 +210,49 @@ impl HashReader for Vec<Hash> {
     }
 }
 
+/// The stored hashes of a committed tree followed by hashes not yet stored: indexes below
+/// `base` are read from `committed` (in one call per read), the rest from `pending`, whose
+/// element `i` is the stored hash with index `base + i`. What a writer reads while it
+/// computes the hashes, root and proofs of a batch before storing them.
+pub struct PendingOverlay<'a, R: HashReader + ?Sized> {
+    /// The committed tree's store: holds the indexes below `base`.
+    pub committed: &'a R,
+    /// Number of hashes the committed tree stores.
+    pub base: u64,
+    /// Hashes computed since, from index `base` on.
+    pub pending: &'a [Hash],
+}
+
+impl<R: HashReader + ?Sized> HashReader for PendingOverlay<'_, R> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>> {
+        let committed: Vec<u64> = indexes.iter().copied().filter(|&i| i < self.base).collect();
+        let mut committed = if committed.is_empty() {
+            Vec::new()
+        } else {
+            self.committed.read_hashes(&committed)?
+        }
+        .into_iter();
+        indexes
+            .iter()
+            .map(|&i| {
+                if i < self.base {
+                    committed
+                        .next()
+                        .ok_or_else(|| TlogError::HashRead("short read".into()))
+                } else {
+                    usize::try_from(i - self.base)
+                        .ok()
+                        .and_then(|at| self.pending.get(at))
+                        .copied()
+                        .ok_or_else(|| {
+                            TlogError::InvalidStoredHashIndex(format!("index {i} not yet computed"))
+                        })
+                }
+            })
+            .collect()
+    }
+}
+
 /// Number of hashes stored for a tree of `n` records: `2n - popcount(n)`.
 #[must_use]
 pub fn stored_hash_count(n: u64) -> u64 {
@@ -612,6 +655,33 @@ pub fn verify_consistency(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
+
+    #[test]
+    fn pending_overlay_reads_committed_then_pending_in_request_order() {
+        let all: Vec<Hash> = (0u8..10).map(|b| Hash([b; 32])).collect();
+        let (committed, pending) = all.split_at(6);
+        let overlay = PendingOverlay {
+            committed,
+            base: 6,
+            pending,
+        };
+        let order = [9, 0, 6, 5, 7, 1];
+        let got = overlay.read_hashes(&order).expect("read");
+        let want: Vec<Hash> = order.iter().map(|&i| all[i as usize]).collect();
+        assert_eq!(got, want);
+        // Computed hashes end at index 9; the committed store's own errors pass through.
+        assert!(matches!(
+            overlay.read_hashes(&[10]),
+            Err(TlogError::InvalidStoredHashIndex(_))
+        ));
+        let short = PendingOverlay {
+            committed: &all[..3],
+            base: 6,
+            pending,
+        };
+        assert!(short.read_hashes(&[4]).is_err());
+        assert_eq!(short.read_hashes(&[6]).expect("pending only"), vec![all[6]]);
+    }
     use super::*;
 
     fn build(n: u64) -> Vec<Hash> {
