@@ -10,13 +10,13 @@ mod serve;
 
 pub use serve::{ServerLimits, limit, serve};
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{FromRequest, MatchedPath, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,7 +27,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
+use tracing::Instrument as _;
 
 /// The error body every Sigstack endpoint returns: `{"code": <HTTP status>, "message": "..."}`
 /// (the shape of Rekor's and Fulcio's error model).
@@ -136,9 +136,9 @@ pub type ReadinessFn = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 /// Labels of the per-request metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    service: String,
-    method: String,
-    route: String,
+    service: &'static str,
+    method: Cow<'static, str>,
+    route: Cow<'static, str>,
     status: u16,
 }
 
@@ -330,20 +330,11 @@ pub fn observe(
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(state.clone()))
         .route("/metrics", get(metrics_handler).with_state(state.clone()))
-        .layer(middleware::from_fn_with_state(state, record))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(move |req: &Request<Body>| {
-                tracing::info_span!(
-                    "request",
-                    service,
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                )
-            }),
-        )
+        // A panic becomes a 500 inside `record`, so it is logged and counted like any other.
         .layer(CatchPanicLayer::custom(|_| {
             json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
         }))
+        .layer(middleware::from_fn_with_state(state, record))
 }
 
 /// `GET /readyz`
@@ -366,27 +357,66 @@ async fn metrics_handler(State(state): State<ObserveState>) -> Response {
         .into_response()
 }
 
+/// Every request runs in an `info` span `request` (service, method, path), is counted and
+/// timed by route and status, and a 5xx answer is logged at `error`.
 async fn record(State(state): State<ObserveState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let response = next.run(req).await;
+        .map_or(Cow::Borrowed("unmatched"), |p| {
+            Cow::Owned(p.as_str().to_owned())
+        });
+    let span = tracing::info_span!(
+        "request",
+        service = state.service,
+        method = %method,
+        path = %req.uri().path(),
+    );
+    let response = next.run(req).instrument(span.clone()).await;
+    let elapsed = start.elapsed();
+    let status = response.status();
+    if status.is_server_error() {
+        span.in_scope(|| tracing::error!(status = status.as_u16(), ?elapsed, "request failed"));
+    } else {
+        span.in_scope(|| tracing::debug!(status = status.as_u16(), ?elapsed, "answered"));
+    }
     let labels = RequestLabels {
-        service: state.service.to_string(),
+        service: state.service,
         method,
         route,
-        status: response.status().as_u16(),
+        status: status.as_u16(),
     };
     state.metrics.requests.get_or_create(&labels).inc();
     state
         .metrics
         .latency
         .get_or_create(&labels)
-        .observe(start.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
     response
+}
+
+/// The method as a label, without an allocation for the standard ones.
+fn method_label(method: &Method) -> Cow<'static, str> {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::HEAD,
+        Method::OPTIONS,
+        Method::PATCH,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    const NAMES: [&str; 9] = [
+        "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    STANDARD.iter().position(|m| m == method).map_or_else(
+        || Cow::Owned(method.as_str().to_owned()),
+        |i| Cow::Borrowed(NAMES[i]),
+    )
 }
 
 /// Always-ready probe for services without dependencies.
@@ -399,6 +429,7 @@ pub fn always_ready() -> ReadinessFn {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use axum::body::Body;
     use axum::routing::post;
     use http_body_util::BodyExt;
     use tower::ServiceExt;
@@ -507,6 +538,14 @@ mod tests {
         )
         .await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "7"));
+    }
+
+    #[test]
+    fn method_labels() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        assert!(matches!(method_label(&Method::GET), Cow::Borrowed("GET")));
+        let odd = Method::from_bytes(b"PROPFIND").unwrap();
+        assert_eq!(method_label(&odd), "PROPFIND");
     }
 
     #[tokio::test]

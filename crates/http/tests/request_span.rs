@@ -1,0 +1,87 @@
+//! Every request runs in a `request` span, failures are logged at `error` and panics are
+//! counted. Its own test binary: the subscriber is the process-wide default, so no other test
+//! thread can make tracing cache a callsite as disabled.
+
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::Request;
+use axum::routing::get;
+use sigstack_http::{Metrics, always_ready, observe};
+use tower::ServiceExt as _;
+
+/// The process's log output.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn boom() -> &'static str {
+    panic!("boom")
+}
+
+#[tokio::test]
+async fn requests_run_in_a_span_and_failures_are_logged() {
+    let sink = Captured::default();
+    let writer = sink.clone();
+    tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .init();
+    let metrics = Metrics::new();
+    let app = observe(
+        Router::new()
+            .route("/ok", get(|| async { "ok" }))
+            .route("/boom", get(|| async { boom() })),
+        "svc",
+        metrics.clone(),
+        always_ready(),
+    );
+    for (path, status) in [("/ok", 200), ("/boom", 500)] {
+        let res = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), status, "{path}");
+    }
+    let log = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+    let failed = log
+        .lines()
+        .find(|l| l.contains("request failed"))
+        .unwrap_or_else(|| panic!("no failure logged: {log}"));
+    assert!(failed.contains("ERROR"), "{failed}");
+    assert!(
+        failed.contains("request{service=\"svc\" method=GET path=/boom}"),
+        "{failed}"
+    );
+    assert!(failed.contains("status=500"), "{failed}");
+    let answered = log
+        .lines()
+        .find(|l| l.contains("answered"))
+        .unwrap_or_else(|| panic!("no answer logged: {log}"));
+    assert!(
+        answered.contains("path=/ok") && answered.contains("status=200"),
+        "{answered}"
+    );
+    // The panic is counted like any other answer.
+    let text = metrics.render();
+    assert!(
+        text.contains(
+            "sigstack_http_requests_total{service=\"svc\",method=\"GET\",route=\"/boom\",status=\"500\"} 1"
+        ),
+        "{text}"
+    );
+}
