@@ -1099,6 +1099,34 @@ impl LogStore for PostgresLog {
     }
 }
 
+/// Test support: the variable naming the server the tests use, as a URL of a role that may
+/// create databases (`.ci/run` starts PostgreSQL and sets it).
+pub const TEST_DATABASE_URL_VAR: &str = "SIGSTACK_TEST_DATABASE_URL";
+
+/// Test support: a new, empty database for the test `test` (lowercase letters, digits, `_`)
+/// on the server [`TEST_DATABASE_URL_VAR`] names, or `None`, after saying so on stderr, when
+/// the variable is unset on a developer's machine.
+///
+/// # Errors
+/// [`StorageError::InvalidConfig`] when the variable is unset under CI (`CI=true`), where a
+/// skipped database test would pass unseen; otherwise as [`create_fresh_database`].
+pub async fn fresh_test_database(test: &str) -> Result<Option<String>, StorageError> {
+    let Ok(base) = std::env::var(TEST_DATABASE_URL_VAR) else {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            return Err(StorageError::InvalidConfig(format!(
+                "{TEST_DATABASE_URL_VAR} must be set in CI (.ci/run starts PostgreSQL)"
+            )));
+        }
+        eprintln!("skipping {test}: {TEST_DATABASE_URL_VAR} is not set");
+        return Ok(None);
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let name = format!("sigstack_test_{test}_{}_{nanos}", std::process::id());
+    create_fresh_database(&base, &name).await.map(Some)
+}
+
 /// Test support: create a new, empty database next to the one `base_url` names and return
 /// its URL, so each test run starts from nothing.
 ///

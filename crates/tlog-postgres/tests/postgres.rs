@@ -8,34 +8,17 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sigstack_tlog::merkle::{self, Hash, leaf_hash};
-use sigstack_tlog_postgres::{PgDatabase, create_fresh_database};
+use sigstack_tlog_postgres::{PgDatabase, TEST_DATABASE_URL_VAR, fresh_test_database};
 use sigstack_tlog_storage::conformance::{Harness, entry, run_all};
 use sigstack_tlog_storage::{LogConfig, LogStore, NewEntry, StorageError, StoredCheckpoint};
 
 /// A fresh database for this test, or `None` (after saying why) when no server is configured.
 async fn fresh_database(test: &str) -> Option<String> {
-    let Ok(base) = std::env::var("SIGSTACK_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "SIGSTACK_TEST_DATABASE_URL must be set in CI (.ci/run starts PostgreSQL)"
-        );
-        eprintln!("skipping {test}: SIGSTACK_TEST_DATABASE_URL is not set");
-        return None;
-    };
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let name = format!("sigstack_test_{test}_{}_{nanos}", std::process::id());
-    Some(
-        create_fresh_database(&base, &name)
-            .await
-            .expect("create test database"),
-    )
+    fresh_test_database(test).await.expect("test database")
 }
 
 fn config() -> LogConfig {
@@ -319,7 +302,7 @@ async fn a_database_that_goes_away_is_reported_and_refuses_appends() {
     log.append(numbered(0)).await.unwrap();
     assert!(log.check_writable().is_ok());
     let name: String = url.rsplit('/').next().unwrap().to_string();
-    let admin_url = std::env::var("SIGSTACK_TEST_DATABASE_URL").unwrap();
+    let admin_url = std::env::var(TEST_DATABASE_URL_VAR).unwrap();
     let admin = sqlx::PgPool::connect(&admin_url).await.unwrap();
     sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
         .execute(&admin)

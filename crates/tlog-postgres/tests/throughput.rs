@@ -12,10 +12,10 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use sigstack_tlog::merkle::leaf_hash;
-use sigstack_tlog_postgres::{PgDatabase, create_fresh_database};
+use sigstack_tlog_postgres::{PgDatabase, fresh_test_database};
 use sigstack_tlog_storage::{IndexKey, LogConfig, LogStore, NewEntry};
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -28,14 +28,10 @@ fn env_u64(name: &str, default: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark; run on demand"]
 async fn append_throughput() {
-    let base = std::env::var("SIGSTACK_TEST_DATABASE_URL").expect("SIGSTACK_TEST_DATABASE_URL");
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let url = create_fresh_database(&base, &format!("sigstack_bench_{nanos}"))
+    let url = fresh_test_database("bench_append")
         .await
-        .unwrap();
+        .expect("test database")
+        .expect("SIGSTACK_TEST_DATABASE_URL");
     let total = env_u64("SIGSTACK_BENCH_ENTRIES", 50_000);
     let concurrency = env_u64("SIGSTACK_BENCH_CONCURRENCY", 512);
     let replicas = env_u64("SIGSTACK_BENCH_REPLICAS", 1);

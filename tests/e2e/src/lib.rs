@@ -9,6 +9,7 @@
 
 pub mod go_clients;
 mod idp;
+pub mod rekor_v1;
 
 pub use idp::TestIdp;
 

@@ -6,23 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sigstack_e2e::Stack;
+use sigstack_e2e::rekor_v1::{
+    AckedEntry, assert_acked_entries_unchanged, assert_checkpoints_consistent, tree_head,
+};
 use sigstack_keys::{FileSigner, SignatureAlgorithm};
-use sigstack_tlog::merkle::{Hash, verify_consistency};
-
-#[derive(Clone, Debug)]
-struct Ack {
-    index: u64,
-    uuid: String,
-    body: String,
-}
 
 fn hashedrekord(signer: &FileSigner, n: u64) -> serde_json::Value {
     let artifact = format!("durability artifact {n} {:?}", std::time::SystemTime::now());
     sigstack_e2e::signed_hashedrekord(signer, &artifact)
-}
-
-fn hash32(hex_str: &str) -> Hash {
-    Hash::from_hex(hex_str).expect("hex hash")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +28,7 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
         .expect("client");
     let signer = Arc::new(FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256).expect("key"));
 
-    let acks = Arc::new(Mutex::new(Vec::<Ack>::new()));
+    let acks = Arc::new(Mutex::new(Vec::<AckedEntry>::new()));
     let checkpoints = Arc::new(Mutex::new(Vec::<(u64, String)>::new()));
     let mut writers = Vec::new();
     for w in 0..16u64 {
@@ -60,14 +51,10 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
                 let Ok(v) = res.json::<serde_json::Value>().await else {
                     return;
                 };
-                let Some((uuid, e)) = v.as_object().and_then(|o| o.iter().next()) else {
+                let Some(ack) = AckedEntry::from_answer(&v) else {
                     return;
                 };
-                acks.lock().expect("lock").push(Ack {
-                    index: e["logIndex"].as_u64().expect("logIndex"),
-                    uuid: uuid.clone(),
-                    body: e["body"].as_str().expect("body").to_string(),
-                });
+                acks.lock().expect("lock").push(ack);
             }
         }));
     }
@@ -145,63 +132,9 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
     // Restart on the same data directory.
     let stack = Stack::start_on(&data_dir);
     let rekor = stack.url("rekor-v1");
-    let info: serde_json::Value = client
-        .get(format!("{rekor}/api/v1/log"))
-        .send()
-        .await
-        .expect("log info")
-        .json()
-        .await
-        .expect("json");
-    let size = info["treeSize"].as_u64().expect("treeSize");
-    let root = hash32(info["rootHash"].as_str().expect("rootHash"));
-    assert!(
-        acks.iter().all(|a| a.index < size),
-        "tree shrank below an acknowledged index"
-    );
-
-    for ack in &acks {
-        let v: serde_json::Value = client
-            .get(format!("{rekor}/api/v1/log/entries?logIndex={}", ack.index))
-            .send()
-            .await
-            .expect("get entry")
-            .json()
-            .await
-            .expect("json");
-        let (uuid, entry) = v
-            .as_object()
-            .and_then(|o| o.iter().next())
-            .expect("one entry");
-        assert_eq!(uuid, &ack.uuid, "entry {} changed identity", ack.index);
-        assert_eq!(
-            entry["body"].as_str(),
-            Some(ack.body.as_str()),
-            "entry {} changed body",
-            ack.index
-        );
-    }
-
-    let mut checked = 0;
-    for (old_size, old_root) in checkpoints.iter().filter(|(s, _)| *s > 0) {
-        let proof: serde_json::Value = client
-            .get(format!(
-                "{rekor}/api/v1/log/proof?firstSize={old_size}&lastSize={size}"
-            ))
-            .send()
-            .await
-            .expect("proof")
-            .json()
-            .await
-            .expect("json");
-        let hashes: Vec<Hash> = proof["hashes"]
-            .as_array()
-            .map(|a| a.iter().map(|h| hash32(h.as_str().expect("hex"))).collect())
-            .unwrap_or_default();
-        verify_consistency(*old_size, size, &hash32(old_root), &root, &hashes)
-            .unwrap_or_else(|e| panic!("checkpoint {old_size} inconsistent with {size}: {e}"));
-        checked += 1;
-    }
+    let (size, root) = tree_head(&client, &rekor).await;
+    assert_acked_entries_unchanged(&client, &rekor, size, &acks).await;
+    let checked = assert_checkpoints_consistent(&client, &rekor, (size, root), &checkpoints).await;
     assert!(checked > 0, "no checkpoint was observed before the crash");
 
     // A clean stop (SIGTERM) and restart keeps the tree exactly.
@@ -209,16 +142,7 @@ async fn acknowledged_entries_survive_kill_dash_nine() {
     stack.stop();
     let stack = Stack::start_on(&data_dir);
     let rekor = stack.url("rekor-v1");
-    let again: serde_json::Value = client
-        .get(format!("{rekor}/api/v1/log"))
-        .send()
-        .await
-        .expect("log info")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(again["treeSize"].as_u64(), Some(size));
-    assert_eq!(again["rootHash"].as_str(), info["rootHash"].as_str());
+    assert_eq!(tree_head(&client, &rekor).await, (size, root));
     eprintln!(
         "{} acknowledged entries and {checked} checkpoints survived; tree size {size}",
         acks.len()

@@ -30,15 +30,15 @@ fn env_usize(name: &str, default: usize) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark; run on demand"]
 async fn rekor_v1_appends_per_second_on_postgres() {
-    let base = std::env::var("SIGSTACK_TEST_DATABASE_URL").expect("SIGSTACK_TEST_DATABASE_URL");
+    let db = sigstack_tlog_postgres::fresh_test_database("load_v1")
+        .await
+        .expect("test database")
+        .expect("SIGSTACK_TEST_DATABASE_URL");
+    // Artifacts differ from run to run, so no run's entries are duplicates of another's.
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("time")
         .as_nanos();
-    let db =
-        sigstack_tlog_postgres::create_fresh_database(&base, &format!("sigstack_load_{nanos}"))
-            .await
-            .expect("database");
     let tmp = tempfile::tempdir().expect("tempdir");
     let stack = Stack::start_with(&tmp.path().join("data"), &["--database-url", &db], &[]);
     let rekor = stack.url("rekor-v1");

@@ -9,17 +9,18 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use sigstack_e2e::Stack;
+use sigstack_e2e::rekor_v1::{
+    AckedEntry, assert_acked_entries_unchanged, assert_checkpoints_consistent, tree_head,
+};
 use sigstack_keys::{FileSigner, SignatureAlgorithm};
-use sigstack_tlog::merkle::{Hash, verify_consistency};
 
+/// An acknowledged entry, when and through which replica.
 #[derive(Clone, Debug)]
 struct Ack {
-    index: u64,
-    uuid: String,
-    body: String,
+    entry: AckedEntry,
     at: Instant,
     replica: usize,
 }
@@ -27,10 +28,6 @@ struct Ack {
 fn hashedrekord(signer: &FileSigner, n: u64) -> serde_json::Value {
     let artifact = format!("replica artifact {n} {:?}", std::time::SystemTime::now());
     sigstack_e2e::signed_hashedrekord(signer, &artifact)
-}
-
-fn hash32(hex_str: &str) -> Hash {
-    Hash::from_hex(hex_str).expect("hex hash")
 }
 
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
@@ -46,32 +43,14 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     }
 }
 
-async fn get_json(client: &reqwest::Client, url: String) -> serde_json::Value {
-    let res = client.get(&url).send().await.expect("request");
-    assert!(res.status().is_success(), "{url}: {}", res.status());
-    res.json().await.expect("json")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_a_replica_loses_nothing_and_the_other_takes_over() {
-    let Ok(base) = std::env::var("SIGSTACK_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "SIGSTACK_TEST_DATABASE_URL must be set in CI (.ci/run starts PostgreSQL)"
-        );
-        eprintln!("skipping: SIGSTACK_TEST_DATABASE_URL is not set");
+    let Some(db) = sigstack_tlog_postgres::fresh_test_database("e2e_replicas")
+        .await
+        .expect("fresh database")
+    else {
         return;
     };
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("time")
-        .as_nanos();
-    let db = sigstack_tlog_postgres::create_fresh_database(
-        &base,
-        &format!("sigstack_e2e_replicas_{}_{nanos}", std::process::id()),
-    )
-    .await
-    .expect("fresh database");
     let db_args = ["--database-url", db.as_str()];
 
     // Replica A creates the keys; replica B runs on a copy of its data directory.
@@ -136,13 +115,11 @@ async fn killing_a_replica_loses_nothing_and_the_other_takes_over() {
                 let Ok(v) = res.json::<serde_json::Value>().await else {
                     continue;
                 };
-                let Some((uuid, e)) = v.as_object().and_then(|o| o.iter().next()) else {
+                let Some(entry) = AckedEntry::from_answer(&v) else {
                     continue;
                 };
                 acks.lock().expect("lock").push(Ack {
-                    index: e["logIndex"].as_u64().expect("logIndex"),
-                    uuid: uuid.clone(),
-                    body: e["body"].as_str().expect("body").to_string(),
+                    entry,
                     at: Instant::now(),
                     replica,
                 });
@@ -247,71 +224,16 @@ async fn killing_a_replica_loses_nothing_and_the_other_takes_over() {
 
     // Everything acknowledged (by either replica) is at its index, read through B.
     let rekor = &urls[1];
-    let info = get_json(&client, format!("{rekor}/api/v1/log")).await;
-    let size = info["treeSize"].as_u64().expect("treeSize");
-    let root = hash32(info["rootHash"].as_str().expect("rootHash"));
-    let mut indices: Vec<u64> = acks.iter().map(|a| a.index).collect();
-    indices.sort_unstable();
-    indices.dedup();
-    assert_eq!(
-        indices.len(),
-        acks.len(),
-        "two acknowledgements share an index"
-    );
-    assert!(
-        acks.iter().all(|a| a.index < size),
-        "tree shrank below an acknowledged index"
-    );
-    for ack in &acks {
-        let v = get_json(
-            &client,
-            format!("{rekor}/api/v1/log/entries?logIndex={}", ack.index),
-        )
-        .await;
-        let (uuid, entry) = v
-            .as_object()
-            .and_then(|o| o.iter().next())
-            .expect("one entry");
-        assert_eq!(uuid, &ack.uuid, "entry {} changed identity", ack.index);
-        assert_eq!(
-            entry["body"].as_str(),
-            Some(ack.body.as_str()),
-            "entry {} changed body",
-            ack.index
-        );
-    }
+    let (size, root) = tree_head(&client, rekor).await;
+    assert_acked_entries_unchanged(&client, rekor, size, acks.iter().map(|a| &a.entry)).await;
 
     // Every checkpoint served by either replica is consistent with the tree now.
-    let mut checked = 0;
-    for (old_size, old_root) in checkpoints.iter().filter(|(s, _)| *s > 0 && *s <= size) {
-        let proof = get_json(
-            &client,
-            format!("{rekor}/api/v1/log/proof?firstSize={old_size}&lastSize={size}"),
-        )
-        .await;
-        let hashes: Vec<Hash> = proof["hashes"]
-            .as_array()
-            .map(|a| a.iter().map(|h| hash32(h.as_str().expect("hex"))).collect())
-            .unwrap_or_default();
-        if *old_size == size {
-            assert_eq!(hash32(old_root), root, "two roots for size {size}");
-        } else {
-            verify_consistency(*old_size, size, &hash32(old_root), &root, &hashes)
-                .unwrap_or_else(|e| panic!("checkpoint {old_size} inconsistent with {size}: {e}"));
-        }
-        checked += 1;
-    }
-    assert!(
-        checkpoints.iter().all(|(s, _)| *s <= size),
-        "a checkpoint was served beyond the final tree"
-    );
+    let checked = assert_checkpoints_consistent(&client, rekor, (size, root), &checkpoints).await;
     assert!(checked > 10, "too few checkpoints observed: {checked}");
 
     // A restarted A serves the same tree.
     let a = Stack::start_with(&dir_a, &db_args, &[]);
-    let again = get_json(&client, format!("{}/api/v1/log", a.url("rekor-v1"))).await;
-    assert_eq!(again["treeSize"].as_u64(), Some(size));
-    assert_eq!(again["rootHash"].as_str(), info["rootHash"].as_str());
+    assert_eq!(tree_head(&client, &a.url("rekor-v1")).await, (size, root));
 
     // `sigstack serve rekor-v1` alone on a copy of the data directory serves the same log and
     // takes appends.
@@ -337,8 +259,7 @@ async fn killing_a_replica_loses_nothing_and_the_other_takes_over() {
         .expect("serving at URL")
         .to_string();
     assert!(alone.starts_with("http://"), "{line}");
-    let served = get_json(&client, format!("{alone}/api/v1/log")).await;
-    assert_eq!(served["rootHash"].as_str(), info["rootHash"].as_str());
+    assert_eq!(tree_head(&client, &alone).await.1, root);
     let res = client
         .post(format!("{alone}/api/v1/log/entries"))
         .json(&hashedrekord(&signer, 99_000_000))
@@ -362,25 +283,13 @@ async fn killing_a_replica_loses_nothing_and_the_other_takes_over() {
 /// (Fulcio with SCTs from the CT log, Rekor v1 and v2, the TSA), and verify the bundles.
 #[test]
 fn real_clients_sign_and_verify_against_a_database_backed_stack() {
-    let Ok(base) = std::env::var("SIGSTACK_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "SIGSTACK_TEST_DATABASE_URL must be set in CI (.ci/run starts PostgreSQL)"
-        );
-        eprintln!("skipping: SIGSTACK_TEST_DATABASE_URL is not set");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let Some(db) = runtime
+        .block_on(sigstack_tlog_postgres::fresh_test_database("e2e_clients"))
+        .expect("fresh database")
+    else {
         return;
     };
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("time")
-        .as_nanos();
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let db = runtime
-        .block_on(sigstack_tlog_postgres::create_fresh_database(
-            &base,
-            &format!("sigstack_e2e_clients_{}_{nanos}", std::process::id()),
-        ))
-        .expect("fresh database");
     let tmp = tempfile::tempdir().expect("tempdir");
     let stack = Stack::start_with(&tmp.path().join("data"), &["--database-url", &db], &[]);
     let ws = sigstack_e2e::Workspace::new();
