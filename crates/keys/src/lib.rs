@@ -465,10 +465,22 @@ pub struct PublicKey {
 struct EcdsaVerifier(std::sync::Arc<aws_lc_rs::signature::ParsedPublicKey>);
 
 impl EcdsaVerifier {
+    /// Parse a SEC1 point (uncompressed or compressed) of a curve whose field elements are
+    /// `field_len` bytes. Only that shape is handed to aws-lc-rs, which would also take a whole
+    /// SubjectPublicKeyInfo here: a key nested in another key's bit string is refused.
     fn parse(
         alg: &'static aws_lc_rs::signature::EcdsaVerificationAlgorithm,
+        field_len: usize,
         point: &[u8],
     ) -> Option<Self> {
+        let sec1 = match point.first() {
+            Some(0x04) => point.len() == 1 + 2 * field_len,
+            Some(0x02 | 0x03) => point.len() == 1 + field_len,
+            _ => false,
+        };
+        if !sec1 {
+            return None;
+        }
         aws_lc_rs::signature::ParsedPublicKey::new(alg, point)
             .ok()
             .map(|k| Self(std::sync::Arc::new(k)))
@@ -548,16 +560,28 @@ impl PublicKey {
                     .ok_or_else(|| KeyError::MalformedKey("EC key without named curve".into()))?;
                 match curve {
                     SECP256R1 => VerifyingKey::P256(
-                        EcdsaVerifier::parse(&aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1, bits)
-                            .ok_or_else(|| KeyError::MalformedKey("invalid P-256 point".into()))?,
+                        EcdsaVerifier::parse(
+                            &aws_lc_rs::signature::ECDSA_P256_SHA256_ASN1,
+                            32,
+                            bits,
+                        )
+                        .ok_or_else(|| KeyError::MalformedKey("invalid P-256 point".into()))?,
                     ),
                     SECP384R1 => VerifyingKey::P384(
-                        EcdsaVerifier::parse(&aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1, bits)
-                            .ok_or_else(|| KeyError::MalformedKey("invalid P-384 point".into()))?,
+                        EcdsaVerifier::parse(
+                            &aws_lc_rs::signature::ECDSA_P384_SHA384_ASN1,
+                            48,
+                            bits,
+                        )
+                        .ok_or_else(|| KeyError::MalformedKey("invalid P-384 point".into()))?,
                     ),
                     SECP521R1 => VerifyingKey::P521(
-                        EcdsaVerifier::parse(&aws_lc_rs::signature::ECDSA_P521_SHA512_ASN1, bits)
-                            .ok_or_else(|| KeyError::MalformedKey("invalid P-521 point".into()))?,
+                        EcdsaVerifier::parse(
+                            &aws_lc_rs::signature::ECDSA_P521_SHA512_ASN1,
+                            66,
+                            bits,
+                        )
+                        .ok_or_else(|| KeyError::MalformedKey("invalid P-521 point".into()))?,
                     ),
                     other => {
                         return Err(KeyError::UnsupportedKey(format!("EC curve {other}")));
@@ -1015,6 +1039,17 @@ mod tests {
             assert!(matches!(err, KeyError::MalformedKey(_)), "{err}");
             // The point at infinity is refused.
             assert!(PublicKey::from_spki_der(&ec_spki(curve, &[0])).is_err());
+            // So is a whole SubjectPublicKeyInfo in place of the point.
+            let nested = ec_spki(curve, signer.public_key_der());
+            assert!(PublicKey::from_spki_der(&nested).is_err());
+            // And a point with a byte too many or too few.
+            let mut long = uncompressed.clone();
+            long.push(0);
+            assert!(PublicKey::from_spki_der(&ec_spki(curve, &long)).is_err());
+            assert!(
+                PublicKey::from_spki_der(&ec_spki(curve, &compressed[..compressed.len() - 1]))
+                    .is_err()
+            );
         }
     }
 
