@@ -358,7 +358,10 @@ async fn metrics_handler(State(state): State<ObserveState>) -> Response {
 }
 
 /// Every request runs in an `info` span `request` (service, method, path), is counted and
-/// timed by route and status, and a 5xx answer is logged at `error`.
+/// timed by route and status, and a 500 answer (a bug or a failed dependency) is logged at
+/// `error`. Other answers, 503s included, are logged at `debug`: under overload every refused
+/// request is a 503, and one error line each would flood the log when it matters most (the
+/// metrics count them by status).
 async fn record(State(state): State<ObserveState>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = method_label(req.method());
@@ -377,7 +380,7 @@ async fn record(State(state): State<ObserveState>, req: Request, next: Next) -> 
     let response = next.run(req).instrument(span.clone()).await;
     let elapsed = start.elapsed();
     let status = response.status();
-    if status.is_server_error() {
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
         span.in_scope(|| tracing::error!(status = status.as_u16(), ?elapsed, "request failed"));
     } else {
         span.in_scope(|| tracing::debug!(status = status.as_u16(), ?elapsed, "answered"));

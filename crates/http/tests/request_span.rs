@@ -1,5 +1,5 @@
-//! Every request runs in a `request` span, failures are logged at `error` and panics are
-//! counted. Its own test binary: the subscriber is the process-wide default, so no other test
+//! Every request runs in a `request` span, 500s are logged at `error` (503s only at `debug`)
+//! and panics are counted. Its own test binary: the subscriber is the process-wide default, so no other test
 //! thread can make tracing cache a callsite as disabled.
 
 #![allow(clippy::unwrap_used, clippy::panic)]
@@ -44,12 +44,16 @@ async fn requests_run_in_a_span_and_failures_are_logged() {
     let app = observe(
         Router::new()
             .route("/ok", get(|| async { "ok" }))
-            .route("/boom", get(|| async { boom() })),
+            .route("/boom", get(|| async { boom() }))
+            .route(
+                "/busy",
+                get(|| async { axum::http::StatusCode::SERVICE_UNAVAILABLE }),
+            ),
         "svc",
         metrics.clone(),
         always_ready(),
     );
-    for (path, status) in [("/ok", 200), ("/boom", 500)] {
+    for (path, status) in [("/ok", 200), ("/boom", 500), ("/busy", 503)] {
         let res = app
             .clone()
             .oneshot(Request::get(path).body(Body::empty()).unwrap())
@@ -76,6 +80,15 @@ async fn requests_run_in_a_span_and_failures_are_logged() {
         answered.contains("path=/ok") && answered.contains("status=200"),
         "{answered}"
     );
+    let busy = log
+        .lines()
+        .find(|l| l.contains("path=/busy"))
+        .unwrap_or_else(|| panic!("no 503 logged: {log}"));
+    assert!(
+        busy.contains("DEBUG") && busy.contains("status=503"),
+        "{busy}"
+    );
+    assert_eq!(log.matches("ERROR").count(), 1, "{log}");
     // The panic is counted like any other answer.
     let text = metrics.render();
     assert!(
