@@ -18,6 +18,7 @@
 
 pub mod checkpoint;
 mod error;
+pub mod json;
 pub mod merkle;
 pub mod note;
 pub mod set;

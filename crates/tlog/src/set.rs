@@ -17,6 +17,7 @@ use crate::TlogError;
 /// the members hold need nothing else from RFC 8785.
 #[derive(Serialize)]
 struct SetPayload<'a> {
+    #[serde(serialize_with = "crate::json::serialize_plain_str")]
     body: &'a str,
     #[serde(rename = "integratedTime")]
     integrated_time: i64,

@@ -82,6 +82,7 @@ impl<'de> Deserialize<'de> for LogEntry {
 #[serde(rename_all = "camelCase")]
 pub struct LogEntryAnon {
     /// Base64 of the canonical body (the Merkle leaf data).
+    #[serde(serialize_with = "sigstack_tlog::json::serialize_plain_str")]
     pub body: String,
     /// Unix seconds when the entry was integrated.
     pub integrated_time: i64,
