@@ -86,6 +86,8 @@ async fn open_log(plan: &Plan) -> anyhow::Result<RekorV1State> {
 pub fn run(runtime: &tokio::runtime::Runtime, plan: &Plan) -> anyhow::Result<()> {
     let state = runtime.block_on(open_log(plan))?;
     let result = runtime.block_on(fill(&state, plan));
+    // Before the log closes: its threads (sequencer, LSM flushes and merges) are still alive.
+    let threads = procstat::threads_cpu("self").unwrap_or_default();
     let tree_size = runtime.block_on(state.log_info()).map(|i| i.tree_size);
     runtime.block_on(state.close());
     let summary = result?;
@@ -105,6 +107,11 @@ pub fn run(runtime: &tokio::runtime::Runtime, plan: &Plan) -> anyhow::Result<()>
             ""
         }
     );
+    let cpu: Vec<String> = threads
+        .iter()
+        .map(|(name, cpu)| format!("{name} {:.1} s", cpu.as_secs_f64()))
+        .collect();
+    println!("CPU by thread: {}", cpu.join(", "));
     report::print_storage(&plan.data_dir.join("rekor-v1"), tree_size)?;
     Ok(())
 }

@@ -11,20 +11,45 @@ fn ticks_to_duration(ticks: u64) -> Duration {
 
 /// utime + stime of a process (`"self"` or a PID).
 pub fn process_cpu(pid: &str) -> anyhow::Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
+    stat_cpu(&format!("/proc/{pid}/stat"))
+}
+
+/// utime + stime of each live thread of a process, summed by thread name (`comm`), most first.
+/// Threads that have already exited are not counted.
+pub fn threads_cpu(pid: &str) -> anyhow::Result<Vec<(String, Duration)>> {
+    let mut by_name = std::collections::BTreeMap::<String, Duration>::new();
+    let dir = format!("/proc/{pid}/task");
+    for task in std::fs::read_dir(&dir).with_context(|| format!("reading {dir}"))? {
+        let path = task.with_context(|| format!("reading {dir}"))?.path();
+        // A thread may exit between the listing and the reads: skip it.
+        let (Ok(name), Ok(cpu)) = (
+            std::fs::read_to_string(path.join("comm")),
+            stat_cpu(&path.join("stat").to_string_lossy()),
+        ) else {
+            continue;
+        };
+        *by_name.entry(name.trim().to_owned()).or_default() += cpu;
+    }
+    let mut threads: Vec<(String, Duration)> = by_name.into_iter().collect();
+    threads.sort_by_key(|t| std::cmp::Reverse(t.1));
+    Ok(threads)
+}
+
+/// utime + stime from a `stat` file of /proc.
+fn stat_cpu(path: &str) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
     // Fields after the command name, which is in parentheses and may hold spaces:
     // state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15)
     let rest = stat
         .rsplit_once(')')
         .map(|(_, r)| r)
-        .ok_or_else(|| anyhow!("unexpected /proc/{pid}/stat"))?;
+        .ok_or_else(|| anyhow!("unexpected {path}"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let field = |i: usize| -> anyhow::Result<u64> {
         fields
             .get(i)
             .and_then(|f| f.parse().ok())
-            .ok_or_else(|| anyhow!("unexpected /proc/{pid}/stat"))
+            .ok_or_else(|| anyhow!("unexpected {path}"))
     };
     Ok(ticks_to_duration(field(11)? + field(12)?))
 }

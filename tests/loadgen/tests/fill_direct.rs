@@ -50,6 +50,12 @@ fn a_directly_filled_log_is_served_by_sigstack_up() {
         stdout.contains(&format!("appended {FILLED} entries")),
         "{stdout}"
     );
+    // The log's own threads are reported by name, with their CPU time.
+    let by_thread = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("CPU by thread: "))
+        .unwrap_or_else(|| panic!("no CPU by thread: {stdout}"));
+    assert!(by_thread.contains("tlog-sequencer "), "{by_thread}");
     let tree_id = std::fs::read_to_string(data_dir.join("rekor-v1/tree-id")).expect("tree-id");
 
     let stack = Stack::start_on(&data_dir);
