@@ -1,31 +1,13 @@
-//! Rekor v1 signed entry timestamps (SETs). Pure: no I/O.
+//! Rekor v1 signed entry timestamps (SETs): signing and checking them with the log key. Pure:
+//! no I/O.
 //!
-//! A SET is the log key's signature over the RFC 8785 form of the entry without its
-//! `verification` object (Rekor `pkg/api/entries.go` `signEntry`):
-//! ```json
-//! {"body":"<base64 canonical body>","integratedTime":<unix seconds>,"logID":"<hex SHA-256(SPKI)>","logIndex":<index>}
-//! ```
-//! Clients (sigstore-python `_internal/set.py`, sigstore-js `tlog/set.ts`) rebuild this payload
-//! from the entry and verify the signature with the trusted-root key. It is recomputed on every
-//! response, so `integratedTime` must be stored with the entry.
+//! The payload a SET signs (the RFC 8785 form of `{body, integratedTime, logID, logIndex}`, as
+//! Rekor's `signEntry` builds it) is [`sigstack_tlog::set::set_payload`], which the bundle
+//! verifier uses too. Clients (sigstore-python `_internal/set.py`, sigstore-js `tlog/set.ts`)
+//! rebuild it from the entry and verify the signature with the trusted-root key.
 
 use sigstack_keys::{KeyError, PublicKey, Signer};
-
-use crate::jcs::JcsError;
-
-/// The canonical payload a SET signs (see [`sigstack_tlog::set`]).
-///
-/// # Errors
-/// Never in practice (the payload holds only strings and integers); [`JcsError`] otherwise.
-pub fn set_payload(
-    body_b64: &str,
-    integrated_time: i64,
-    log_id_hex: &str,
-    log_index: u64,
-) -> Result<Vec<u8>, JcsError> {
-    sigstack_tlog::set::set_payload(body_b64, integrated_time, log_id_hex, log_index)
-        .map_err(|e| JcsError::Encode(e.to_string()))
-}
+use sigstack_tlog::set::set_payload;
 
 /// Sign the SET of the given entry fields with the log key.
 ///

@@ -9,9 +9,10 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use sigstack_keys::{PublicKey, sha256};
 use sigstack_rekor::kinds::canonicalize_proposed_entry;
-use sigstack_rekor::set::{set_payload, verify_set};
+use sigstack_rekor::set::verify_set;
 use sigstack_rekor::v1::wire::{LogEntry, LogEntryAnon};
 use sigstack_tlog::merkle::{Hash, leaf_hash, verify_inclusion};
+use sigstack_tlog::set::set_payload;
 use sigstack_tlog::{KeyIdRule, Note, NoteVerifier, open_checkpoint};
 
 fn vectors() -> Value {
