@@ -13,6 +13,8 @@
 //! - `fill-direct`: appends entries to a stopped stack's Rekor v1 log in this process (the
 //!   same `create_entry` path as the HTTP API, no HTTP), to build logs of millions of entries.
 //! - `calibrate`: the crypto floor and fsync rate alone.
+//! - `write --http-floor` also measures the HTTP floor (`http_floor`): the CPU per request of a
+//!   bare hyper server, in a child process (`bare-server`, hidden), given the same requests.
 //!
 //! Every run is bounded (a maximum duration and count) and only targets loopback addresses.
 //! This is a load-testing binary: it has no library API and uses `anyhow` for its errors.
@@ -21,6 +23,7 @@ mod calibrate;
 mod conn;
 mod direct;
 mod entries;
+mod http_floor;
 mod procstat;
 mod read;
 mod report;
@@ -63,6 +66,19 @@ enum Command {
     FillDirect(FillDirectArgs),
     /// Only measure the crypto floor and the fsync rate.
     Calibrate(CalibrateArgs),
+    /// The bare HTTP server of `write --http-floor` (answers every request with 201).
+    #[command(hide = true)]
+    BareServer(BareServerArgs),
+}
+
+#[derive(Args)]
+struct BareServerArgs {
+    /// Loopback address to listen on (port 0: any free port).
+    #[arg(long)]
+    listen: String,
+    /// Size of every answer's body.
+    #[arg(long)]
+    answer_bytes: usize,
 }
 
 /// Which Rekor API to target.
@@ -142,6 +158,11 @@ struct WriteArgs {
     /// Skip the calibration.
     #[arg(long)]
     no_calibrate: bool,
+    /// Before the run, send the same entries the same way to a bare HTTP server for this many
+    /// seconds (its answers as large as the log's, measured with one extra real entry), and
+    /// report its CPU per request: the HTTP floor.
+    #[arg(long, value_parser = parse_floor_seconds)]
+    http_floor: Option<f64>,
     /// Data directory of the log (e.g. D/rekor-v1): prints its size per entry after the run.
     #[arg(long)]
     log_dir: Option<PathBuf>,
@@ -221,6 +242,7 @@ fn main() -> anyhow::Result<()> {
     .build()
     .context("starting the tokio runtime")?;
     match cli.command {
+        Command::BareServer(args) => http_floor::serve(&args.listen, args.answer_bytes),
         Command::Calibrate(args) => {
             let c = calibrate::run(&args)?;
             report::print_calibration(&c);
@@ -256,6 +278,26 @@ fn main() -> anyhow::Result<()> {
             ))?;
             println!("identity: {}", signer.describe());
             let bodies = entries::presign(&signer, args.target.api, 0, args.count)?;
+            let http_floor = match args.http_floor {
+                Some(seconds) => {
+                    // One more entry, past the run's, to learn the size of the log's answer.
+                    let probe = entries::presign(&signer, args.target.api, args.count, 1)?;
+                    let floor = runtime.block_on(async {
+                        let size = http_floor::answer_size(&args.target, probe[0].clone()).await?;
+                        http_floor::measure(
+                            &args.target,
+                            mode,
+                            bodies.clone(),
+                            size,
+                            Duration::from_secs_f64(seconds),
+                        )
+                        .await
+                    })?;
+                    report::print_http_floor(&floor);
+                    Some(floor)
+                }
+                None => None,
+            };
             let perf = match (&args.perf_out, args.target.server_pid) {
                 (Some(out), Some(pid)) => Some(start_perf(out, pid, duration)?),
                 _ => None,
@@ -270,7 +312,7 @@ fn main() -> anyhow::Result<()> {
                 );
                 perf.wait()?;
             }
-            report::print_write(&summary, calibration.as_ref());
+            report::print_write(&summary, calibration.as_ref(), http_floor.as_ref());
             if let Some(dir) = &args.log_dir {
                 let size = runtime.block_on(read::tree_size(&args.target))?;
                 report::print_storage(dir, size)?;
@@ -379,6 +421,13 @@ fn start_perf(
     // Let perf attach before the load starts.
     std::thread::sleep(Duration::from_millis(300));
     Ok(child)
+}
+
+fn parse_floor_seconds(raw: &str) -> Result<f64, String> {
+    match raw.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 60.0 => Ok(s),
+        _ => Err("seconds between 0 and 60".to_owned()),
+    }
 }
 
 fn bounded_duration(seconds: f64) -> anyhow::Result<Duration> {

@@ -4,6 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::calibrate::Calibration;
+use crate::http_floor::HttpFloor;
 use crate::read::ReadSummary;
 use crate::write::{Mode, Summary};
 
@@ -64,7 +65,17 @@ pub fn print_calibration(c: &Calibration) {
     }
 }
 
-pub fn print_write(s: &Summary, c: Option<&Calibration>) {
+pub fn print_http_floor(f: &HttpFloor) {
+    println!(
+        "HTTP floor (a bare hyper server, the same requests and connections, {}-byte answers): {:.1} µs of server CPU per request ({} requests, {} errors)",
+        f.answer_bytes,
+        us(f.per_request),
+        f.requests,
+        f.errors
+    );
+}
+
+pub fn print_write(s: &Summary, c: Option<&Calibration>, floor: Option<&HttpFloor>) {
     let mode = match s.mode {
         Mode::Closed { connections } => format!("closed loop, {connections} connections"),
         Mode::Open { rate, .. } => format!("open loop, {rate:.0} entries/s scheduled"),
@@ -102,6 +113,14 @@ pub fn print_write(s: &Summary, c: Option<&Calibration>) {
                 per_entry(server) / us(c.aws_lc_floor()),
                 us(c.aws_lc_floor())
             );
+            if let Some(f) = floor {
+                let both = us(c.aws_lc_floor()) + us(f.per_request);
+                println!(
+                    "  server CPU per entry / (aws-lc-rs crypto floor + HTTP floor, {both:.0} µs): {:.2} ×; above both: {:.0} µs per entry",
+                    per_entry(server) / both,
+                    per_entry(server) - both
+                );
+            }
         }
     }
     println!(

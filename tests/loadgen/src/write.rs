@@ -57,7 +57,8 @@ impl Summary {
     }
 }
 
-fn path(api: Api) -> &'static str {
+/// Where entries are submitted.
+pub fn path(api: Api) -> &'static str {
     match api {
         Api::V1 => "/api/v1/log/entries",
         Api::V2 => "/api/v2/log/entries",
