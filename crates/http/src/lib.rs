@@ -6,18 +6,17 @@
 //! run it with [`serve`], which adds header and request deadlines and a bound on requests in
 //! flight.
 
+mod record;
 mod serve;
 
 pub use serve::{ServerLimits, limit, serve};
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -26,8 +25,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde::de::DeserializeOwned;
-use tower_http::catch_panic::CatchPanicLayer;
-use tracing::Instrument as _;
 
 /// The error body every Sigstack endpoint returns: `{"code": <HTTP status>, "message": "..."}`
 /// (the shape of Rekor's and Fulcio's error model).
@@ -138,7 +135,7 @@ pub type ReadinessFn = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 struct RequestLabels {
     service: &'static str,
     method: Cow<'static, str>,
-    route: Cow<'static, str>,
+    route: record::RouteLabel,
     status: u16,
 }
 
@@ -330,11 +327,7 @@ pub fn observe(
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz).with_state(state.clone()))
         .route("/metrics", get(metrics_handler).with_state(state.clone()))
-        // A panic becomes a 500 inside `record`, so it is logged and counted like any other.
-        .layer(CatchPanicLayer::custom(|_| {
-            json_error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        }))
-        .layer(middleware::from_fn_with_state(state, record))
+        .layer(record::RecordLayer(state))
 }
 
 /// `GET /readyz`
@@ -355,49 +348,6 @@ async fn metrics_handler(State(state): State<ObserveState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
-}
-
-/// Every request runs in an `info` span `request` (service, method, path), is counted and
-/// timed by route and status, and a 500 answer (a bug or a failed dependency) is logged at
-/// `error`. Other answers, 503s included, are logged at `debug`: under overload every refused
-/// request is a 503, and one error line each would flood the log when it matters most (the
-/// metrics count them by status).
-async fn record(State(state): State<ObserveState>, req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = method_label(req.method());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(Cow::Borrowed("unmatched"), |p| {
-            Cow::Owned(p.as_str().to_owned())
-        });
-    let span = tracing::info_span!(
-        "request",
-        service = state.service,
-        method = %method,
-        path = %req.uri().path(),
-    );
-    let response = next.run(req).instrument(span.clone()).await;
-    let elapsed = start.elapsed();
-    let status = response.status();
-    if status == StatusCode::INTERNAL_SERVER_ERROR {
-        span.in_scope(|| tracing::error!(status = status.as_u16(), ?elapsed, "request failed"));
-    } else {
-        span.in_scope(|| tracing::debug!(status = status.as_u16(), ?elapsed, "answered"));
-    }
-    let labels = RequestLabels {
-        service: state.service,
-        method,
-        route,
-        status: status.as_u16(),
-    };
-    state.metrics.requests.get_or_create(&labels).inc();
-    state
-        .metrics
-        .latency
-        .get_or_create(&labels)
-        .observe(elapsed.as_secs_f64());
-    response
 }
 
 /// The method as a label, without an allocation for the standard ones.

@@ -2,22 +2,24 @@
 //! headers (slow-loris), a deadline per request, a bound on requests in flight (503 with
 //! `Retry-After` beyond it instead of queueing without end), and graceful shutdown.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tower::ServiceExt as _;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tower::{Layer, Service, ServiceExt as _};
 
 use crate::retry_later;
 
@@ -44,29 +46,104 @@ impl Default for ServerLimits {
     }
 }
 
+/// The per-request limits, one tower layer around every route (a hand-written service with its
+/// own future, so requests pay no boxing for it).
 #[derive(Clone)]
 struct Guard {
     permits: Arc<Semaphore>,
     request_timeout: Duration,
 }
 
+impl<S> Layer<S> for Guard {
+    type Service = Limited<S>;
+
+    fn layer(&self, inner: S) -> Limited<S> {
+        Limited {
+            inner,
+            guard: self.clone(),
+        }
+    }
+}
+
 /// Wrap `router` with the per-request limits of `limits` (the deadline and the in-flight bound).
 /// [`serve`] does this itself; tests use it to exercise the limits in process.
 pub fn limit(router: Router, limits: &ServerLimits) -> Router {
-    let guard = Guard {
+    router.layer(Guard {
         permits: Arc::new(Semaphore::new(limits.max_concurrent_requests)),
         request_timeout: limits.request_timeout,
-    };
-    router.layer(middleware::from_fn_with_state(guard, enforce))
+    })
 }
 
-async fn enforce(State(guard): State<Guard>, req: Request, next: Next) -> Response {
-    let Ok(_permit) = guard.permits.try_acquire() else {
-        return retry_later("server busy: too many requests in flight; retry later");
-    };
-    match tokio::time::timeout(guard.request_timeout, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => retry_later("request timed out; retry later"),
+/// A route under [`Guard`]: a request beyond the in-flight bound is refused at once with 503
+/// and `Retry-After`; one that outlives the deadline is dropped and answered the same way.
+#[derive(Clone)]
+struct Limited<S> {
+    inner: S,
+    guard: Guard,
+}
+
+impl<S> Service<Request> for Limited<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = LimitedFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        match Arc::clone(&self.guard.permits).try_acquire_owned() {
+            Ok(permit) => LimitedFuture::Running {
+                inner: tokio::time::timeout(self.guard.request_timeout, self.inner.call(req)),
+                permit,
+            },
+            Err(_) => LimitedFuture::Refused {
+                response: Some(retry_later(
+                    "server busy: too many requests in flight; retry later",
+                )),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of one request under [`Limited`]; the permit is held until it completes or
+    /// is dropped.
+    #[project = LimitedProjection]
+    enum LimitedFuture<F> {
+        Running {
+            #[pin]
+            inner: tokio::time::Timeout<F>,
+            permit: OwnedSemaphorePermit,
+        },
+        Refused {
+            response: Option<Response>,
+        },
+    }
+}
+
+impl<F> Future for LimitedFuture<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            LimitedProjection::Running { inner, .. } => match inner.poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(answered)) => Poll::Ready(answered),
+                Poll::Ready(Err(_)) => {
+                    Poll::Ready(Ok(retry_later("request timed out; retry later")))
+                }
+            },
+            LimitedProjection::Refused { response } => Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| retry_later("request already answered")))),
+        }
     }
 }
 
