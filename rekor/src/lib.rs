@@ -30,7 +30,11 @@ pub use v2::{RekorV2Config, RekorV2State, v2_router};
 /// default). Canonical entries are further limited by the storage entry size (64 KiB).
 pub const MAX_REQUEST_BODY: usize = 4 << 20;
 
-/// The statement a log's opening entry signs (both Rekor APIs).
+/// The statement a log's opening entry signs (both Rekor APIs): `sigstack transparency log`
+/// and the log's origin, so the log's identity is its first leaf. The opening entry also keeps
+/// client entries off index 0: sigstore-js writes bundles for index 0 / tree size 1 without the
+/// zero-valued `logIndex` and `hashes` fields (proto3 JSON omits defaults), and sigstore-python's
+/// strict bundle parser rejects those bundles.
 pub(crate) fn opening_statement(origin: &str) -> String {
     format!("sigstack transparency log\norigin: {origin}\n")
 }

@@ -455,35 +455,25 @@ impl StackConfig {
         if public_host.is_empty() || public_host.contains(['/', ' ', '+']) {
             bail!("public host {public_host:?} must be a bare host name or address");
         }
+        // A flag wins over the file, the file over the default.
+        let port =
+            |flag: Option<u16>, file: Option<u16>, default: u16| flag.or(file).unwrap_or(default);
         let ports = Ports {
-            fulcio: args
-                .fulcio_port
-                .or(file.ports.fulcio)
-                .unwrap_or(DEFAULT_PORTS.fulcio),
-            ctlog: args
-                .ctlog_port
-                .or(file.ports.ctlog)
-                .unwrap_or(DEFAULT_PORTS.ctlog),
-            rekor_v1: args
-                .rekor_v1_port
-                .or(file.ports.rekor_v1)
-                .unwrap_or(DEFAULT_PORTS.rekor_v1),
-            rekor_v2: args
-                .rekor_v2_port
-                .or(file.ports.rekor_v2)
-                .unwrap_or(DEFAULT_PORTS.rekor_v2),
-            tsa: args
-                .tsa_port
-                .or(file.ports.tsa)
-                .unwrap_or(DEFAULT_PORTS.tsa),
-            oidc: args
-                .oidc_port
-                .or(file.ports.oidc)
-                .unwrap_or(DEFAULT_PORTS.oidc),
-            tuf: args
-                .tuf_port
-                .or(file.ports.tuf)
-                .unwrap_or(DEFAULT_PORTS.tuf),
+            fulcio: port(args.fulcio_port, file.ports.fulcio, DEFAULT_PORTS.fulcio),
+            ctlog: port(args.ctlog_port, file.ports.ctlog, DEFAULT_PORTS.ctlog),
+            rekor_v1: port(
+                args.rekor_v1_port,
+                file.ports.rekor_v1,
+                DEFAULT_PORTS.rekor_v1,
+            ),
+            rekor_v2: port(
+                args.rekor_v2_port,
+                file.ports.rekor_v2,
+                DEFAULT_PORTS.rekor_v2,
+            ),
+            tsa: port(args.tsa_port, file.ports.tsa, DEFAULT_PORTS.tsa),
+            oidc: port(args.oidc_port, file.ports.oidc, DEFAULT_PORTS.oidc),
+            tuf: port(args.tuf_port, file.ports.tuf, DEFAULT_PORTS.tuf),
         };
         let fixed: Vec<u16> = [
             ports.fulcio,

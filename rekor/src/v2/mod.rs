@@ -117,11 +117,8 @@ impl RekorV2State {
     /// Append the log's opening entry if the log is still empty; returns its index when one was
     /// written.
     ///
-    /// The opening entry is an ordinary, verifiable hashedrekord over a statement naming the log
-    /// (`sigstack transparency log` + origin), so the log's identity is its first leaf. It also
-    /// keeps client entries off index 0: sigstore-js writes bundles for index 0 / tree size 1
-    /// without the zero-valued `logIndex` and `hashes` fields (proto3 JSON omits defaults), and
-    /// sigstore-python's strict bundle parser rejects those bundles.
+    /// The opening entry is an ordinary, verifiable hashedrekord over
+    /// the statement of `opening_statement` (crate root; its doc says why every log has one).
     ///
     /// # Errors
     /// Signing or storage failures.
