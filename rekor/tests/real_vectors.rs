@@ -87,12 +87,8 @@ fn check_entry(case: &Value, entry: &LogEntryAnon) {
     let leaf = leaf_hash(&body);
     assert_eq!(leaf.to_hex(), expected["leaf_hash_hex"].as_str().unwrap());
     let proof = &entry.verification.inclusion_proof;
-    let hashes: Vec<Hash> = proof
-        .hashes
-        .iter()
-        .map(|h| Hash::from_hex(h).unwrap())
-        .collect();
-    let root = Hash::from_hex(&proof.root_hash).unwrap();
+    let hashes: Vec<Hash> = proof.hashes.iter().map(|h| h.0).collect();
+    let root = proof.root_hash.0;
     verify_inclusion(proof.log_index, proof.tree_size, &leaf, &hashes, &root).unwrap();
     assert!(verify_inclusion(proof.log_index + 1, proof.tree_size, &leaf, &hashes, &root).is_err());
 

@@ -98,12 +98,8 @@ fn verify_entry(v1: &V1, entry: &LogEntry) -> Vec<u8> {
     );
     let proof = &e.verification.inclusion_proof;
     assert_eq!(proof.log_index, e.log_index);
-    let root = Hash::from_hex(&proof.root_hash).unwrap();
-    let hashes: Vec<Hash> = proof
-        .hashes
-        .iter()
-        .map(|h| Hash::from_hex(h).unwrap())
-        .collect();
+    let root = proof.root_hash.0;
+    let hashes: Vec<Hash> = proof.hashes.iter().map(|h| h.0).collect();
     verify_inclusion(proof.log_index, proof.tree_size, &leaf, &hashes, &root).unwrap();
 
     let verifier = NoteVerifier::for_key(HOSTNAME, log_key, KeyIdRule::RekorV1).unwrap();
@@ -382,7 +378,7 @@ async fn log_info_public_key_and_consistency_proofs() {
     let mut roots = Vec::new();
     for i in 0..5u8 {
         let (_, e) = create(&router, &hashedrekord(&client, &[i], &client.cert_pem)).await;
-        roots.push(Hash::from_hex(&e.entry.verification.inclusion_proof.root_hash).unwrap());
+        roots.push(e.entry.verification.inclusion_proof.root_hash.0);
     }
     let info = get(&router, "/api/v1/log").await;
     assert_eq!(info.status, StatusCode::OK);
@@ -391,7 +387,7 @@ async fn log_info_public_key_and_consistency_proofs() {
     let info: LogInfo = serde_json::from_value(info_json).unwrap();
     assert_eq!(info.tree_size, 5);
     assert_eq!(info.tree_id, v1.state.tree_id().to_string());
-    assert_eq!(info.root_hash, roots[4].to_hex());
+    assert_eq!(info.root_hash.0, roots[4]);
     let log_key = PublicKey::from_spki_der(v1.signer.public_key_der()).unwrap();
     let cp = open_checkpoint(
         &info.signed_tree_head,

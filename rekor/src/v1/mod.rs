@@ -31,7 +31,8 @@ use sigstack_tlog_storage::{
 
 pub use self::http::v1_router;
 use self::wire::{
-    ConsistencyProof, InclusionProof, LogEntry, LogEntryAnon, LogInfo, SearchLogQuery, Verification,
+    ConsistencyProof, HexHash, InclusionProof, LogEntry, LogEntryAnon, LogInfo, SearchLogQuery,
+    Verification,
 };
 use crate::checkpoints::{PublishedCheckpoint, SignedHead};
 use crate::error::RekorError;
@@ -396,7 +397,7 @@ impl RekorV1State {
     pub async fn log_info(&self) -> Result<LogInfo, RekorError> {
         let SignedHead { head, note } = self.inner.checkpoints.current().await?;
         Ok(LogInfo {
-            root_hash: head.root.to_hex(),
+            root_hash: HexHash(head.root),
             tree_size: head.size,
             signed_tree_head: note,
             tree_id: self.inner.tree_id.to_string(),
@@ -436,8 +437,8 @@ impl RekorV1State {
             log.consistency_proof(first_size, last_size).await?
         };
         Ok(ConsistencyProof {
-            root_hash: log.root_at(last_size).await?.to_hex(),
-            hashes: hashes.iter().map(Hash::to_hex).collect(),
+            root_hash: HexHash(log.root_at(last_size).await?),
+            hashes: hashes.into_iter().map(HexHash).collect(),
         })
     }
 
@@ -527,9 +528,9 @@ impl RekorV1State {
                 verification: Verification {
                     inclusion_proof: InclusionProof {
                         checkpoint: signed.note.clone(),
-                        hashes: proof.iter().map(Hash::to_hex).collect(),
+                        hashes: proof.into_iter().map(HexHash).collect(),
                         log_index: index,
-                        root_hash: head.root.to_hex(),
+                        root_hash: HexHash(head.root),
                         tree_size: head.size,
                     },
                     signed_entry_timestamp: b64(&set),

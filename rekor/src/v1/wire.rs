@@ -4,6 +4,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
+use sigstack_tlog::merkle::Hash;
 
 /// `LogEntry`: an object with exactly one member, keyed by the entry ID (80 hex digits: the
 /// 16-hex tree ID followed by the 64-hex leaf hash):
@@ -123,12 +124,12 @@ pub struct Verification {
 pub struct InclusionProof {
     /// Signed checkpoint (signed note) for `treeSize`/`rootHash`.
     pub checkpoint: String,
-    /// Audit path, hex, leaf to root.
-    pub hashes: Vec<String>,
+    /// Audit path, leaf to root.
+    pub hashes: Vec<HexHash>,
     /// Leaf index within the tree.
     pub log_index: u64,
-    /// Hex root hash of the tree of `treeSize` leaves.
-    pub root_hash: String,
+    /// Root hash of the tree of `treeSize` leaves.
+    pub root_hash: HexHash,
     /// Tree size the proof is against.
     pub tree_size: u64,
 }
@@ -149,8 +150,8 @@ pub struct InclusionProof {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LogInfo {
-    /// Hex root hash.
-    pub root_hash: String,
+    /// Root hash of the current tree.
+    pub root_hash: HexHash,
     /// Current tree size.
     pub tree_size: u64,
     /// Signed checkpoint of the current tree.
@@ -173,10 +174,35 @@ pub struct LogInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsistencyProof {
-    /// Hex root hash of the tree of `lastSize` leaves.
-    pub root_hash: String,
-    /// Hex proof hashes.
-    pub hashes: Vec<String>,
+    /// Root hash of the tree of `lastSize` leaves.
+    pub root_hash: HexHash,
+    /// Proof hashes.
+    pub hashes: Vec<HexHash>,
+}
+
+/// A hash as the API writes it: `{type: string, pattern: '^[0-9a-fA-F]{64}$'}`. Written in
+/// lowercase from a buffer on the stack (an answer carries dozens: no string each); read in
+/// either case, and anything that is not 64 hex digits is refused when the answer is parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HexHash(pub Hash);
+
+impl Serialize for HexHash {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut hex = [0u8; 64];
+        hex::encode_to_slice(self.0.as_bytes(), &mut hex).map_err(serde::ser::Error::custom)?;
+        // Hex digits are ASCII.
+        let hex = std::str::from_utf8(&hex).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(hex)
+    }
+}
+
+impl<'de> Deserialize<'de> for HexHash {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let unverified = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Hash::from_hex(&unverified)
+            .map(HexHash)
+            .map_err(|_| de::Error::custom("a hash must be 64 hex digits"))
+    }
 }
 
 /// `SearchLogQuery` (body of `POST /api/v1/log/entries/retrieve`):
@@ -201,4 +227,46 @@ pub struct SearchLogQuery {
     /// Proposed entries, looked up by their canonical leaf hash.
     #[serde(default)]
     pub entries: Vec<Value>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Hashes go out as 64 lowercase hex digits, come back in either case, and anything else
+    /// in their place makes the answer unparsable.
+    #[test]
+    fn hex_hashes_on_the_wire() {
+        let mut bytes = [0u8; 32];
+        bytes[0] = 0xab;
+        bytes[31] = 0x0f;
+        let proof = ConsistencyProof {
+            root_hash: HexHash(Hash(bytes)),
+            hashes: vec![HexHash(Hash([0xff; 32]))],
+        };
+        let json = serde_json::to_string(&proof).unwrap();
+        let want_root = format!("ab{}0f", "00".repeat(30));
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"rootHash":"{want_root}","hashes":["{}"]}}"#,
+                "ff".repeat(32)
+            )
+        );
+        let back: ConsistencyProof =
+            serde_json::from_str(&json.replace("ab", "AB").replace("ff", "FF")).unwrap();
+        assert_eq!(back, proof);
+        for bad in [
+            "ab".repeat(31),
+            "ab".repeat(33),
+            format!("{}zz", "ab".repeat(31)),
+        ] {
+            let err = serde_json::from_str::<ConsistencyProof>(&format!(
+                r#"{{"rootHash":"{bad}","hashes":[]}}"#
+            ))
+            .unwrap_err();
+            assert!(err.to_string().contains("64 hex digits"), "{bad}: {err}");
+        }
+    }
 }
