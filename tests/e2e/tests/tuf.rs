@@ -308,11 +308,12 @@ fn first_publication(
     Ceremony { keys, online_key }
 }
 
-#[test]
-fn clients_bootstrap_from_the_tuf_repository_and_follow_a_root_rotation() {
+/// A fresh stack and a blob (`artifact.txt` in the workspace) signed by sigstore-python
+/// through its Rekor v2 into `py-v2.sigstore.json`: the bundle the clients verify through the
+/// repository.
+fn stack_with_a_signed_blob() -> (Stack, Workspace, PathBuf, PathBuf) {
     let stack = Stack::start();
     let ws = Workspace::new();
-    let issuer = stack.issuer();
     let artifact = ws.path("artifact.txt");
     let bundle = ws.path("py-v2.sigstore.json");
     sign(
@@ -325,6 +326,13 @@ fn clients_bootstrap_from_the_tuf_repository_and_follow_a_root_rotation() {
         &bundle,
     )
     .expect("sign");
+    (stack, ws, artifact, bundle)
+}
+
+#[test]
+fn clients_bootstrap_from_the_tuf_repository_and_follow_a_root_rotation() {
+    let (stack, ws, artifact, bundle) = stack_with_a_signed_blob();
+    let issuer = stack.issuer();
 
     let repo = stack.data_dir.join("tuf");
     let ceremony = first_publication(&stack, &ws, &repo, false, &[]);
@@ -490,21 +498,8 @@ ts.to_file(f"{published}/timestamp.json")
 
 #[test]
 fn clients_refuse_a_tampered_target_a_rolled_back_snapshot_and_an_expired_timestamp() {
-    let stack = Stack::start();
-    let ws = Workspace::new();
+    let (stack, ws, artifact, bundle) = stack_with_a_signed_blob();
     let issuer = stack.issuer();
-    let artifact = ws.path("artifact.txt");
-    let bundle = ws.path("py-v2.sigstore.json");
-    sign(
-        Client::Python,
-        &stack,
-        &ws,
-        Rekor::V2,
-        Kind::Blob,
-        &stack.token(ALICE),
-        &bundle,
-    )
-    .expect("sign");
     // The online key stays outside the served repository so the stack does not re-sign it
     // behind the test's back.
     let repo = stack.data_dir.join("tuf");
