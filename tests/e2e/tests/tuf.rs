@@ -249,19 +249,7 @@ fn first_publication(
     let alice = member_sign(repo, "root", &keys.join("alice.pem"), &sigs, "alice");
     let tom = member_sign(repo, "targets", &keys.join("tom.pem"), &sigs, "tom");
     // One root signature is below the 2-of-3 threshold: refused, nothing published.
-    let refused = sigstack(&[
-        "trust",
-        "tuf",
-        "publish",
-        "--repo",
-        p(repo),
-        "--online-key",
-        p(&online_key),
-        "--signature",
-        p(&alice),
-        "--signature",
-        p(&tom),
-    ]);
+    let refused = publish(repo, &online_key, &[&alice, &tom]);
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("root v1: threshold not met"), "{stderr}");
@@ -269,43 +257,32 @@ fn first_publication(
     // The same member twice still counts once.
     let alice_again = ws.path("sigs-v1/alice-again.sig.json");
     std::fs::copy(&alice, &alice_again).expect("copy");
-    let refused = sigstack(&[
-        "trust",
-        "tuf",
-        "publish",
-        "--repo",
-        p(repo),
-        "--online-key",
-        p(&online_key),
-        "--signature",
-        p(&alice),
-        "--signature",
-        p(&alice_again),
-        "--signature",
-        p(&tom),
-    ]);
+    let refused = publish(repo, &online_key, &[&alice, &alice_again, &tom]);
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains("signed more than once"),
         "{}",
         show(&refused)
     );
     let bob = member_sign(repo, "root", &keys.join("bob.pem"), &sigs, "bob");
-    ok(sigstack(&[
+    ok(publish(repo, &online_key, &[&alice, &bob, &tom]));
+    Ceremony { keys, online_key }
+}
+
+/// `sigstack trust tuf publish` of `repo` with the online key and the members' signatures.
+fn publish(repo: &Path, online_key: &Path, signatures: &[&Path]) -> Output {
+    let mut args = vec![
         "trust",
         "tuf",
         "publish",
         "--repo",
         p(repo),
         "--online-key",
-        p(&online_key),
-        "--signature",
-        p(&alice),
-        "--signature",
-        p(&bob),
-        "--signature",
-        p(&tom),
-    ]));
-    Ceremony { keys, online_key }
+        p(online_key),
+    ];
+    for signature in signatures {
+        args.extend(["--signature", p(signature)]);
+    }
+    sigstack(&args)
 }
 
 /// A fresh stack and a blob (`artifact.txt` in the workspace) signed by sigstore-python
@@ -425,19 +402,7 @@ fn clients_bootstrap_from_the_tuf_repository_and_follow_a_root_rotation() {
     let by = |m: &str| member_sign(&repo, "root", &keys.join(format!("{m}.pem")), &sigs, m);
     let (alice, bob, dave) = (by("alice"), by("bob"), by("dave"));
     // Only the new quorum: the current root's threshold is not met.
-    let refused = sigstack(&[
-        "trust",
-        "tuf",
-        "publish",
-        "--repo",
-        p(&repo),
-        "--online-key",
-        p(&new_online),
-        "--signature",
-        p(&bob),
-        "--signature",
-        p(&dave),
-    ]);
+    let refused = publish(&repo, &new_online, &[&bob, &dave]);
     assert!(
         String::from_utf8_lossy(&refused.stderr).contains(
             "root v2: threshold not met: 1 valid signature(s) from the current root's root keys"
@@ -445,21 +410,7 @@ fn clients_bootstrap_from_the_tuf_repository_and_follow_a_root_rotation() {
         "{}",
         show(&refused)
     );
-    ok(sigstack(&[
-        "trust",
-        "tuf",
-        "publish",
-        "--repo",
-        p(&repo),
-        "--online-key",
-        p(&new_online),
-        "--signature",
-        p(&alice),
-        "--signature",
-        p(&bob),
-        "--signature",
-        p(&dave),
-    ]));
+    ok(publish(&repo, &new_online, &[&alice, &bob, &dave]));
     std::fs::copy(&new_online, &ceremony.online_key).expect("install the new online key");
 
     // Second run of each client, from its cached state: each walks to root v2 (whose snapshot
