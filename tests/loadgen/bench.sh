@@ -11,6 +11,7 @@
 # NICE=-10 runs the stack and the load generator at that nice level (root only), which keeps
 # other work on a shared machine from taking most of the CPU during the runs.
 # CONNS (default 256) is the number of connections of the closed-loop write phases.
+# The second Rekor v1 closed-loop run also reports the HTTP floor (`write --http-floor`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CONNS=${CONNS:-256}
@@ -30,8 +31,8 @@ echo "== RSS after start: $(rss)"
 echo "== Rekor v1, closed loop, $CONNS connections (run 1)"
 PERF_ARGS=(); [ "${PERF:-0}" = 1 ] && PERF_ARGS=(--perf-out "$D-perf.data")
 "${LG[@]}" write "${V1[@]}" "${ID[@]}" --connections "$CONNS" --count 200000 --duration 20 --fsync-dir "$D" "${PERF_ARGS[@]}"
-echo "== Rekor v1, closed loop, $CONNS connections (run 2)"
-"${LG[@]}" write "${V1[@]}" "${ID[@]}" --connections "$CONNS" --count 200000 --duration 20 --fsync-dir "$D"
+echo "== Rekor v1, closed loop, $CONNS connections (run 2, after 8 s of the same requests to a bare HTTP server)"
+"${LG[@]}" write "${V1[@]}" "${ID[@]}" --connections "$CONNS" --count 200000 --duration 20 --fsync-dir "$D" --http-floor 8
 echo "== Rekor v1, open loop, 2000/s for 20 s"
 "${LG[@]}" write "${V1[@]}" "${ID[@]}" --rate 2000 --count 40000 --duration 20 --no-calibrate \
     --log-dir "$D/rekor-v1"
