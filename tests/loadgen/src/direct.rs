@@ -147,6 +147,7 @@ async fn fill(state: &RekorV1State, plan: &Plan) -> anyhow::Result<Summary> {
             fulcio_url: None,
             token: None,
             public_key: false,
+            key_per_entry: false,
         },
         Api::V1,
     )

@@ -21,6 +21,15 @@ pub struct SigningIdentity {
     source: String,
     /// Random per run, so artifacts never repeat across runs on the same log.
     nonce: [u8; 16],
+    /// With `--key-per-entry`: the throwaway CA that certifies each entry's own fresh key
+    /// (`None`: every entry is signed with `key`).
+    per_entry: Option<PerEntry>,
+}
+
+/// Each entry signed by a key of its own, as keyless signing does (one short-lived
+/// certificate per signing event), certified by a throwaway CA unless bare keys were asked for.
+struct PerEntry {
+    ca: Option<LocalCa>,
 }
 
 impl SigningIdentity {
@@ -30,6 +39,25 @@ impl SigningIdentity {
             .map_err(|e| anyhow!("generating the client key: {e}"))?;
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|e| anyhow!("random nonce: {e}"))?;
+        if identity.key_per_entry {
+            let ca = if identity.public_key {
+                None
+            } else {
+                Some(LocalCa::new()?)
+            };
+            let source = if ca.is_some() {
+                "a fresh P-256 key per entry, each with a Fulcio-like certificate from a throwaway CA"
+            } else {
+                "a fresh bare P-256 public key per entry"
+            };
+            return Ok(Self {
+                key,
+                cert_der: None,
+                source: source.to_owned(),
+                nonce,
+                per_entry: Some(PerEntry { ca }),
+            });
+        }
         let (cert_der, source) = if identity.public_key {
             (None, "bare P-256 public key".to_owned())
         } else if let (Some(url), Some(token)) = (&identity.fulcio_url, &identity.token) {
@@ -41,7 +69,7 @@ impl SigningIdentity {
             )
         } else {
             (
-                Some(local_certificate(&key)?),
+                Some(LocalCa::new()?.certify(&key)?),
                 "P-256 key, Fulcio-like certificate from a throwaway CA".to_owned(),
             )
         };
@@ -50,6 +78,7 @@ impl SigningIdentity {
             cert_der,
             source,
             nonce,
+            per_entry: None,
         })
     }
 
@@ -70,17 +99,33 @@ impl SigningIdentity {
 
     /// One request body for artifact `i`.
     pub fn body(&self, api: Api, i: usize) -> anyhow::Result<Bytes> {
+        match &self.per_entry {
+            None => self.body_signed_by(&self.key, self.cert_der.as_deref(), api, i),
+            Some(PerEntry { ca }) => {
+                let key = FileSigner::generate(SignatureAlgorithm::EcdsaP256Sha256)
+                    .map_err(|e| anyhow!("generating an entry's key: {e}"))?;
+                let cert_der = ca.as_ref().map(|ca| ca.certify(&key)).transpose()?;
+                self.body_signed_by(&key, cert_der.as_deref(), api, i)
+            }
+        }
+    }
+
+    /// The body for artifact `i` signed by `key`, naming `cert_der` (or the bare key).
+    fn body_signed_by(
+        &self,
+        key: &FileSigner,
+        cert_der: Option<&[u8]>,
+        api: Api,
+        i: usize,
+    ) -> anyhow::Result<Bytes> {
         let artifact = self.artifact(i);
         let digest = sha256(&artifact);
-        let sig = self
-            .key
-            .sign(&artifact)
-            .map_err(|e| anyhow!("signing: {e}"))?;
+        let sig = key.sign(&artifact).map_err(|e| anyhow!("signing: {e}"))?;
         let value: Value = match api {
             Api::V1 => {
-                let pem = match &self.cert_der {
+                let pem = match cert_der {
                     Some(der) => sigstack_keys::pem_encode("CERTIFICATE", der),
-                    None => sigstack_keys::pem_encode("PUBLIC KEY", self.key.public_key_der()),
+                    None => sigstack_keys::pem_encode("PUBLIC KEY", key.public_key_der()),
                 };
                 json!({
                     "apiVersion": "0.0.1",
@@ -92,12 +137,12 @@ impl SigningIdentity {
                 })
             }
             Api::V2 => {
-                let verifier = match &self.cert_der {
+                let verifier = match cert_der {
                     Some(der) => {
                         json!({"x509Certificate": {"rawBytes": STANDARD.encode(der)}, "keyDetails": "PKIX_ECDSA_P256_SHA_256"})
                     }
                     None => {
-                        json!({"publicKey": {"rawBytes": STANDARD.encode(self.key.public_key_der())}, "keyDetails": "PKIX_ECDSA_P256_SHA_256"})
+                        json!({"publicKey": {"rawBytes": STANDARD.encode(key.public_key_der())}, "keyDetails": "PKIX_ECDSA_P256_SHA_256"})
                     }
                 };
                 json!({"hashedRekordRequestV002": {
@@ -204,45 +249,62 @@ async fn fulcio_certificate(key: &FileSigner, url: &str, token: &str) -> anyhow:
     Ok(der)
 }
 
-/// A leaf like Fulcio's (email SAN, OIDC issuer extension, 10 minutes) from a throwaway CA.
-fn local_certificate(key: &FileSigner) -> anyhow::Result<Vec<u8>> {
-    use x509_cert::ext::pkix::SubjectAltName;
-    use x509_cert::ext::pkix::name::GeneralName;
-    let ca_dir = tempfile::tempdir()?;
-    let now = SystemTime::now();
-    let ca = CertificateAuthority::load_or_create(
-        ca_dir.path(),
-        &CaSpec {
-            organization: "sigstack-loadgen".into(),
-            root_common_name: "loadgen-root".into(),
-            intermediate_common_name: Some("loadgen-intermediate".into()),
-            algorithm: SignatureAlgorithm::EcdsaP384Sha384,
-            intermediate_extended_key_usage: Vec::new(),
-            validity: Duration::from_secs(3600),
-        },
-        now,
-    )?;
-    let san = SubjectAltName(vec![GeneralName::Rfc822Name(der::asn1::Ia5String::new(
-        "loadgen@example.test",
-    )?)]);
-    let issuer_url = der::asn1::Utf8StringRef::new("http://127.0.0.1:7705")?;
-    let extensions = vec![
-        sigstack_pki::raw_extension(&san, const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME, true)?,
-        sigstack_pki::raw_extension(
-            &issuer_url,
-            const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8"),
-            false,
-        )?,
-    ];
-    let cert = CertificateTemplate {
-        serial: sigstack_pki::random_serial(),
-        subject: sigstack_pki::name("O=sigstack-loadgen")?,
-        issuer: ca.issuer().tbs_certificate().subject().clone(),
-        not_before: now,
-        not_after: now + Duration::from_secs(600),
-        subject_public_key_der: key.public_key_der().to_vec(),
-        extensions,
+/// A throwaway Fulcio-like CA (P-384 root and intermediate, one hour), in a temporary
+/// directory removed with it.
+struct LocalCa {
+    ca: CertificateAuthority,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalCa {
+    fn new() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let ca = CertificateAuthority::load_or_create(
+            dir.path(),
+            &CaSpec {
+                organization: "sigstack-loadgen".into(),
+                root_common_name: "loadgen-root".into(),
+                intermediate_common_name: Some("loadgen-intermediate".into()),
+                algorithm: SignatureAlgorithm::EcdsaP384Sha384,
+                intermediate_extended_key_usage: Vec::new(),
+                validity: Duration::from_secs(3600),
+            },
+            SystemTime::now(),
+        )?;
+        Ok(Self { ca, _dir: dir })
     }
-    .issue(ca.signer.as_ref())?;
-    Ok(sigstack_keys::to_der(&cert)?)
+
+    /// A leaf like Fulcio's (email SAN, OIDC issuer extension, 10 minutes) for `key`.
+    fn certify(&self, key: &FileSigner) -> anyhow::Result<Vec<u8>> {
+        use x509_cert::ext::pkix::SubjectAltName;
+        use x509_cert::ext::pkix::name::GeneralName;
+        let now = SystemTime::now();
+        let san = SubjectAltName(vec![GeneralName::Rfc822Name(der::asn1::Ia5String::new(
+            "loadgen@example.test",
+        )?)]);
+        let issuer_url = der::asn1::Utf8StringRef::new("http://127.0.0.1:7705")?;
+        let extensions = vec![
+            sigstack_pki::raw_extension(
+                &san,
+                const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME,
+                true,
+            )?,
+            sigstack_pki::raw_extension(
+                &issuer_url,
+                const_oid::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8"),
+                false,
+            )?,
+        ];
+        let cert = CertificateTemplate {
+            serial: sigstack_pki::random_serial(),
+            subject: sigstack_pki::name("O=sigstack-loadgen")?,
+            issuer: self.ca.issuer().tbs_certificate().subject().clone(),
+            not_before: now,
+            not_after: now + Duration::from_secs(600),
+            subject_public_key_der: key.public_key_der().to_vec(),
+            extensions,
+        }
+        .issue(self.ca.signer.as_ref())?;
+        Ok(sigstack_keys::to_der(&cert)?)
+    }
 }

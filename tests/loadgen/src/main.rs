@@ -118,6 +118,11 @@ pub struct Identity {
     /// Sign with a bare public key instead of a certificate.
     #[arg(long, conflicts_with = "fulcio_url")]
     pub public_key: bool,
+    /// Sign each entry with a fresh key of its own (with its own certificate from a throwaway
+    /// Fulcio-like CA, or bare with --public-key), as keyless signing does, instead of one key
+    /// and certificate for the whole run.
+    #[arg(long, conflicts_with = "fulcio_url")]
+    pub key_per_entry: bool,
 }
 
 #[derive(Args, Clone)]
