@@ -2,11 +2,14 @@
 //! same key, tree ID and entries, with SETs that verify against the published trust material.
 //! Needs `target/debug/sigstack` (`cargo build -p sigstack`), like the e2e tests.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use common::{get_json, loadgen, succeeded};
 use serde_json::Value;
 use sigstack_e2e::Stack;
 use sigstack_keys::{PublicKey, sha256};
@@ -14,7 +17,7 @@ use sigstack_keys::{PublicKey, sha256};
 const FILLED: u64 = 3_000;
 
 fn fill_direct(data_dir: &Path, entries: u64) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sigstack-loadgen"))
+    loadgen()
         .args(["fill-direct", "--data-dir"])
         .arg(data_dir)
         .args(["--entries", &entries.to_string(), "--concurrency", "32"])
@@ -23,29 +26,11 @@ fn fill_direct(data_dir: &Path, entries: u64) -> Output {
         .expect("run sigstack-loadgen")
 }
 
-fn get(runtime: &tokio::runtime::Runtime, url: &str) -> Value {
-    runtime.block_on(async {
-        let response = reqwest::get(url).await.expect("GET");
-        assert!(
-            response.status().is_success(),
-            "GET {url}: {}",
-            response.status()
-        );
-        response.json().await.expect("JSON answer")
-    })
-}
-
 #[test]
 fn a_directly_filled_log_is_served_by_sigstack_up() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let data_dir = tmp.path().join("data");
-    let filled = fill_direct(&data_dir, FILLED);
-    let stdout = String::from_utf8_lossy(&filled.stdout);
-    assert!(
-        filled.status.success(),
-        "fill-direct failed: {stdout}{}",
-        String::from_utf8_lossy(&filled.stderr)
-    );
+    let stdout = succeeded(&fill_direct(&data_dir, FILLED));
     assert!(
         stdout.contains(&format!("appended {FILLED} entries")),
         "{stdout}"
@@ -59,14 +44,10 @@ fn a_directly_filled_log_is_served_by_sigstack_up() {
     let tree_id = std::fs::read_to_string(data_dir.join("rekor-v1/tree-id")).expect("tree-id");
 
     let stack = Stack::start_on(&data_dir);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let rekor = stack.url("rekor-v1");
 
     // The opening entry plus the fill, under the tree ID the fill created.
-    let info = get(&runtime, &format!("{rekor}/api/v1/log"));
+    let info = get_json(&format!("{rekor}/api/v1/log"));
     assert_eq!(info["treeSize"], FILLED + 1, "{info}");
     assert_eq!(info["treeID"].as_str(), Some(tree_id.trim()), "{info}");
     // Checkpoints name the same host as the served ones (the default 127.0.0.1).
@@ -87,10 +68,7 @@ fn a_directly_filled_log_is_served_by_sigstack_up() {
     let log_id = hex::encode(sha256(&spki));
 
     for index in [1, FILLED / 2, FILLED] {
-        let answer = get(
-            &runtime,
-            &format!("{rekor}/api/v1/log/entries?logIndex={index}"),
-        );
+        let answer = get_json(&format!("{rekor}/api/v1/log/entries?logIndex={index}"));
         let (_, entry) = answer
             .as_object()
             .and_then(|o| o.iter().next())
@@ -128,7 +106,7 @@ fn a_directly_filled_log_is_served_by_sigstack_up() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(!refused.status.success());
     assert!(stderr.contains("in use by another process"), "{stderr}");
-    let info = get(&runtime, &format!("{rekor}/api/v1/log"));
+    let info = get_json(&format!("{rekor}/api/v1/log"));
     assert_eq!(info["treeSize"], FILLED + 1, "{info}");
 }
 

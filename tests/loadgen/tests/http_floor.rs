@@ -3,15 +3,14 @@
 //! reported and set beside the log's. Needs `target/debug/sigstack` (`cargo build -p
 //! sigstack`), like the e2e tests.
 
+mod common;
+
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
+use common::{get_json, loadgen, succeeded};
 use sigstack_e2e::Stack;
-
-fn loadgen() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_sigstack-loadgen"))
-}
 
 /// The number after `prefix` in `text`.
 fn number_after(text: &str, prefix: &str) -> f64 {
@@ -29,17 +28,13 @@ fn number_after(text: &str, prefix: &str) -> f64 {
 fn the_http_floor_is_measured_with_answers_as_large_as_the_logs() {
     let stack = Stack::start();
     let pid = stack.pid().expect("stack PID").to_string();
-    let out = loadgen()
-        .args(["write", "--url", &stack.url("rekor-v1"), "--api", "v1"])
-        .args(["--server-pid", &pid, "--connections", "4", "--count", "300"])
-        .args(["--duration", "2", "--no-calibrate", "--http-floor", "1"])
-        .output()
-        .expect("run sigstack-loadgen");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeeded(
+        &loadgen()
+            .args(["write", "--url", &stack.url("rekor-v1"), "--api", "v1"])
+            .args(["--server-pid", &pid, "--connections", "4", "--count", "300"])
+            .args(["--duration", "2", "--no-calibrate", "--http-floor", "1"])
+            .output()
+            .expect("run sigstack-loadgen"),
     );
     let floor_line = stdout
         .lines()
@@ -56,18 +51,7 @@ fn the_http_floor_is_measured_with_answers_as_large_as_the_logs() {
     // and the timed run's entries only.
     assert!(stdout.contains("errors: {}"), "{stdout}");
     let accepted = number_after(&stdout, "accepted ") as u64;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let info: serde_json::Value = runtime
-        .block_on(async {
-            reqwest::get(format!("{}/api/v1/log", stack.url("rekor-v1")))
-                .await?
-                .json()
-                .await
-        })
-        .expect("GET /api/v1/log");
+    let info = get_json(&format!("{}/api/v1/log", stack.url("rekor-v1")));
     assert_eq!(info["treeSize"], accepted + 2, "{info}");
 }
 

@@ -2,11 +2,13 @@
 //! own certificate, as keyless signing does, and the log accepts them all. Needs
 //! `target/debug/sigstack` (`cargo build -p sigstack`), like the e2e tests.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use common::{get_json, loadgen, succeeded};
 use serde_json::Value;
 use sigstack_e2e::Stack;
 
@@ -16,38 +18,23 @@ const ENTRIES: u64 = 40;
 fn each_entry_brings_its_own_certificate() {
     let stack = Stack::start();
     let rekor = stack.url("rekor-v1");
-    let out = Command::new(env!("CARGO_BIN_EXE_sigstack-loadgen"))
-        .args(["write", "--url", &rekor, "--api", "v1", "--key-per-entry"])
-        .args(["--connections", "4", "--count", &ENTRIES.to_string()])
-        .args(["--duration", "10", "--no-calibrate"])
-        .output()
-        .expect("run sigstack-loadgen");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeeded(
+        &loadgen()
+            .args(["write", "--url", &rekor, "--api", "v1", "--key-per-entry"])
+            .args(["--connections", "4", "--count", &ENTRIES.to_string()])
+            .args(["--duration", "10", "--no-calibrate"])
+            .output()
+            .expect("run sigstack-loadgen"),
     );
     assert!(stdout.contains("a fresh P-256 key per entry"), "{stdout}");
     assert!(
         stdout.contains(&format!("accepted {ENTRIES} in")),
         "{stdout}"
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let mut certificates = BTreeSet::new();
     // Index 0 is the log's opening entry.
     for index in 1..=ENTRIES {
-        let answer: Value = runtime
-            .block_on(async {
-                reqwest::get(format!("{rekor}/api/v1/log/entries?logIndex={index}"))
-                    .await?
-                    .json()
-                    .await
-            })
-            .expect("GET entry");
+        let answer = get_json(&format!("{rekor}/api/v1/log/entries?logIndex={index}"));
         let (_, entry) = answer
             .as_object()
             .and_then(|o| o.iter().next())
