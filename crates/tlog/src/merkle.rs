@@ -655,33 +655,6 @@ pub fn verify_consistency(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
-
-    #[test]
-    fn pending_overlay_reads_committed_then_pending_in_request_order() {
-        let all: Vec<Hash> = (0u8..10).map(|b| Hash([b; 32])).collect();
-        let (committed, pending) = all.split_at(6);
-        let overlay = PendingOverlay {
-            committed,
-            base: 6,
-            pending,
-        };
-        let order = [9, 0, 6, 5, 7, 1];
-        let got = overlay.read_hashes(&order).expect("read");
-        let want: Vec<Hash> = order.iter().map(|&i| all[i as usize]).collect();
-        assert_eq!(got, want);
-        // Computed hashes end at index 9; the committed store's own errors pass through.
-        assert!(matches!(
-            overlay.read_hashes(&[10]),
-            Err(TlogError::InvalidStoredHashIndex(_))
-        ));
-        let short = PendingOverlay {
-            committed: &all[..3],
-            base: 6,
-            pending,
-        };
-        assert!(short.read_hashes(&[4]).is_err());
-        assert_eq!(short.read_hashes(&[6]).expect("pending only"), vec![all[6]]);
-    }
     use super::*;
 
     fn build(n: u64) -> Vec<Hash> {
@@ -757,5 +730,32 @@ mod tests {
             consistency_proof(5, 5, &stored).unwrap(),
             Vec::<Hash>::new()
         );
+    }
+
+    #[test]
+    fn pending_overlay_reads_committed_then_pending_in_request_order() {
+        let all: Vec<Hash> = (0u8..10).map(|b| Hash([b; 32])).collect();
+        let (committed, pending) = all.split_at(6);
+        let overlay = PendingOverlay {
+            committed,
+            base: 6,
+            pending,
+        };
+        let order = [9, 0, 6, 5, 7, 1];
+        let got = overlay.read_hashes(&order).expect("read");
+        let want: Vec<Hash> = order.iter().map(|&i| all[i as usize]).collect();
+        assert_eq!(got, want);
+        // Computed hashes end at index 9; the committed store's own errors pass through.
+        assert!(matches!(
+            overlay.read_hashes(&[10]),
+            Err(TlogError::InvalidStoredHashIndex(_))
+        ));
+        let short = PendingOverlay {
+            committed: &all[..3],
+            base: 6,
+            pending,
+        };
+        assert!(short.read_hashes(&[4]).is_err());
+        assert_eq!(short.read_hashes(&[6]).expect("pending only"), vec![all[6]]);
     }
 }
