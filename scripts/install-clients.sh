@@ -44,5 +44,8 @@ if ! "$gobin/crane" version 2>/dev/null | grep -q 'v0.21.7'; then
   echo "==> installing crane v0.21.7"
   GOBIN="$gobin" go install github.com/google/go-containerregistry/cmd/crane@v0.21.7
 fi
-echo "==> building the sigstore-go test client"
-(cd tests/clients/go && go build -o "$gobin/sigstack-go-client" .)
+if [ ! -x "$gobin/sigstack-go-client" ] \
+  || [ -n "$(find tests/clients/go -type f -newer "$gobin/sigstack-go-client")" ]; then
+  echo "==> building the sigstore-go test client"
+  (cd tests/clients/go && go build -o "$gobin/sigstack-go-client" .)
+fi
