@@ -74,6 +74,18 @@ mod tests {
         assert!(b64_std("f", "+w").is_err());
     }
 
+    /// What decodes as standard base64 is the one encoding of its bytes (hashedrekord stores
+    /// the sent signature text on that ground).
+    #[test]
+    fn standard_base64_decodes_only_its_canonical_encoding() {
+        for ok in ["+w==", "+/8=", "+/8B", ""] {
+            assert_eq!(b64(&b64_std("f", ok).expect(ok)), ok);
+        }
+        for refused in ["+x==", "+w", "+w=", "+/9=", "+/8B\n", " +/8B", "+/8B===="] {
+            assert!(b64_std("f", refused).is_err(), "{refused:?}");
+        }
+    }
+
     #[test]
     fn hex_must_be_lowercase_and_exact_length() {
         assert_eq!(lower_hex("h", "00ff", 2).expect("ok"), vec![0, 255]);

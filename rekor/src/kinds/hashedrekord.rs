@@ -12,7 +12,7 @@
 use serde::{Deserialize, Serialize};
 use sigstack_keys::{KeyError, SignatureAlgorithm};
 
-use super::encoding::{b64, b64_std, lower_hex};
+use super::encoding::{b64_std, lower_hex};
 use super::material::KeyMaterial;
 use super::{CanonicalEntry, EntryError, MaterialKeys, SearchMaterial};
 
@@ -77,20 +77,24 @@ pub struct HashV001 {
 /// Any [`EntryError`]; in particular [`EntryError::InvalidSignature`] when the signature does not
 /// verify over the digest.
 pub fn canonicalize(unverified: HashedRekordV001Spec) -> Result<CanonicalEntry, EntryError> {
-    let unverified_sig = b64_std("spec.signature.content", &unverified.signature.content)?;
+    let HashedRekordV001Spec {
+        signature: unverified_signature,
+        data: unverified_data,
+    } = unverified;
+    let unverified_sig = b64_std("spec.signature.content", &unverified_signature.content)?;
     if unverified_sig.is_empty() {
         return Err(EntryError::Malformed("missing signature".into()));
     }
-    let material = KeyMaterial::from_b64_pem(
+    let (material, pem) = KeyMaterial::from_b64_pem_with_canonical(
         "spec.signature.publicKey.content",
-        &unverified.signature.public_key.content,
+        unverified_signature.public_key.content,
     )?;
     if material.key.algorithm() == SignatureAlgorithm::Ed25519 {
         return Err(EntryError::UnsupportedKey(
             "ed25519 unsupported for hashedrekord".into(),
         ));
     }
-    let algorithm = unverified.data.hash.algorithm.as_str();
+    let algorithm = unverified_data.hash.algorithm.as_str();
     let len = match algorithm {
         "sha256" => 32,
         "sha384" => 48,
@@ -101,10 +105,9 @@ pub fn canonicalize(unverified: HashedRekordV001Spec) -> Result<CanonicalEntry, 
             )));
         }
     };
-    let digest = lower_hex("spec.data.hash.value", &unverified.data.hash.value, len)?;
+    let digest = lower_hex("spec.data.hash.value", &unverified_data.hash.value, len)?;
     verify_digest_signature(&material, &digest, &unverified_sig)?;
 
-    let pem = material.canonical_pem();
     let body = CanonicalBody {
         api_version: "0.0.1",
         kind: "hashedrekord",
@@ -112,23 +115,22 @@ pub fn canonicalize(unverified: HashedRekordV001Spec) -> Result<CanonicalEntry, 
             data: CanonicalData {
                 hash: CanonicalHash {
                     algorithm,
-                    value: &unverified.data.hash.value,
+                    value: &unverified_data.hash.value,
                 },
             },
             signature: CanonicalSignature {
-                content: b64(&unverified_sig),
-                public_key: CanonicalPublicKey {
-                    content: b64(pem.as_bytes()),
-                },
+                // Decoded strictly above, so already the one standard base64 of the signature.
+                content: unverified_signature.content,
+                public_key: CanonicalPublicKey { content: pem.b64 },
             },
         },
     };
     let body = serde_json::to_vec(&body).map_err(|e| EntryError::Malformed(e.to_string()))?;
     let search = SearchMaterial {
         // Both parts are lowercase already (checked above).
-        digests: vec![format!("{algorithm}:{}", unverified.data.hash.value)],
+        digests: vec![format!("{algorithm}:{}", unverified_data.hash.value)],
         materials: vec![MaterialKeys {
-            pem_sha256: sigstack_keys::sha256(pem.as_bytes()),
+            pem_sha256: sigstack_keys::sha256(pem.pem.as_bytes()),
             subjects: material.subjects,
         }],
     };

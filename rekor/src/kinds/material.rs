@@ -72,6 +72,35 @@ impl KeyMaterial {
         Self::from_pem(&b64_std(field, unverified_b64)?)
     }
 
+    /// [`KeyMaterial::from_b64_pem`] that also gives the canonical PEM and its base64, as a
+    /// stored body carries them. What clients send is almost always canonical already; then both
+    /// are the sent bytes and nothing is re-encoded (standard base64 decodes only its one
+    /// canonical encoding, so the sent text is what encoding the PEM would give).
+    ///
+    /// # Errors
+    /// As [`KeyMaterial::from_b64_pem`].
+    pub(crate) fn from_b64_pem_with_canonical(
+        field: &'static str,
+        unverified_b64: String,
+    ) -> Result<(Self, StoredPem), EntryError> {
+        let sent_pem = b64_std(field, &unverified_b64)?;
+        let material = Self::from_pem(&sent_pem)?;
+        let stored = match String::from_utf8(sent_pem) {
+            Ok(pem) if is_canonical_layout(&pem, material.pem_label(), material.der.len()) => {
+                StoredPem {
+                    pem,
+                    b64: unverified_b64,
+                }
+            }
+            _ => {
+                let pem = material.canonical_pem();
+                let b64 = super::encoding::b64(pem.as_bytes());
+                StoredPem { pem, b64 }
+            }
+        };
+        Ok((material, stored))
+    }
+
     /// Parse a DER X.509 certificate and take its public key.
     ///
     /// # Errors
@@ -110,12 +139,48 @@ impl KeyMaterial {
     /// The canonical PEM Rekor v1 stores: LF line endings, 64-column base64, final newline.
     #[must_use]
     pub fn canonical_pem(&self) -> String {
-        let label = match self.form {
+        pem_encode(self.pem_label(), &self.der)
+    }
+
+    fn pem_label(&self) -> &'static str {
+        match self.form {
             MaterialForm::PublicKey => "PUBLIC KEY",
             MaterialForm::Certificate => "CERTIFICATE",
-        };
-        pem_encode(label, &self.der)
+        }
     }
+}
+
+/// The canonical PEM of an entry's key or certificate and the standard base64 of that PEM.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct StoredPem {
+    /// LF line endings, 64-column base64, final newline.
+    pub pem: String,
+    /// What `publicKey.content` holds in the stored body.
+    pub b64: String,
+}
+
+/// Whether `pem`, which [`decode_single_pem`] decoded into `der_len` bytes under `label`, is
+/// byte for byte what [`KeyMaterial::canonical_pem`] writes: the BEGIN line, the base64 in
+/// lines of 64 characters (the last one 1 to 64), the END line, each ended by one LF, nothing
+/// around them. The base64 itself needs no check: it decoded strictly, so it is the one
+/// canonical encoding of the DER, and with exactly as many bytes as that encoding plus its line
+/// ends, and an LF at every line end, no other whitespace is left.
+fn is_canonical_layout(pem: &str, label: &str, der_len: usize) -> bool {
+    let Some(body) = pem
+        .strip_prefix("-----BEGIN ")
+        .and_then(|rest| rest.strip_prefix(label))
+        .and_then(|rest| rest.strip_prefix("-----\n"))
+        .and_then(|rest| rest.strip_suffix("-----\n"))
+        .and_then(|rest| rest.strip_suffix(label))
+        .and_then(|rest| rest.strip_suffix("-----END "))
+    else {
+        return false;
+    };
+    let encoded = der_len.div_ceil(3) * 4;
+    let lines = encoded.div_ceil(64);
+    let body = body.as_bytes();
+    body.len() == encoded + lines
+        && (0..lines).all(|i| body[(i * 65 + 64).min(body.len() - 1)] == b'\n')
 }
 
 /// The email SANs (lowercased) and URI SANs of `cert`, in certificate order; empty when it has
@@ -214,6 +279,59 @@ mod tests {
             assert_eq!(m.der, der);
             assert_eq!(m.canonical_pem(), pem, "canonical form of {input:?}");
             assert!(!m.canonical_pem().contains('\r'));
+        }
+    }
+
+    #[test]
+    fn canonical_layout_is_recognised_at_every_length() {
+        for len in 1..=200 {
+            let der: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
+            for label in ["CERTIFICATE", "PUBLIC KEY"] {
+                let pem = pem_encode(label, &der);
+                assert!(is_canonical_layout(&pem, label, len), "{len} {label}");
+                let other = if label == "CERTIFICATE" {
+                    "PUBLIC KEY"
+                } else {
+                    "CERTIFICATE"
+                };
+                assert!(!is_canonical_layout(&pem, other, len));
+                assert!(!is_canonical_layout(&pem, label, len + 3));
+                for variant in [
+                    pem.replace('\n', "\r\n"),
+                    pem.trim_end().to_string(),
+                    format!(" {pem}"),
+                    format!("{pem}\n"),
+                ] {
+                    assert!(!is_canonical_layout(&variant, label, len), "{variant:?}");
+                }
+            }
+        }
+    }
+
+    /// Canonical PEM passes through as sent; anything else comes back re-encoded, the same as
+    /// encoding it from scratch would give.
+    #[test]
+    fn stored_pem_is_the_canonical_one_whatever_was_sent() {
+        let (pem, _) = key_pem();
+        let b64 = |text: &str| super::super::encoding::b64(text.as_bytes());
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        let wide = format!("-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n");
+        let width_76: String = {
+            let chars: Vec<char> = body.chars().collect();
+            let lines: Vec<String> = chars.chunks(76).map(|c| c.iter().collect()).collect();
+            format!(
+                "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+                lines.join("\n")
+            )
+        };
+        let crlf = pem.replace('\n', "\r\n");
+        let no_final_newline = pem.trim_end().to_string();
+        for sent in [pem.clone(), wide, width_76, crlf, no_final_newline] {
+            let (material, stored) =
+                KeyMaterial::from_b64_pem_with_canonical("f", b64(&sent)).expect("parses");
+            assert_eq!(stored.pem, material.canonical_pem(), "{sent:?}");
+            assert_eq!(stored.pem, pem);
+            assert_eq!(stored.b64, b64(&pem), "{sent:?}");
         }
     }
 

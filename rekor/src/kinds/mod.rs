@@ -27,7 +27,8 @@ pub mod intoto_v002;
 pub mod material;
 pub mod v2;
 
-use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -146,15 +147,103 @@ impl CanonicalEntry {
 /// Each kind adds `apiVersion` (string, `^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)$`)
 /// and `spec` (the kind's versioned schema), both required.
 ///
-/// Parsed as sent: `spec` is left as JSON text until the kind says which schema to parse it
-/// with, so the common kind goes from the request's bytes to its typed spec in one step.
-#[derive(Debug, Deserialize)]
+/// Parsed in one pass over the request: when `kind` and `apiVersion` come before `spec` (as
+/// most clients send them) and name hashedrekord 0.0.1, `spec` is parsed straight into its
+/// typed form; otherwise it is kept as JSON text until the kind is known.
+#[derive(Debug)]
 struct ProposedEntry<'a> {
     kind: String,
-    #[serde(rename = "apiVersion")]
     api_version: String,
-    #[serde(borrow)]
-    spec: &'a RawValue,
+    spec: ProposedSpec<'a>,
+}
+
+/// The `spec` of a [`ProposedEntry`], typed when the kind was known before it.
+#[derive(Debug)]
+enum ProposedSpec<'a> {
+    HashedRekordV001(hashedrekord::HashedRekordV001Spec),
+    Text(&'a RawValue),
+}
+
+impl<'de> Deserialize<'de> for ProposedEntry<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ProposedEntryVisitor)
+    }
+}
+
+/// A member name of a [`ProposedEntry`], read without copying it.
+enum ProposedEntryField {
+    Kind,
+    ApiVersion,
+    Spec,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for ProposedEntryField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Name;
+        impl Visitor<'_> for Name {
+            type Value = ProposedEntryField;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<ProposedEntryField, E> {
+                Ok(match name {
+                    "kind" => ProposedEntryField::Kind,
+                    "apiVersion" => ProposedEntryField::ApiVersion,
+                    "spec" => ProposedEntryField::Spec,
+                    _ => ProposedEntryField::Other,
+                })
+            }
+        }
+        deserializer.deserialize_identifier(Name)
+    }
+}
+
+struct ProposedEntryVisitor;
+
+impl<'de> Visitor<'de> for ProposedEntryVisitor {
+    type Value = ProposedEntry<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object with kind, apiVersion and spec")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let (mut kind, mut api_version, mut spec) = (None::<String>, None::<String>, None);
+        while let Some(field) = map.next_key::<ProposedEntryField>()? {
+            match field {
+                ProposedEntryField::Kind if kind.is_some() => {
+                    return Err(de::Error::duplicate_field("kind"));
+                }
+                ProposedEntryField::Kind => kind = Some(map.next_value()?),
+                ProposedEntryField::ApiVersion if api_version.is_some() => {
+                    return Err(de::Error::duplicate_field("apiVersion"));
+                }
+                ProposedEntryField::ApiVersion => api_version = Some(map.next_value()?),
+                ProposedEntryField::Spec if spec.is_some() => {
+                    return Err(de::Error::duplicate_field("spec"));
+                }
+                ProposedEntryField::Spec => {
+                    spec = Some(match (kind.as_deref(), api_version.as_deref()) {
+                        (Some("hashedrekord"), Some("0.0.1")) => {
+                            ProposedSpec::HashedRekordV001(map.next_value().map_err(|e| {
+                                de::Error::custom(format_args!("hashedrekord spec: {e}"))
+                            })?)
+                        }
+                        _ => ProposedSpec::Text(map.next_value()?),
+                    });
+                }
+                ProposedEntryField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(ProposedEntry {
+            kind: kind.ok_or_else(|| de::Error::missing_field("kind"))?,
+            api_version: api_version.ok_or_else(|| de::Error::missing_field("apiVersion"))?,
+            spec: spec.ok_or_else(|| de::Error::missing_field("spec"))?,
+        })
+    }
 }
 
 /// Verify a Rekor v1 `ProposedEntry`, given as the JSON bytes of a request body, and return its
@@ -167,10 +256,14 @@ struct ProposedEntry<'a> {
 pub fn canonicalize_proposed_entry_json(unverified: &[u8]) -> Result<CanonicalEntry, EntryError> {
     let unverified: ProposedEntry<'_> =
         serde_json::from_slice(unverified).map_err(not_a_proposed_entry)?;
-    let spec = || serde_json::from_str::<Value>(unverified.spec.get()).map_err(malformed("spec"));
+    let text = match unverified.spec {
+        ProposedSpec::HashedRekordV001(spec) => return hashedrekord::canonicalize(spec),
+        ProposedSpec::Text(text) => text.get(),
+    };
+    let spec = || serde_json::from_str::<Value>(text).map_err(malformed("spec"));
     match (unverified.kind.as_str(), unverified.api_version.as_str()) {
         ("hashedrekord", "0.0.1") => hashedrekord::canonicalize(
-            serde_json::from_str(unverified.spec.get()).map_err(malformed("hashedrekord spec"))?,
+            serde_json::from_str(text).map_err(malformed("hashedrekord spec"))?,
         ),
         ("dsse", "0.0.1") => dsse_v001::canonicalize(spec()?),
         ("intoto", "0.0.2") => intoto_v002::canonicalize(spec()?),
@@ -220,6 +313,77 @@ mod tests {
                 "{kind} {version}: {err}"
             );
             assert!(err.to_string().starts_with("unsupported kind"), "{err}");
+        }
+    }
+
+    /// A real hashedrekord entry's `spec` (Rekor staging), as JSON text.
+    fn real_hashedrekord_spec() -> String {
+        let vectors: Value = serde_json::from_str(include_str!(
+            "../../tests/data/rekor-v1-hashedrekord-staging-and-production.json"
+        ))
+        .expect("vectors");
+        vectors["staging_response"]["decoded_body"]["spec"].to_string()
+    }
+
+    /// Whether `kind` comes before `spec` (typed in one pass) or after it (cosign's order: the
+    /// spec is kept as text), the entry and its errors are the same.
+    #[test]
+    fn member_order_does_not_change_the_entry() {
+        let spec = real_hashedrekord_spec();
+        let head = r#""kind":"hashedrekord","apiVersion":"0.0.1""#;
+        let orders = [
+            format!("{{{head},\"spec\":{spec}}}"),
+            format!("{{\"spec\":{spec},{head}}}"),
+            format!("{{\"apiVersion\":\"0.0.1\",\"spec\":{spec},\"kind\":\"hashedrekord\"}}"),
+            format!("{{\"x\":[1,{{}}],{head},\"spec\":{spec},\"y\":null}}"),
+        ];
+        let first = canonicalize_proposed_entry_json(orders[0].as_bytes()).expect("accepted");
+        for text in &orders[1..] {
+            let entry = canonicalize_proposed_entry_json(text.as_bytes()).expect(text);
+            assert_eq!(entry, first, "{text}");
+        }
+
+        let bad_spec = r#"{"signature":{"content":"AA=="}}"#;
+        for text in [
+            format!("{{{head},\"spec\":{bad_spec}}}"),
+            format!("{{\"spec\":{bad_spec},{head}}}"),
+        ] {
+            let err = canonicalize_proposed_entry_json(text.as_bytes()).expect_err(&text);
+            assert!(matches!(err, EntryError::Malformed(_)), "{err}");
+            assert!(err.to_string().contains("hashedrekord spec"), "{err}");
+        }
+    }
+
+    #[test]
+    fn duplicate_and_missing_members_are_refused() {
+        let spec = real_hashedrekord_spec();
+        let head = r#""kind":"hashedrekord","apiVersion":"0.0.1""#;
+        for (text, why) in [
+            (
+                format!("{{{head},\"spec\":{spec},\"spec\":{spec}}}"),
+                "duplicate field `spec`",
+            ),
+            (
+                format!("{{\"kind\":\"x\",{head},\"spec\":{spec}}}"),
+                "duplicate field `kind`",
+            ),
+            (
+                format!("{{{head},\"apiVersion\":\"0.0.1\",\"spec\":{{}}}}"),
+                "duplicate field `apiVersion`",
+            ),
+            (format!("{{{head}}}"), "missing field `spec`"),
+            (
+                format!("{{\"kind\":\"hashedrekord\",\"spec\":{spec}}}"),
+                "missing field `apiVersion`",
+            ),
+            (
+                format!("{{\"apiVersion\":\"0.0.1\",\"spec\":{spec}}}"),
+                "missing field `kind`",
+            ),
+        ] {
+            let err = canonicalize_proposed_entry_json(text.as_bytes()).expect_err(&text);
+            assert!(matches!(err, EntryError::Malformed(_)), "{err}");
+            assert!(err.to_string().contains(why), "{text}: {err}");
         }
     }
 
