@@ -4,7 +4,7 @@
 #
 #   start_stack DATA_DIR [extra `sigstack up` arguments...]
 # sets PID (the stack's process) and SIGSTACK_LOADGEN_TOKEN; NICE_CMD (an array, may be empty)
-# prefixes the command.
+# prefixes the command; READY_SECONDS (default 20) is how long to wait for it to be ready.
 start_stack() {
     local dir=$1
     shift
@@ -14,7 +14,10 @@ start_stack() {
         --oidc-port 17705 >"$dir.log" 2>&1 &
     PID=$!
     trap 'kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null || true' EXIT
-    for _ in $(seq 200); do [ -f "$dir/trust/ready" ] && break; sleep 0.1; done
+    for _ in $(seq $((${READY_SECONDS:-20} * 10))); do
+        [ -f "$dir/trust/ready" ] && break
+        sleep 0.1
+    done
     [ -f "$dir/trust/ready" ] || { cat "$dir.log"; exit 1; }
     SIGSTACK_LOADGEN_TOKEN=$(target/release/sigstack token --data-dir "$dir" --email loadgen@example.test)
     export SIGSTACK_LOADGEN_TOKEN
