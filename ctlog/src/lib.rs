@@ -35,7 +35,7 @@ use sigstack_ct::{
 use sigstack_http::Metrics;
 use sigstack_keys::Signer;
 use sigstack_tlog_storage::{
-    EmbeddedLog, IndexKey, LogConfig, LogStore, MAX_METADATA_SIZE, NewEntry, StorageError,
+    EmbeddedLog, IndexKey, Leaf, LogConfig, LogStore, MAX_METADATA_SIZE, NewEntry, StorageError,
     StoredCheckpoint,
 };
 use x509_cert::Certificate;
@@ -373,13 +373,14 @@ impl CtLogState {
                 verified.extra_data.len()
             )));
         }
-        let leaf_hash = leaf.leaf_hash()?;
+        let leaf_data = Leaf::new(leaf_bytes);
+        let leaf_hash = leaf_data.hash().0;
 
         match self
             .inner
             .log
             .append(NewEntry {
-                entry: leaf_bytes,
+                entry: leaf_data,
                 identity,
                 metadata: verified.extra_data,
                 index_keys: vec![leaf_key(&leaf_hash)],

@@ -160,7 +160,7 @@ mod tests {
 
     fn entry(n: u8) -> NewEntry {
         NewEntry {
-            entry: vec![n; 8],
+            entry: vec![n; 8].into(),
             identity: [n; 32],
             metadata: Vec::new(),
             index_keys: Vec::new(),

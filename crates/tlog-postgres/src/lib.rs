@@ -502,7 +502,7 @@ async fn seal_metadata(
         .iter()
         .map(|e| {
             let seal = e.sealed_metadata.clone();
-            seal.map(|s| (s, e.entry.clone(), e.metadata.clone()))
+            seal.map(|s| (s, e.entry.data().to_vec(), e.metadata.clone()))
         })
         .collect();
     tokio::task::spawn_blocking(move || {
@@ -588,7 +588,11 @@ async fn commit(
                 base,
                 pending: &pending,
             };
-            let new = merkle::stored_hashes_for_record(old.size + i as u64, &e.entry, &overlay)?;
+            let new = merkle::stored_hashes_for_leaf_hash(
+                old.size + i as u64,
+                *e.entry.hash(),
+                &overlay,
+            )?;
             pending.extend_from_slice(&new);
             per_entry.push(new);
         }
@@ -625,7 +629,7 @@ async fn commit(
     for (i, (e, h)) in fresh.iter().zip(&per_entry).enumerate() {
         let index = to_i64(old.size + i as u64)?;
         idx.push(index);
-        entries.push(e.entry.as_slice());
+        entries.push(e.entry.data());
         metadata.push(sealed[i].as_deref().unwrap_or(e.metadata.as_slice()));
         hashes.push(h.iter().flat_map(|h| h.0).collect::<Vec<u8>>());
         identities.push(e.identity.as_slice());

@@ -134,7 +134,10 @@ async fn two_replicas_append_concurrently_to_one_log() {
             };
             tokio::spawn(async move {
                 let e = numbered(i);
-                (log.append(e.clone()).await.unwrap().index, e.entry)
+                (
+                    log.append(e.clone()).await.unwrap().index,
+                    e.entry.into_data(),
+                )
             })
         })
         .collect();
@@ -156,7 +159,7 @@ async fn two_replicas_append_concurrently_to_one_log() {
             "index {index} given twice"
         );
     }
-    by_index.insert(dup, numbered(10_000).entry);
+    by_index.insert(dup, numbered(10_000).entry.into_data());
     let head_a = a.tree_head().await.unwrap();
     let head_b = b.tree_head().await.unwrap();
     assert_eq!(head_a, head_b, "both replicas read the same head");
@@ -220,7 +223,7 @@ async fn connections_lost_mid_append_acknowledge_nothing_false() {
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(i / 4)).await;
                 let e = numbered(i);
-                (e.entry.clone(), log.append(e).await)
+                (e.entry.data().to_vec(), log.append(e).await)
             })
         })
         .collect();

@@ -14,9 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sigstack_tlog::merkle::leaf_hash;
 use sigstack_tlog_postgres::{PgDatabase, fresh_test_database};
-use sigstack_tlog_storage::{IndexKey, LogConfig, LogStore, NewEntry};
+use sigstack_tlog_storage::{IndexKey, Leaf, LogConfig, LogStore, NewEntry};
 
 fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -65,8 +64,9 @@ async fn append_throughput() {
                     let mut entry = format!("bench entry {i} ").into_bytes();
                     entry.resize(1200, b'x');
                     let t = Instant::now();
+                    let entry = Leaf::new(entry);
                     log.append(NewEntry {
-                        identity: leaf_hash(&entry).0,
+                        identity: entry.hash().0,
                         metadata: i.to_be_bytes().to_vec(),
                         index_keys: vec![
                             IndexKey::new("sha256", &i.to_be_bytes()),

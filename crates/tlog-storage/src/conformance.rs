@@ -66,7 +66,7 @@ pub async fn append_range(log: &Arc<dyn LogStore>, from: u64, to: u64) -> Vec<(u
             let log = Arc::clone(log);
             tokio::spawn(async move {
                 let e = new_entry(i);
-                let data = e.entry.clone();
+                let data = e.entry.data().to_vec();
                 let appended = log.append(e).await.expect("append");
                 (appended.index, data)
             })
@@ -132,7 +132,7 @@ async fn sealed_metadata_commits_to_the_index(h: &dyn Harness) {
         want.extend_from_slice(format!("time {i}").as_bytes());
         want.extend_from_slice(&leaf_hash(&stored.entry).0);
         assert_eq!(stored.metadata, want, "sealed metadata of entry {index}");
-        assert_eq!(stored.entry, new_entry(i).entry);
+        assert_eq!(stored.entry, new_entry(i).entry.data());
     }
     // A duplicate is not sealed again and keeps the first metadata.
     let first = log.entry(log.lookup(&new_entry(10).identity).await.unwrap().unwrap());
@@ -272,7 +272,7 @@ async fn duplicates_answer_the_first_index(h: &dyn Harness) {
     let one = new_entry(1);
     let index_of_one = written
         .iter()
-        .find(|(_, e)| *e == one.entry)
+        .find(|(_, e)| e == one.entry.data())
         .map(|(i, _)| *i)
         .unwrap();
     match log.append(one).await {

@@ -58,7 +58,7 @@ mod store;
 pub use crate::fs::{FileSystem, OsFileSystem};
 
 pub use crate::store::{
-    BATCH_SIZE_BOUNDS, IndexKey, LogStore, MAX_CHECKPOINT_SIZE, MAX_ENTRIES_PER_READ,
+    BATCH_SIZE_BOUNDS, IndexKey, Leaf, LogStore, MAX_CHECKPOINT_SIZE, MAX_ENTRIES_PER_READ,
     MAX_INDEX_KEYS_PER_ENTRY, MAX_SEARCH_RESULTS, MetadataSeal, NewEntry, SealMetadata,
     SequencerStats, StoredCheckpoint, StoredEntry, check_publishable, check_range,
     check_tile_covered,
@@ -390,7 +390,7 @@ impl EmbeddedLog {
         metadata: Vec<u8>,
     ) -> Result<Appended, StorageError> {
         self.append_entry(NewEntry {
-            entry,
+            entry: Leaf::new(entry),
             identity,
             metadata,
             ..NewEntry::default()

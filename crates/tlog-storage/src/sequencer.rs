@@ -26,12 +26,12 @@ use crate::disk::{DataFiles, FileHashes, INDEX_RECORD, State, io_err};
 use crate::fs::{DirLock, StorageFile};
 use crate::index::IndexRows;
 use crate::journal::JOURNAL_FILE;
-use crate::store::{IndexKey, MetadataSeal};
+use crate::store::{IndexKey, Leaf, MetadataSeal};
 use crate::{Appended, Shared, StorageError, TreeHead};
 
 /// One queued append.
 pub(crate) struct Request {
-    pub entry: Vec<u8>,
+    pub entry: Leaf,
     pub identity: [u8; 32],
     /// Stored beside the entry, outside the Merkle tree.
     pub metadata: Vec<u8>,
@@ -290,8 +290,9 @@ impl Writer {
                 base,
                 pending: &pending,
             };
-            let new = merkle::stored_hashes_for_record(old.size + i as u64, &r.entry, &overlay)
-                .map_err(|e| StorageError::Corrupt(format!("computing hashes: {e}")))?;
+            let new =
+                merkle::stored_hashes_for_leaf_hash(old.size + i as u64, *r.entry.hash(), &overlay)
+                    .map_err(|e| StorageError::Corrupt(format!("computing hashes: {e}")))?;
             pending.extend(new);
         }
         let new_size = old.size + fresh.len() as u64;

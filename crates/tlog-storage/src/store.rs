@@ -24,7 +24,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sha2::{Digest as _, Sha256};
 use sigstack_tlog::TilePath;
-use sigstack_tlog::merkle::Hash;
+use sigstack_tlog::merkle::{self, Hash};
 
 use crate::{Appended, StorageError, TreeHead};
 
@@ -66,11 +66,66 @@ fn hex_prefix(bytes: &[u8]) -> String {
     bytes.iter().take(8).map(|b| format!("{b:02x}")).collect()
 }
 
+/// An entry's RFC 6962 leaf data with its leaf hash, `SHA-256(0x00 ‖ data)`, computed once when
+/// the entry is made (on the caller's thread, not on the sequencer's) and never apart from the
+/// data. Reads as the data (`Deref<Target = [u8]>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    data: Vec<u8>,
+    hash: Hash,
+}
+
+impl Leaf {
+    /// Hash `data` as a Merkle leaf.
+    #[must_use]
+    pub fn new(data: Vec<u8>) -> Self {
+        let hash = merkle::leaf_hash(&data);
+        Self { data, hash }
+    }
+
+    /// The leaf hash of [`Leaf::data`].
+    #[must_use]
+    pub fn hash(&self) -> &Hash {
+        &self.hash
+    }
+
+    /// The leaf data.
+    #[must_use]
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The leaf data, owned.
+    #[must_use]
+    pub fn into_data(self) -> Vec<u8> {
+        self.data
+    }
+}
+
+impl Default for Leaf {
+    fn default() -> Self {
+        Self::new(Vec::new())
+    }
+}
+
+impl From<Vec<u8>> for Leaf {
+    fn from(data: Vec<u8>) -> Self {
+        Self::new(data)
+    }
+}
+
+impl std::ops::Deref for Leaf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
 /// An entry to sequence.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NewEntry {
-    /// The RFC 6962 leaf data (its leaf hash is `SHA-256(0x00 ‖ entry)`).
-    pub entry: Vec<u8>,
+    /// The RFC 6962 leaf data and its leaf hash.
+    pub entry: Leaf,
     /// The dedup identity: a second entry with the same identity is a
     /// [`StorageError::Duplicate`] of the first.
     pub identity: [u8; 32],
@@ -143,9 +198,9 @@ impl fmt::Debug for MetadataSeal {
 impl NewEntry {
     /// An entry with no metadata and no search keys.
     #[must_use]
-    pub fn new(entry: Vec<u8>, identity: [u8; 32]) -> Self {
+    pub fn new(entry: impl Into<Leaf>, identity: [u8; 32]) -> Self {
         Self {
-            entry,
+            entry: entry.into(),
             identity,
             ..Self::default()
         }
@@ -449,6 +504,21 @@ pub fn check_tile_covered(path: &TilePath, size: u64) -> Result<(), StorageError
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The hash a leaf carries is the RFC 6962 leaf hash of its data, however it was made.
+    #[test]
+    fn a_leaf_carries_the_hash_of_its_data() {
+        // RFC 6962 leaf hash of the empty entry: SHA-256(0x00).
+        let empty = "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d";
+        assert_eq!(Leaf::default().hash().to_hex(), empty);
+        assert_eq!(NewEntry::default().entry.hash().to_hex(), empty);
+        let data = b"an entry".to_vec();
+        let leaf = Leaf::from(data.clone());
+        assert_eq!(*leaf.hash(), merkle::leaf_hash(&data));
+        assert_eq!(&*leaf, data.as_slice());
+        assert_eq!(NewEntry::new(data.clone(), [0; 32]).entry, leaf);
+        assert_eq!(leaf.into_data(), data);
+    }
 
     #[test]
     fn batches_are_counted_by_size() {

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use sigstack_tlog::merkle::{leaf_hash, verify_consistency};
+use sigstack_tlog::merkle::verify_consistency;
 use sigstack_tlog_storage::simulated::SimulatedDisk;
 use sigstack_tlog_storage::{
-    EmbeddedLog, IndexKey, LogConfig, LogStore, NewEntry, StorageError, StoredCheckpoint,
+    EmbeddedLog, IndexKey, Leaf, LogConfig, LogStore, NewEntry, StorageError, StoredCheckpoint,
 };
 
 const DIR: &str = "/data/log";
@@ -30,9 +30,11 @@ fn config() -> LogConfig {
 }
 
 fn new_entry(i: u64) -> NewEntry {
-    let entry = format!("fault test entry {i:06} {}", "x".repeat((i % 40) as usize)).into_bytes();
+    let entry = Leaf::new(
+        format!("fault test entry {i:06} {}", "x".repeat((i % 40) as usize)).into_bytes(),
+    );
     NewEntry {
-        identity: leaf_hash(&entry).0,
+        identity: entry.hash().0,
         index_keys: vec![IndexKey::new("n", &i.to_be_bytes())],
         metadata: i.to_be_bytes().to_vec(),
         entry,
@@ -91,7 +93,11 @@ async fn check_after_boot(
             "acknowledged index {index} lost (tree size {})",
             head.size
         );
-        assert_eq!(log.entry(index).unwrap(), want.entry, "entry {i} moved");
+        assert_eq!(
+            log.entry(index).unwrap(),
+            want.entry.data(),
+            "entry {i} moved"
+        );
         assert_eq!(log.metadata(index).unwrap(), want.metadata);
         assert_eq!(log.lookup(&want.identity).unwrap(), Some(index));
         assert_eq!(log.search(&want.index_keys[0], 4).unwrap(), vec![index]);

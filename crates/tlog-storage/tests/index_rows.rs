@@ -43,7 +43,7 @@ async fn append(log: &EmbeddedLog, from: u64, to: u64) {
     for i in from..to {
         let appended = log
             .append_entry(NewEntry {
-                entry: format!("entry {i}").into_bytes(),
+                entry: format!("entry {i}").into_bytes().into(),
                 identity: identity(i),
                 index_keys: keys(i),
                 ..NewEntry::default()

@@ -26,7 +26,8 @@ use sigstack_keys::{Signer, pem_encode, sha256};
 use sigstack_tlog::merkle::{Hash, leaf_hash};
 use sigstack_tlog::{KeyIdRule, NoteSigner};
 use sigstack_tlog_storage::{
-    EmbeddedLog, LogConfig, LogStore, MetadataSeal, NewEntry, SealMetadata, StorageError, TreeHead,
+    EmbeddedLog, Leaf, LogConfig, LogStore, MetadataSeal, NewEntry, SealMetadata, StorageError,
+    TreeHead,
 };
 
 pub use self::http::v1_router;
@@ -222,21 +223,21 @@ impl RekorV1State {
     ) -> Result<LogEntry, RekorError> {
         // Signature checks are CPU work: off the async workers, with the rest of the entry's
         // parsing and its search keys (which hashedrekord gathers while it verifies).
-        let (entry, index_keys, body_b64, leaf) = crate::error::verifying(move || {
+        let (kind, index_keys, body_b64, leaf) = crate::error::verifying(move || {
             let entry = canonicalize_proposed_entry_json(unverified.as_ref())?;
             let keys = search::index_keys(&entry);
             // Both the SET and the answer carry the body in base64; the leaf hash names it.
             let body_b64 = b64(&entry.body);
-            let leaf = leaf_hash(&entry.body);
-            Ok((entry, keys, body_b64, leaf))
+            Ok((entry.kind, keys, body_b64, Leaf::new(entry.body)))
         })
         .await?;
-        if entry.body.len() > self.inner.max_entry_size {
+        if leaf.len() > self.inner.max_entry_size {
             return Err(RekorError::EntryTooLarge {
-                size: entry.body.len(),
+                size: leaf.len(),
                 max: self.inner.max_entry_size,
             });
         }
+        let leaf_hash = *leaf.hash();
         let integrated_time = self.inner.clock.unix_seconds();
         let seal = Arc::new(SetSeal {
             signer: Arc::clone(&self.inner.signer),
@@ -248,8 +249,8 @@ impl RekorV1State {
             .inner
             .log
             .append(NewEntry {
-                entry: entry.body.clone(),
-                identity: leaf.0,
+                entry: leaf,
+                identity: leaf_hash.0,
                 metadata: integrated_time.to_be_bytes().to_vec(),
                 index_keys,
                 sealed_metadata: Some(MetadataSeal(Arc::clone(&seal) as Arc<dyn SealMetadata>)),
@@ -260,28 +261,23 @@ impl RekorV1State {
             Err(StorageError::Duplicate { index }) => {
                 return Err(RekorError::Duplicate {
                     index,
-                    entry_id: self.entry_id(&leaf),
+                    entry_id: self.entry_id(&leaf_hash),
                 });
             }
             Err(e) => return Err(e.into()),
         };
-        tracing::debug!(
-            index = appended.index,
-            kind = entry.kind,
-            "rekor v1 entry appended"
-        );
+        tracing::debug!(index = appended.index, kind, "rekor v1 entry appended");
         let index = appended.index;
         let head = self.inner.checkpoints.covering(appended.tree).await?;
         let set = seal.take(index);
         let proof = Some(self.inner.checkpoints.proof_for(appended, &head).await?);
-        let known = Precomputed {
+        let parts = EntryParts {
+            body_b64: seal.body_b64.clone(),
+            leaf: leaf_hash,
             set,
             proof,
-            body_b64: Some(seal.body_b64.clone()),
-            leaf: Some(leaf),
         };
-        self.log_entry(index, &entry.body, integrated_time, known, &head)
-            .await
+        self.log_entry(index, integrated_time, parts, &head).await
     }
 
     /// The entry at `index`, with a proof against the current tree.
@@ -295,12 +291,13 @@ impl RekorV1State {
         }
         let stored = self.inner.log.entry(index).await?;
         let (integrated_time, set) = parse_metadata(index, &stored.metadata)?;
-        let known = Precomputed {
+        let parts = EntryParts {
+            body_b64: b64(&stored.entry),
+            leaf: leaf_hash(&stored.entry),
             set,
-            ..Precomputed::default()
+            proof: None,
         };
-        self.log_entry(index, &stored.entry, integrated_time, known, &head)
-            .await
+        self.log_entry(index, integrated_time, parts, &head).await
     }
 
     /// The entry with this UUID (64 hex: leaf hash) or entry ID (80 hex: tree ID ‖ leaf hash).
@@ -486,14 +483,13 @@ impl RekorV1State {
     async fn log_entry(
         &self,
         index: u64,
-        body: &[u8],
         integrated_time: i64,
-        Precomputed {
-            set,
-            proof,
+        EntryParts {
             body_b64,
             leaf,
-        }: Precomputed,
+            set,
+            proof,
+        }: EntryParts,
         signed: &SignedHead,
     ) -> Result<LogEntry, RekorError> {
         let head: TreeHead = signed.head;
@@ -501,7 +497,6 @@ impl RekorV1State {
             Some(proof) => proof,
             None => self.inner.log.inclusion_proof(index, head.size).await?,
         };
-        let body_b64 = body_b64.unwrap_or_else(|| b64(body));
         let set = match set {
             Some(set) => set,
             None => {
@@ -519,7 +514,7 @@ impl RekorV1State {
             }
         };
         Ok(LogEntry {
-            entry_id: self.entry_id(&leaf.unwrap_or_else(|| leaf_hash(body))),
+            entry_id: self.entry_id(&leaf),
             entry: LogEntryAnon {
                 body: body_b64,
                 integrated_time,
@@ -540,15 +535,14 @@ impl RekorV1State {
     }
 }
 
-/// What is already known of an entry's answer: its SET (stored), its inclusion proof in the
-/// signed head's tree (from the append), its body in base64 and its leaf hash (from
-/// verification). Whatever is missing is computed for the answer.
-#[derive(Default)]
-struct Precomputed {
+/// An entry's answer as far as it is known: its body in base64 and its leaf hash, and, when
+/// known, its SET (stored) and its inclusion proof in the signed head's tree (from the append).
+/// What is missing is computed for the answer.
+struct EntryParts {
+    body_b64: String,
+    leaf: Hash,
     set: Option<Vec<u8>>,
     proof: Option<Vec<Hash>>,
-    body_b64: Option<String>,
-    leaf: Option<Hash>,
 }
 
 /// The `integratedTime` and, when stored, the SET of entry `index`, from its metadata.

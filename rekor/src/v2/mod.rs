@@ -15,9 +15,9 @@ use std::sync::Arc;
 use serde_json::Value;
 use sigstack_http::Metrics;
 use sigstack_keys::{SignatureAlgorithm, Signer};
-use sigstack_tlog::merkle::{Hash, leaf_hash};
+use sigstack_tlog::merkle::Hash;
 use sigstack_tlog::{KeyIdRule, NoteSigner, TilePath};
-use sigstack_tlog_storage::{EmbeddedLog, LogConfig, LogStore, NewEntry, StorageError};
+use sigstack_tlog_storage::{EmbeddedLog, Leaf, LogConfig, LogStore, NewEntry, StorageError};
 
 pub use self::http::v2_router;
 use self::wire::{CheckpointEnvelope, InclusionProof, KindVersion, LogId, TransparencyLogEntry};
@@ -189,27 +189,38 @@ impl RekorV2State {
         &self,
         unverified: &Value,
     ) -> Result<TransparencyLogEntry, RekorError> {
-        // Signature checks are CPU work: off the async workers.
+        // Signature checks are CPU work: off the async workers, with the body's hashing and
+        // base64.
         let unverified = unverified.clone();
-        let entry = crate::error::verifying(move || Ok(canonicalize_request(&unverified)?)).await?;
-        if entry.body.len() > self.inner.max_entry_size {
+        let (kind, version, canonicalized_body, leaf) = crate::error::verifying(move || {
+            let entry = canonicalize_request(&unverified)?;
+            let body_b64 = b64(&entry.body);
+            Ok((
+                entry.kind,
+                entry.api_version,
+                body_b64,
+                Leaf::new(entry.body),
+            ))
+        })
+        .await?;
+        if leaf.len() > self.inner.max_entry_size {
             return Err(RekorError::EntryTooLarge {
-                size: entry.body.len(),
+                size: leaf.len(),
                 max: self.inner.max_entry_size,
             });
         }
-        let leaf = leaf_hash(&entry.body);
+        let leaf_hash = *leaf.hash();
         let appended = match self
             .inner
             .log
-            .append(NewEntry::new(entry.body.clone(), leaf.0))
+            .append(NewEntry::new(leaf, leaf_hash.0))
             .await
         {
             Ok(a) => a,
             Err(StorageError::Duplicate { index }) => {
                 return Err(RekorError::Duplicate {
                     index,
-                    entry_id: leaf.to_hex(),
+                    entry_id: leaf_hash.to_hex(),
                 });
             }
             Err(e) => return Err(e.into()),
@@ -226,8 +237,8 @@ impl RekorV2State {
                 key_id: b64(&self.inner.log_id),
             },
             kind_version: KindVersion {
-                kind: entry.kind.into(),
-                version: entry.api_version.into(),
+                kind: kind.into(),
+                version: version.into(),
             },
             inclusion_proof: InclusionProof {
                 log_index: index.to_string(),
@@ -238,7 +249,7 @@ impl RekorV2State {
                     envelope: signed.note,
                 },
             },
-            canonicalized_body: b64(&entry.body),
+            canonicalized_body,
         })
     }
 
