@@ -164,7 +164,8 @@ pub(crate) struct StoredPem {
 /// lines of 64 characters (the last one 1 to 64), the END line, each ended by one LF, nothing
 /// around them. The base64 itself needs no check: it decoded strictly, so it is the one
 /// canonical encoding of the DER, and with exactly as many bytes as that encoding plus its line
-/// ends, and an LF at every line end, no other whitespace is left.
+/// ends, and an LF at every line end, no other whitespace is left. (That DER is what
+/// [`KeyMaterial::der`] holds: both forms keep the sent DER, never a re-encoding of it.)
 fn is_canonical_layout(pem: &str, label: &str, der_len: usize) -> bool {
     let Some(body) = pem
         .strip_prefix("-----BEGIN ")
@@ -312,7 +313,7 @@ mod tests {
     /// encoding it from scratch would give.
     #[test]
     fn stored_pem_is_the_canonical_one_whatever_was_sent() {
-        let (pem, _) = key_pem();
+        let (pem, der) = key_pem();
         let b64 = |text: &str| super::super::encoding::b64(text.as_bytes());
         let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
         let wide = format!("-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n");
@@ -329,6 +330,7 @@ mod tests {
         for sent in [pem.clone(), wide, width_76, crlf, no_final_newline] {
             let (material, stored) =
                 KeyMaterial::from_b64_pem_with_canonical("f", b64(&sent)).expect("parses");
+            assert_eq!(material.der, der);
             assert_eq!(stored.pem, material.canonical_pem(), "{sent:?}");
             assert_eq!(stored.pem, pem);
             assert_eq!(stored.b64, b64(&pem), "{sent:?}");
