@@ -47,7 +47,7 @@ fn thread_cpu() -> Duration {
 }
 
 /// Rounds each calibration step is split into; the step's figure is its fastest round.
-const ROUNDS: u32 = 5;
+pub const ROUNDS: u32 = 5;
 
 /// Run `op` repeatedly on this thread for about `seconds` of wall time, in [`ROUNDS`] rounds;
 /// this thread's CPU time per call in the fastest round. CPU time, so that other processes

@@ -36,7 +36,10 @@ fn latency_line(sorted: &[Duration]) -> String {
 }
 
 pub fn print_calibration(c: &Calibration) {
-    println!("calibration (one thread, CPU time per operation, fastest of 5 rounds, this run):");
+    println!(
+        "calibration (one thread, CPU time per operation, fastest of {} rounds, this run):",
+        crate::calibrate::ROUNDS
+    );
     println!(
         "  P-256 sign   sigstack-keys {:6.1} µs ({:6.0}/s)   aws-lc-rs {:6.1} µs ({:6.0}/s)",
         us(c.keys_sign),

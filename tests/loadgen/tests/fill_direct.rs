@@ -9,8 +9,7 @@ use std::process::Output;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{get_json, loadgen, succeeded};
-use serde_json::Value;
+use common::{body_json, get_json, loadgen, succeeded, v1_entry_at};
 use sigstack_e2e::Stack;
 use sigstack_keys::{PublicKey, sha256};
 
@@ -68,17 +67,11 @@ fn a_directly_filled_log_is_served_by_sigstack_up() {
     let log_id = hex::encode(sha256(&spki));
 
     for index in [1, FILLED / 2, FILLED] {
-        let answer = get_json(&format!("{rekor}/api/v1/log/entries?logIndex={index}"));
-        let (_, entry) = answer
-            .as_object()
-            .and_then(|o| o.iter().next())
-            .expect("one entry");
+        let entry = v1_entry_at(&rekor, index);
         assert_eq!(entry["logIndex"], index);
         assert_eq!(entry["logID"].as_str(), Some(log_id.as_str()));
+        assert_eq!(body_json(&entry)["kind"], "hashedrekord");
         let body = entry["body"].as_str().expect("body");
-        let kind: Value =
-            serde_json::from_slice(&STANDARD.decode(body).expect("base64 body")).expect("body");
-        assert_eq!(kind["kind"], "hashedrekord");
         let set = STANDARD
             .decode(
                 entry["verification"]["signedEntryTimestamp"]

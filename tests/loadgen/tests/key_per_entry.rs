@@ -8,8 +8,7 @@ use std::collections::BTreeSet;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::{get_json, loadgen, succeeded};
-use serde_json::Value;
+use common::{body_json, loadgen, succeeded, v1_entry_at};
 use sigstack_e2e::Stack;
 
 const ENTRIES: u64 = 40;
@@ -34,17 +33,7 @@ fn each_entry_brings_its_own_certificate() {
     let mut certificates = BTreeSet::new();
     // Index 0 is the log's opening entry.
     for index in 1..=ENTRIES {
-        let answer = get_json(&format!("{rekor}/api/v1/log/entries?logIndex={index}"));
-        let (_, entry) = answer
-            .as_object()
-            .and_then(|o| o.iter().next())
-            .expect("one entry");
-        let body: Value = serde_json::from_slice(
-            &STANDARD
-                .decode(entry["body"].as_str().expect("body"))
-                .expect("base64"),
-        )
-        .expect("JSON body");
+        let body = body_json(&v1_entry_at(&rekor, index));
         let pem = body["spec"]["signature"]["publicKey"]["content"]
             .as_str()
             .expect("publicKey");

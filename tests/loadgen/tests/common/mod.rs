@@ -5,6 +5,8 @@
 
 use std::process::{Command, Output};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 
 /// The `sigstack-loadgen` binary under test.
@@ -38,4 +40,22 @@ pub fn get_json(url: &str) -> Value {
             );
             response.json().await.expect("JSON answer")
         })
+}
+
+/// The Rekor v1 entry at `index` of the log at `rekor`: the value of the answer's one member.
+pub fn v1_entry_at(rekor: &str, index: u64) -> Value {
+    let answer = get_json(&format!("{rekor}/api/v1/log/entries?logIndex={index}"));
+    let (_, entry) = answer
+        .as_object()
+        .and_then(|o| o.iter().next())
+        .expect("one entry");
+    entry.clone()
+}
+
+/// The decoded canonical body of a Rekor v1 entry.
+pub fn body_json(entry: &Value) -> Value {
+    let body = STANDARD
+        .decode(entry["body"].as_str().expect("body"))
+        .expect("base64 body");
+    serde_json::from_slice(&body).expect("JSON body")
 }
