@@ -11,7 +11,8 @@
 # NICE=-10 runs the stack and the load generator at that nice level (root only), which keeps
 # other work on a shared machine from taking most of the CPU during the runs.
 # CONNS (default 256) is the number of connections of the closed-loop write phases.
-# The second Rekor v1 closed-loop run also reports the HTTP floor (`write --http-floor`).
+# The second Rekor v1 closed-loop run also reports the HTTP floor and the verify-and-sign floor
+# (`write --http-floor --verify-and-sign-floor`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CONNS=${CONNS:-256}
@@ -31,8 +32,9 @@ echo "== RSS after start: $(rss)"
 echo "== Rekor v1, closed loop, $CONNS connections (run 1)"
 PERF_ARGS=(); [ "${PERF:-0}" = 1 ] && PERF_ARGS=(--perf-out "$D-perf.data")
 "${LG[@]}" write "${V1[@]}" "${ID[@]}" --connections "$CONNS" --count 200000 --duration 20 --fsync-dir "$D" "${PERF_ARGS[@]}"
-echo "== Rekor v1, closed loop, $CONNS connections (run 2, after 8 s of the same requests to a bare HTTP server)"
-"${LG[@]}" write "${V1[@]}" "${ID[@]}" --connections "$CONNS" --count 200000 --duration 20 --fsync-dir "$D" --http-floor 8
+echo "== Rekor v1, closed loop, $CONNS connections (run 2, after 8 s each of the same requests to two bare servers)"
+"${LG[@]}" write "${V1[@]}" "${ID[@]}" --connections "$CONNS" --count 200000 --duration 20 --fsync-dir "$D" \
+    --http-floor 8 --verify-and-sign-floor 8
 echo "== Rekor v1, open loop, 2000/s for 20 s"
 "${LG[@]}" write "${V1[@]}" "${ID[@]}" --rate 2000 --count 40000 --duration 20 --no-calibrate \
     --log-dir "$D/rekor-v1"

@@ -14,7 +14,9 @@
 //!   same `create_entry` path as the HTTP API, no HTTP), to build logs of millions of entries.
 //! - `calibrate`: the crypto floor and fsync rate alone.
 //! - `write --http-floor` also measures the HTTP floor (`http_floor`): the CPU per request of a
-//!   bare hyper server, in a child process (`bare-server`, hidden), given the same requests.
+//!   bare hyper server, in a child process (`bare-server`, hidden), given the same requests;
+//!   `write --verify-and-sign-floor` the same for a bare server that also verifies each entry's
+//!   signature and signs once, a lower bound for any log on this machine.
 //!
 //! Every run is bounded (a maximum duration and count) and only targets loopback addresses.
 //! This is a load-testing binary: it has no library API and uses `anyhow` for its errors.
@@ -79,6 +81,9 @@ struct BareServerArgs {
     /// Size of every answer's body.
     #[arg(long)]
     answer_bytes: usize,
+    /// What to do with each request before answering.
+    #[arg(long, value_enum, default_value_t = http_floor::BareWork::Http)]
+    work: http_floor::BareWork,
 }
 
 /// Which Rekor API to target.
@@ -168,6 +173,11 @@ struct WriteArgs {
     /// report its CPU per request: the HTTP floor.
     #[arg(long, value_parser = parse_floor_seconds)]
     http_floor: Option<f64>,
+    /// As --http-floor, with a bare server that also verifies each entry's signature and signs
+    /// once, inline on its async workers, and stores nothing (Rekor v1 only): the least any log
+    /// can spend per entry on this machine under the same load.
+    #[arg(long, value_parser = parse_floor_seconds)]
+    verify_and_sign_floor: Option<f64>,
     /// Data directory of the log (e.g. D/rekor-v1): prints its size per entry after the run.
     #[arg(long)]
     log_dir: Option<PathBuf>,
@@ -247,7 +257,9 @@ fn main() -> anyhow::Result<()> {
     .build()
     .context("starting the tokio runtime")?;
     match cli.command {
-        Command::BareServer(args) => http_floor::serve(&args.listen, args.answer_bytes),
+        Command::BareServer(args) => {
+            http_floor::serve(&args.listen, args.answer_bytes, args.work)
+        }
         Command::Calibrate(args) => {
             let c = calibrate::run(&args)?;
             report::print_calibration(&c);
@@ -283,26 +295,30 @@ fn main() -> anyhow::Result<()> {
             ))?;
             println!("identity: {}", signer.describe());
             let bodies = entries::presign(&signer, args.target.api, 0, args.count)?;
-            let http_floor = match args.http_floor {
-                Some(seconds) => {
-                    // One more entry, past the run's, to learn the size of the log's answer.
-                    let probe = entries::presign(&signer, args.target.api, args.count, 1)?;
-                    let floor = runtime.block_on(async {
-                        let size = http_floor::answer_size(&args.target, probe[0].clone()).await?;
-                        http_floor::measure(
-                            &args.target,
-                            mode,
-                            bodies.clone(),
-                            size,
-                            Duration::from_secs_f64(seconds),
-                        )
-                        .await
-                    })?;
+            let floor_runs = [
+                (http_floor::BareWork::Http, args.http_floor),
+                (http_floor::BareWork::VerifyAndSign, args.verify_and_sign_floor),
+            ];
+            let mut floors = Vec::new();
+            if floor_runs.iter().any(|(_, seconds)| seconds.is_some()) {
+                // One more entry, past the run's, to learn the size of the log's answer.
+                let probe = entries::presign(&signer, args.target.api, args.count, 1)?;
+                let size =
+                    runtime.block_on(http_floor::answer_size(&args.target, probe[0].clone()))?;
+                for (work, seconds) in floor_runs {
+                    let Some(seconds) = seconds else { continue };
+                    let floor = runtime.block_on(http_floor::measure(
+                        &args.target,
+                        mode,
+                        bodies.clone(),
+                        size,
+                        work,
+                        Duration::from_secs_f64(seconds),
+                    ))?;
                     report::print_http_floor(&floor);
-                    Some(floor)
+                    floors.push(floor);
                 }
-                None => None,
-            };
+            }
             let perf = match (&args.perf_out, args.target.server_pid) {
                 (Some(out), Some(pid)) => Some(start_perf(out, pid, duration)?),
                 _ => None,
@@ -317,7 +333,7 @@ fn main() -> anyhow::Result<()> {
                 );
                 perf.wait()?;
             }
-            report::print_write(&summary, calibration.as_ref(), http_floor.as_ref());
+            report::print_write(&summary, calibration.as_ref(), &floors);
             if let Some(dir) = &args.log_dir {
                 let size = runtime.block_on(read::tree_size(&args.target))?;
                 report::print_storage(dir, size)?;

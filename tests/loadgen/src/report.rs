@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::calibrate::Calibration;
-use crate::http_floor::HttpFloor;
+use crate::http_floor::{BareWork, HttpFloor};
 use crate::read::ReadSummary;
 use crate::write::{Mode, Summary};
 
@@ -69,16 +69,30 @@ pub fn print_calibration(c: &Calibration) {
 }
 
 pub fn print_http_floor(f: &HttpFloor) {
+    let what = match f.work {
+        BareWork::Http => "HTTP floor (a bare hyper server",
+        BareWork::VerifyAndSign => {
+            "verify-and-sign floor (a bare hyper server that verifies each entry and signs once"
+        }
+    };
     println!(
-        "HTTP floor (a bare hyper server, the same requests and connections, {}-byte answers): {:.1} µs of server CPU per request ({} requests, {} errors)",
+        "{what}, the same requests and connections, {}-byte answers): {:.1} µs of server CPU per request ({} requests, {} errors)",
         f.answer_bytes,
         us(f.per_request),
         f.requests,
         f.errors
     );
+    if let Some((verify, sign)) = f.crypto_calls {
+        println!(
+            "  of which inside the crypto calls (thread CPU time around them, one entry in {}): verify {:.1} µs, sign {:.1} µs",
+            crate::http_floor::TIMED_EVERY,
+            us(verify),
+            us(sign)
+        );
+    }
 }
 
-pub fn print_write(s: &Summary, c: Option<&Calibration>, floor: Option<&HttpFloor>) {
+pub fn print_write(s: &Summary, c: Option<&Calibration>, floors: &[HttpFloor]) {
     let mode = match s.mode {
         Mode::Closed { connections } => format!("closed loop, {connections} connections"),
         Mode::Open { rate, .. } => format!("open loop, {rate:.0} entries/s scheduled"),
@@ -116,13 +130,23 @@ pub fn print_write(s: &Summary, c: Option<&Calibration>, floor: Option<&HttpFloo
                 per_entry(server) / us(c.aws_lc_floor()),
                 us(c.aws_lc_floor())
             );
-            if let Some(f) = floor {
-                let both = us(c.aws_lc_floor()) + us(f.per_request);
-                println!(
-                    "  server CPU per entry / (aws-lc-rs crypto floor + HTTP floor, {both:.0} µs): {:.2} ×; above both: {:.0} µs per entry",
-                    per_entry(server) / both,
-                    per_entry(server) - both
-                );
+            for f in floors {
+                match f.work {
+                    BareWork::Http => {
+                        let both = us(c.aws_lc_floor()) + us(f.per_request);
+                        println!(
+                            "  server CPU per entry / (aws-lc-rs crypto floor + HTTP floor, {both:.0} µs): {:.2} ×; above both: {:.0} µs per entry",
+                            per_entry(server) / both,
+                            per_entry(server) - both
+                        );
+                    }
+                    BareWork::VerifyAndSign => println!(
+                        "  verify-and-sign floor / aws-lc-rs crypto floor: {:.2} ×; server CPU per entry / verify-and-sign floor: {:.2} ×; above it: {:.0} µs per entry",
+                        us(f.per_request) / us(c.aws_lc_floor()),
+                        per_entry(server) / us(f.per_request),
+                        per_entry(server) - us(f.per_request)
+                    ),
+                }
             }
         }
     }
