@@ -257,7 +257,11 @@ fn verify_and_sign(unverified_body: &[u8], crypto: &Crypto) -> anyhow::Result<()
             .map(drop)
             .map_err(|e| anyhow!("signing: {e}"))
     };
-    if crypto.entries.fetch_add(1, Ordering::Relaxed) % TIMED_EVERY != 0 {
+    if !crypto
+        .entries
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(TIMED_EVERY)
+    {
         verify()?;
         return sign();
     }
@@ -287,7 +291,13 @@ impl BareServer {
     fn start(answer_bytes: usize, work: BareWork) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating this binary")?;
         let mut child = Command::new(exe)
-            .args(["bare-server", "--listen", "127.0.0.1:0", "--work", work.flag()])
+            .args([
+                "bare-server",
+                "--listen",
+                "127.0.0.1:0",
+                "--work",
+                work.flag(),
+            ])
             .arg("--answer-bytes")
             .arg(answer_bytes.to_string())
             .stdout(Stdio::piped())

@@ -257,9 +257,7 @@ fn main() -> anyhow::Result<()> {
     .build()
     .context("starting the tokio runtime")?;
     match cli.command {
-        Command::BareServer(args) => {
-            http_floor::serve(&args.listen, args.answer_bytes, args.work)
-        }
+        Command::BareServer(args) => http_floor::serve(&args.listen, args.answer_bytes, args.work),
         Command::Calibrate(args) => {
             let c = calibrate::run(&args)?;
             report::print_calibration(&c);
@@ -297,7 +295,10 @@ fn main() -> anyhow::Result<()> {
             let bodies = entries::presign(&signer, args.target.api, 0, args.count)?;
             let floor_runs = [
                 (http_floor::BareWork::Http, args.http_floor),
-                (http_floor::BareWork::VerifyAndSign, args.verify_and_sign_floor),
+                (
+                    http_floor::BareWork::VerifyAndSign,
+                    args.verify_and_sign_floor,
+                ),
             ];
             let mut floors = Vec::new();
             if floor_runs.iter().any(|(_, seconds)| seconds.is_some()) {

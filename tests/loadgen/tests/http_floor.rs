@@ -174,7 +174,10 @@ fn the_verify_and_sign_server_checks_each_entry_and_times_its_crypto() {
         .map(|n| n.parse().expect("a number"))
         .collect();
     assert_eq!(sums.len(), 3, "{timings}");
-    assert!(sums[0] > 0 && sums[1] > 0, "verify and sign took time: {timings}");
+    assert!(
+        sums[0] > 0 && sums[1] > 0,
+        "verify and sign took time: {timings}"
+    );
     assert_eq!(sums[2], 1, "one timed entry: {timings}");
 
     // The plain HTTP server checks nothing.
