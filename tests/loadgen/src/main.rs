@@ -279,6 +279,9 @@ fn main() -> anyhow::Result<()> {
                 },
                 _ => bail!("give either --connections (1..=1024) or --rate (0..=200000)"),
             };
+            if args.verify_and_sign_floor.is_some() && args.target.api != Api::V1 {
+                bail!("--verify-and-sign-floor takes Rekor v1 entries only (--api v1)");
+            }
             let calibration = if args.no_calibrate {
                 None
             } else {

@@ -187,3 +187,15 @@ fn the_verify_and_sign_server_checks_each_entry_and_times_its_crypto() {
     child.wait().expect("wait");
     assert!(answer.starts_with(created), "{answer}");
 }
+
+#[test]
+fn the_verify_and_sign_floor_refuses_rekor_v2_before_any_work() {
+    let out = loadgen()
+        .args(["write", "--url", "http://127.0.0.1:1", "--api", "v2"])
+        .args(["--connections", "1", "--verify-and-sign-floor", "1"])
+        .output()
+        .expect("run sigstack-loadgen");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("takes Rekor v1 entries only"), "{stderr}");
+}
