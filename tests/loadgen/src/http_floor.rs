@@ -20,8 +20,11 @@
 //! of ~1 µs here, too dear for every request) and reports the sums at `GET /crypto-cpu`, so the
 //! crypto's own cost under load can be set beside the calibrated one.
 
+use std::borrow::Cow;
 use std::io::BufRead as _;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context as _, anyhow, bail};
@@ -37,9 +40,6 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde::Deserialize;
 use sigstack_keys::{FileSigner, PublicKey, SignatureAlgorithm, Signer as _};
-use std::borrow::Cow;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::calibrate::thread_cpu;
 use crate::write::{self, Mode};
