@@ -20,7 +20,6 @@
 //! of ~1 µs here, too dear for every request) and reports the sums at `GET /crypto-cpu`, so the
 //! crypto's own cost under load can be set beside the calibrated one.
 
-use std::borrow::Cow;
 use std::io::BufRead as _;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -40,6 +39,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use serde::Deserialize;
 use sigstack_keys::{FileSigner, PublicKey, SignatureAlgorithm, Signer as _};
+use sigstack_rekor::kinds::hashedrekord::HashedRekordV001Spec;
 
 use crate::calibrate::thread_cpu;
 use crate::write::{self, Mode};
@@ -182,57 +182,17 @@ async fn answer_request(
     Ok(response)
 }
 
-/// The members of a hashedrekord v0.0.1 entry that its check needs; the rest is skipped.
-///
-/// ```text
-/// {"apiVersion": "0.0.1", "kind": "hashedrekord",
-///  "spec": {"signature": {"content": B64, "publicKey": {"content": B64(PEM)}},
-///           "data": {"hash": {"algorithm": "sha256", "value": HEX}}}}
-/// ```
+/// A hashedrekord 0.0.1 `ProposedEntry`: only its `spec` (the log's own typed form of it) is
+/// read; `kind`, `apiVersion` and anything else are skipped.
 #[derive(Deserialize)]
-struct UnverifiedEntry<'a> {
-    #[serde(borrow)]
-    spec: UnverifiedSpec<'a>,
-}
-
-#[derive(Deserialize)]
-struct UnverifiedSpec<'a> {
-    #[serde(borrow)]
-    signature: UnverifiedSignature<'a>,
-    #[serde(borrow)]
-    data: UnverifiedData<'a>,
-}
-
-#[derive(Deserialize)]
-struct UnverifiedSignature<'a> {
-    #[serde(borrow)]
-    content: Cow<'a, str>,
-    #[serde(borrow, rename = "publicKey")]
-    public_key: UnverifiedContent<'a>,
-}
-
-#[derive(Deserialize)]
-struct UnverifiedContent<'a> {
-    #[serde(borrow)]
-    content: Cow<'a, str>,
-}
-
-#[derive(Deserialize)]
-struct UnverifiedData<'a> {
-    #[serde(borrow)]
-    hash: UnverifiedHash<'a>,
-}
-
-#[derive(Deserialize)]
-struct UnverifiedHash<'a> {
-    #[serde(borrow)]
-    value: Cow<'a, str>,
+struct UnverifiedEntry {
+    spec: HashedRekordV001Spec,
 }
 
 /// The least a log does with a hashedrekord entry: verify its signature over its digest with
 /// the key it names (a certificate's or a bare public key), then sign once.
 fn verify_and_sign(unverified_body: &[u8], crypto: &Crypto) -> anyhow::Result<()> {
-    let entry: UnverifiedEntry<'_> = serde_json::from_slice(unverified_body)?;
+    let entry: UnverifiedEntry = serde_json::from_slice(unverified_body)?;
     let signature = STANDARD.decode(entry.spec.signature.content.as_bytes())?;
     let pem = STANDARD.decode(entry.spec.signature.public_key.content.as_bytes())?;
     let (label, der) = der::pem::decode_vec(&pem).map_err(|e| anyhow!("PEM: {e}"))?;
